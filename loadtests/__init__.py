@@ -1,0 +1,1 @@
+"""The load-test suite: CLI, Locust scenarios, runner, reports and local infrastructure."""

@@ -1,0 +1,40 @@
+"""``python -m loadtests``: the suite's command line.
+
+Errors the user can act on (``SuiteError``) end the command with one line on stderr and
+exit code 2; Ctrl-C ends it with 130 after the command has stopped what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from loadtests.commands import db
+from loadtests.errors import SuiteError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad arguments exit with the suite's one-line error convention."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in (db,):
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

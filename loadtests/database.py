@@ -1,0 +1,234 @@
+"""Which database the suite talks to, and how it seeds and resets it.
+
+The target is ``DATABASE_URL`` when set (the suite then starts nothing) and the embedded
+server otherwise. Seeding fills a template database ``<name>_seed`` once; resetting
+clones it with ``CREATE DATABASE <name> TEMPLATE <name>_seed``, a file-level copy that
+takes a second instead of re-running the seed, so each service's run starts from
+byte-identical data.
+
+The suite marks databases it creates with a JSON comment and refuses to drop any other
+database that holds tables: pointing ``DATABASE_URL`` at real data must not lose it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from loadtests.errors import SuiteError
+from loadtests.infra import pgsettings
+from loadtests.infra.postgres import EmbeddedPostgres, ServerState
+from services.common import seed as seeding
+from services.common.urls import plain_url, redacted, sync_url, with_database
+
+MARKER = "loadtests"
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class Target:
+    """The database the suite uses: its URL and whether the suite manages the server."""
+
+    url: str
+    embedded: ServerState | None
+
+    @property
+    def name(self) -> str:
+        database = make_url(self.url).database
+        if not database:
+            raise SuiteError(f"DATABASE_URL names no database: {redacted(self.url)}")
+        return database
+
+    @property
+    def template(self) -> str:
+        return f"{self.name}_seed"
+
+    def describe(self) -> str:
+        if self.embedded:
+            return f"embedded PostgreSQL {self.embedded.version} on port {self.embedded.port}"
+        return f"DATABASE_URL ({redacted(self.url)})"
+
+
+def external_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return None
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise SuiteError(f"DATABASE_URL is not a valid URL: {exc}") from None
+    if not parsed.drivername.startswith("postgresql"):
+        raise SuiteError(f"DATABASE_URL must be a postgresql:// URL, got '{parsed.drivername}://'")
+    return plain_url(parsed)
+
+
+def current_target(start: bool = False) -> Target:
+    """DATABASE_URL, or the embedded server (started first if ``start``)."""
+    url = external_url()
+    if url:
+        return Target(url=url, embedded=None)
+    server = EmbeddedPostgres()
+    state = server.up()[0] if start else server.status()
+    if state is None:
+        raise SuiteError(
+            "the embedded PostgreSQL is not running: start it with `python -m loadtests db up` "
+            "(or `make db-up`), or set DATABASE_URL"
+        )
+    return Target(url=state.url(), embedded=state)
+
+
+@contextlib.contextmanager
+def connect(url: str, autocommit: bool = True) -> Iterator[psycopg2.extensions.connection]:
+    try:
+        conn = psycopg2.connect(plain_url(url), connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
+        raise SuiteError(f"cannot connect to {redacted(url)}: {reason}") from None
+    conn.autocommit = autocommit
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _maintenance(
+    target: Target,
+) -> contextlib.AbstractContextManager[psycopg2.extensions.connection]:
+    """A connection to a database other than the target, for CREATE/DROP DATABASE."""
+    return connect(with_database(target.url, "postgres"))
+
+
+def _comment(cur: Any, database: str) -> dict[str, Any] | None:
+    cur.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (database,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    try:
+        data = json.loads(row[0] or "{}")
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def _has_tables(url: str) -> bool:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_tables"
+            " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        )
+        return bool(cur.fetchone()[0])
+
+
+def _drop_if_ours(cur: Any, target: Target, database: str) -> None:
+    comment = _comment(cur, database)
+    if comment is None:
+        return
+    if MARKER not in comment and _has_tables(with_database(target.url, database)):
+        raise SuiteError(
+            f"refusing to drop database '{database}': it holds tables and was not created "
+            "by this suite (point DATABASE_URL at a database the suite may replace)"
+        )
+    cur.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true IS_TEMPLATE false')
+    cur.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+def _create(cur: Any, database: str, comment: dict[str, Any], template: str | None = None) -> None:
+    # FILE_COPY clones a template by copying its files after a checkpoint: about a
+    # second for the default seed, where the default WAL_LOG strategy logs every page.
+    clause = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+    cur.execute(f'CREATE DATABASE "{database}"{clause}')
+    cur.execute(f'COMMENT ON DATABASE "{database}" IS %s', (json.dumps(comment),))
+
+
+def seed(target: Target, spec: seeding.SeedSpec) -> dict[str, Any]:
+    """Fill the seed template from ``spec``, then reset the target from it."""
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        _drop_if_ours(cur, target, target.template)
+        _create(cur, target.template, {MARKER: "seed template"})
+    template_url = with_database(target.url, target.template)
+    result = seeding.load(template_url, spec)
+    engine = create_engine(sync_url(template_url), poolclass=NullPool)
+    try:
+        with engine.connect() as sa_conn:
+            checksum = seeding.checksum(sa_conn)
+    finally:
+        engine.dispose()
+    info = {
+        MARKER: "seed template",
+        "spec": spec.as_dict(),
+        "rows": result.rows,
+        "checksum": checksum,
+        "seeded_at": time.time(),
+        "seed_seconds": round(result.seconds, 3),
+    }
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        cur.execute(f'COMMENT ON DATABASE "{target.template}" IS %s', (json.dumps(info),))
+        # Nobody may connect to the template: a stray session would block every reset.
+        cur.execute(f'ALTER DATABASE "{target.template}" WITH ALLOW_CONNECTIONS false')
+    info["reset_seconds"] = reset(target)
+    return info
+
+
+def seed_info(target: Target) -> dict[str, Any] | None:
+    """What the current seed template holds (spec, row counts, checksum), if seeded."""
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        comment = _comment(cur, target.template)
+    return comment if comment and "spec" in comment else None
+
+
+def require_seed(target: Target) -> dict[str, Any]:
+    info = seed_info(target)
+    if info is None:
+        raise SuiteError(
+            f"database '{target.name}' has not been seeded: run `python -m loadtests db seed`"
+        )
+    return info
+
+
+def reset(target: Target) -> float:
+    """Recreate the target database from the seed template. Returns the seconds it took."""
+    started = time.perf_counter()
+    info = require_seed(target)
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        _drop_if_ours(cur, target, target.name)
+        _create(
+            cur,
+            target.name,
+            {MARKER: "reset from seed", "checksum": info["checksum"]},
+            target.template,
+        )
+    return time.perf_counter() - started
+
+
+def server_settings(url: str) -> dict[str, str]:
+    """The server's version and the settings reports show, read from the server itself."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT name, current_setting(name) FROM pg_settings"
+            " WHERE name = ANY(%s) ORDER BY name",
+            (list(pgsettings.REPORTED_SETTINGS),),
+        )
+        settings = dict(cur.fetchall())
+        cur.execute("SELECT version()")
+        settings["version"] = cur.fetchone()[0]
+    return settings
+
+
+def max_connections(url: str) -> int:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SHOW max_connections")
+        return int(cur.fetchone()[0])

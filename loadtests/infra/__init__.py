@@ -1,0 +1,1 @@
+"""Local infrastructure the suite starts and stops: PostgreSQL, PgBouncer, services."""

@@ -1,0 +1,1 @@
+"""The two services under test and what they share."""

@@ -1,0 +1,1 @@
+"""What both services share: the schema, the I/O models, settings, errors and seed data."""

@@ -7,9 +7,11 @@ exit code 2; Ctrl-C ends it with 130 after the command has stopped what it start
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
-from loadtests.commands import db
+from loadtests.commands import db, serve
 from loadtests.errors import SuiteError
 
 
@@ -23,13 +25,21 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db,):
+    for module in (db, serve):
         module.add_parser(commands)
     return parser
 
 
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    # SIGTERM and SIGHUP take the same path as Ctrl-C, so every `finally` that stops a
+    # child process runs; Python's default would exit and orphan them.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         return int(args.handler(args) or 0)
     except SuiteError as exc:

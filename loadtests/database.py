@@ -161,6 +161,7 @@ def seed(target: Target, spec: seeding.SeedSpec) -> dict[str, Any]:
         _create(cur, target.template, {MARKER: "seed template"})
     template_url = with_database(target.url, target.template)
     result = seeding.load(template_url, spec)
+    _enable_statement_stats(template_url)
     engine = create_engine(sync_url(template_url), poolclass=NullPool)
     try:
         with engine.connect() as sa_conn:
@@ -181,6 +182,42 @@ def seed(target: Target, spec: seeding.SeedSpec) -> dict[str, Any]:
         cur.execute(f'ALTER DATABASE "{target.template}" WITH ALLOW_CONNECTIONS false')
     info["reset_seconds"] = reset(target)
     return info
+
+
+def _enable_statement_stats(url: str) -> None:
+    """pg_stat_statements in the template (so in every reset copy), where the server
+    preloads it; on other servers the per-request statement counts are simply absent."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SHOW shared_preload_libraries")
+        if "pg_stat_statements" in cur.fetchone()[0]:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def reset_statement_stats(url: str) -> bool:
+    """Zero pg_stat_statements. False when the extension is not available."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if cur.fetchone() is None:
+            return False
+        cur.execute("SELECT pg_stat_statements_reset()")
+        return True
+
+
+def statement_counts(url: str) -> dict[str, int] | None:
+    """Statements executed in the target database since the last reset, by first keyword
+    (SELECT, INSERT, UPDATE, BEGIN, COMMIT, ...). None without pg_stat_statements."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if cur.fetchone() is None:
+            return None
+        cur.execute(
+            "SELECT upper(split_part(ltrim(query), ' ', 1)) AS kind, sum(calls)::bigint"
+            " FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_extension%'"
+            " GROUP BY 1 ORDER BY 1"
+        )
+        return {kind.rstrip(";"): int(calls) for kind, calls in cur.fetchall()}
 
 
 def seed_info(target: Target) -> dict[str, Any] | None:
@@ -228,7 +265,15 @@ def server_settings(url: str) -> dict[str, str]:
     return settings
 
 
-def max_connections(url: str) -> int:
+def connection_limits(url: str) -> dict[str, int]:
+    """max_connections, and the slots reserved for superusers and roles that ordinary
+    connections cannot use (``reserved_connections`` exists from PostgreSQL 16)."""
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SHOW max_connections")
-        return int(cur.fetchone()[0])
+        cur.execute(
+            "SELECT name, setting::int FROM pg_settings WHERE name IN "
+            "('max_connections', 'superuser_reserved_connections', 'reserved_connections')"
+        )
+        values = dict(cur.fetchall())
+    reserved_names = ("superuser_reserved_connections", "reserved_connections")
+    reserved = sum(values.get(name, 0) for name in reserved_names)
+    return {"max_connections": values["max_connections"], "reserved": reserved}

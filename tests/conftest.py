@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import database
+from loadtests import database, services
+from loadtests.infra.ports import free_port
 from loadtests.infra.postgres import EmbeddedPostgres, layout
+from loadtests.infra.processes import Supervised
 from services.common.seed import SeedSpec
+from services.common.settings import ServiceSettings
 
 SMALL_SEED = SeedSpec(users=500, customers=300, products=50, orders=2_000, seed=7)
 
@@ -47,3 +50,33 @@ def seeded(embedded: EmbeddedPostgres) -> database.Target:
     target = database.current_target()
     database.seed(target, SMALL_SEED)
     return target
+
+
+class RunningService:
+    """A real gunicorn or uvicorn process serving the session database."""
+
+    def __init__(self, name: str, settings: ServiceSettings, process: Supervised) -> None:
+        self.name = name
+        self.settings = settings
+        self.process = process
+        self.url = services.base_url(settings)
+
+
+def start_service(
+    name: str, target: database.Target, logs: Path, **overrides: object
+) -> RunningService:
+    settings = services.build_settings(target.url, {"WEB_PORT": free_port(), **overrides})
+    log = logs / f"{name}-{settings.port}.log"
+    return RunningService(name, settings, services.start(services.kind(name), settings, log))
+
+
+@pytest.fixture(scope="session")
+def running(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
+    """Both services, started once for the session with the default settings."""
+    logs = tmp_path_factory.mktemp("service-logs")
+    started = {name: start_service(name, seeded, logs) for name in ("flask", "fastapi")}
+    try:
+        yield started
+    finally:
+        for service in started.values():
+            service.process.stop()

@@ -8,7 +8,10 @@ LOOPBACK = "127.0.0.1"
 
 
 def is_free(port: int, host: str = LOOPBACK) -> bool:
+    """True if a server could listen on ``port``. SO_REUSEADDR, as PostgreSQL, gunicorn and
+    uvicorn set it: connections in TIME_WAIT do not block a listener, a listener does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -1,0 +1,97 @@
+"""Child processes the suite starts, each in its own process group.
+
+Stopping a child stops its whole group (gunicorn's or uvicorn's workers, Locust's
+workers) and nothing else: the suite only ever signals processes it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import psutil
+
+STOP_TIMEOUT_S = 10.0
+
+
+def pinned(argv: list[str], cpus: Iterable[int] | None) -> list[str]:
+    """``argv`` wrapped so that it runs on ``cpus`` only (unchanged when None)."""
+    if cpus is None or not hasattr(os, "sched_setaffinity"):
+        return argv
+    cpu_list = ",".join(str(cpu) for cpu in sorted(cpus))
+    return [sys.executable, "-m", "loadtests.infra.pin", cpu_list, "--", *argv]
+
+
+class Supervised:
+    """A started child process and its process group."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        cpus: Iterable[int] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("ab")
+        self.popen = subprocess.Popen(
+            pinned(argv, cpus),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, out of reach of terminal ^C
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def processes(self) -> list[psutil.Process]:
+        """The child and all its descendants, for CPU accounting."""
+        try:
+            root = psutil.Process(self.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text[-lines:])
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM the group, SIGKILL whatever is left after ``timeout``. Returns the exit code."""
+        members = self.processes()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(max(0.1, deadline - time.monotonic()))
+        _, alive = psutil.wait_procs(members, timeout=max(0.1, deadline - time.monotonic()))
+        if self.popen.poll() is None or alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
+        self._log.close()
+        return self.popen.returncode

@@ -1,0 +1,1 @@
+"""FastAPI + async SQLAlchemy 2.x + asyncpg, served by uvicorn (uvloop, httptools)."""

@@ -1,0 +1,25 @@
+"""Request dependencies: the data access of the configured mode, one per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from services.common.schemas import PG_INT_MAX
+from services.fastapi_async.data import Backend, DataAccess
+
+
+async def get_data(request: Request) -> AsyncIterator[DataAccess]:
+    backend: Backend = request.state.backend
+    async with backend.access() as data:
+        yield data
+
+
+# scope="function": the session closes (and its connection returns to the pool) when the
+# endpoint returns, before the response is sent, which is when Flask's teardown closes
+# its session too. The default would hold the connection while the body is written.
+DataDep = Annotated[DataAccess, Depends(get_data, scope="function")]
+UserId = Annotated[int, Path(ge=1, le=PG_INT_MAX)]
+OrderId = Annotated[int, Path(ge=1, le=PG_INT_MAX)]

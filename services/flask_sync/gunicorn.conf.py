@@ -1,0 +1,26 @@
+"""gunicorn settings, all derived from the service settings (environment, read once)."""
+
+import sys
+
+from services.common.settings import SettingsError, get_settings
+
+try:
+    _settings = get_settings()
+except SettingsError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+wsgi_app = "services.flask_sync.app:create_app()"
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+worker_class = _settings.worker_class.value
+threads = _settings.threads
+keepalive = _settings.keepalive
+backlog = 2048  # uvicorn's default, so both queue the same number of connections
+graceful_timeout = 5
+timeout = 60
+accesslog = None  # access logs are off on both services
+errorlog = "-"
+loglevel = "warning"
+control_socket_disable = True  # gunicorn >= 25 would create ~/.gunicorn/gunicorn.ctl
+proc_name = "loadtests-flask"

@@ -1,0 +1,207 @@
+"""The services' database behaviour: statements per request, outages, pool exhaustion,
+and the settings the launcher refuses."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg2
+import pytest
+
+from loadtests import database
+from loadtests.infra.postgres import EmbeddedPostgres
+from tests.conftest import SMALL_SEED, start_service
+from tests.helpers import cli_env, one_line_error, run_cli
+
+JSON = {"content-type": "application/json"}
+NEW_ORDER = {
+    "customer_id": 2,
+    "items": [{"product_id": 4, "quantity": 1}, {"product_id": 5, "quantity": 3}],
+}
+
+# Statements each endpoint must send PostgreSQL (pg_stat_statements, by first keyword).
+EXPECTED_STATEMENTS = [
+    ("GET", "/health", None, {}),
+    ("GET", "/users/7", None, {"SELECT": 1}),
+    ("PATCH", "/users/7", {"name": "Counted"}, {"SELECT": 1, "UPDATE": 1}),
+    ("GET", "/users?limit=10", None, {"SELECT": 1}),
+    # order + customer in one JOIN, items + products in one IN query: no lazy loads
+    ("GET", "/orders/3", None, {"SELECT": 2}),
+    ("GET", "/orders?limit=10", None, {"SELECT": 2}),
+    ("GET", "/orders/3/summary", None, {"SELECT": 1}),
+    ("POST", "/orders", NEW_ORDER, {"SELECT": 2, "INSERT": 2}),
+]
+
+
+def _request(base: str, method: str, path: str, body: object) -> httpx.Response:
+    return httpx.request(method, base + path, json=body, timeout=15)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected"), EXPECTED_STATEMENTS)
+def test_statements_per_request(method, path, body, expected, running, seeded) -> None:
+    counts = {}
+    for name, service in running.items():
+        _request(service.url, "GET", "/orders/1", None)  # a warm pooled connection
+        assert database.reset_statement_stats(seeded.url)
+        if method == "PATCH":
+            # A name the row does not have yet: SQLAlchemy skips an UPDATE that changes nothing.
+            body = {"name": f"Counted {name} {time.monotonic_ns()}"}
+        response = _request(service.url, method, path, body)
+        assert response.status_code in (200, 201), response.text
+        counted = database.statement_counts(seeded.url)
+        assert counted is not None
+        counts[name] = counted
+        dml = {k: v for k, v in counted.items() if k in ("SELECT", "INSERT", "UPDATE", "DELETE")}
+        assert dml == expected, (name, counted)
+    assert counts["flask"] == counts["fastapi"], "transaction statements differ too"
+
+
+def test_database_outage_gives_fast_503_and_recovery(running, seeded, embedded) -> None:
+    state = embedded.status()
+    assert state is not None
+    for service in running.values():
+        assert httpx.get(f"{service.url}/users/1").status_code == 200
+    embedded.down()
+    try:
+        for name, service in running.items():
+            for path in ("/users/1", "/orders/1", "/users/1"):  # pooled, then fresh connections
+                started = time.perf_counter()
+                response = httpx.get(service.url + path, timeout=30)
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 503, (name, path, response.text)
+                assert response.json() == {"detail": "Database unavailable"}
+                assert elapsed < service.settings.pool_timeout, (name, elapsed)
+            assert httpx.get(f"{service.url}/health").status_code == 200
+    finally:
+        embedded.up(state.port)
+    for name, service in running.items():
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{service.url}/users/1").status_code != 200:
+            assert time.monotonic() < deadline, f"{name} did not recover"
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("name", ["flask", "fastapi"])
+def test_exhausted_pool_gives_503_within_the_pool_timeout(name, seeded, tmp_path) -> None:
+    # One connection, a one-second pool timeout, and a row lock that holds the connection.
+    service = start_service(
+        name, seeded, tmp_path, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1, WEB_THREADS=3
+    )
+    locker = psycopg2.connect(seeded.url)
+    try:
+        with locker.cursor() as cur:
+            cur.execute("SELECT 1 FROM users WHERE id = 9 FOR UPDATE")
+        with ThreadPoolExecutor(1) as pool:
+            blocked = pool.submit(
+                _request, service.url, "PATCH", "/users/9", {"name": f"Waiting {name}"}
+            )
+            time.sleep(0.5)
+            started = time.perf_counter()
+            response = httpx.get(f"{service.url}/users/1", timeout=30)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 503, response.text
+            assert response.json() == {"detail": "Database connection pool exhausted"}
+            assert 0.9 < elapsed < 3, elapsed
+            locker.rollback()  # release the row: the blocked request completes
+            assert blocked.result(timeout=10).status_code == 200
+        assert httpx.get(f"{service.url}/users/1").status_code == 200
+    finally:
+        locker.close()
+        service.process.stop()
+
+
+def test_workers_stop_with_the_service(seeded, tmp_path) -> None:
+    service = start_service("flask", seeded, tmp_path, WEB_WORKERS=2, WEB_THREADS=4)
+    members = service.process.processes()
+    assert len(members) == 3, "gunicorn arbiter and two workers"
+    service.process.stop()
+    assert not any(p.is_running() and p.status() != "zombie" for p in members)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["--workers", "20", "--pool-size", "20"], {},
+         "connection budget exceeded: 20 worker(s) x (pool 20 + overflow 0) = 400 connections"),
+        (["--threads", "40"], {}, "WEB_THREADS=40 exceeds DB_POOL_SIZE + DB_MAX_OVERFLOW = 20"),
+        ([], {"DB_POOL_SIZE": "abc"}, "invalid settings: DB_POOL_SIZE: Input should be a valid integer"),
+        ([], {"DB_POOL_TIMEOUT": "-1"}, "invalid settings: DB_POOL_TIMEOUT"),
+        (["--data-access", "raw"], {}, "invalid settings: DATA_ACCESS: Input should be 'orm'"),
+        (["--workers", "0"], {}, "invalid settings: WEB_WORKERS"),
+    ],
+)  # fmt: skip
+def test_bad_service_settings_are_refused(args, env, expected, seeded, state_dir) -> None:
+    result = run_cli("serve", "flask", *args, env=cli_env(state_dir, **env))
+    line = one_line_error(result)
+    assert expected in line
+    assert "max_connections 200" in line or "budget" not in expected
+
+
+def test_serve_refuses_a_port_in_use(running, state_dir) -> None:
+    busy = running["flask"].settings.port
+    line = one_line_error(run_cli("serve", "fastapi", "--port", str(busy), env=cli_env(state_dir)))
+    assert f"port {busy}" in line and "in use" in line
+
+
+def test_unknown_service_is_a_one_line_error(state_dir) -> None:
+    assert "invalid choice: 'django'" in one_line_error(
+        run_cli("serve", "django", env=cli_env(state_dir))
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "gunicorn", "-c", "services/flask_sync/gunicorn.conf.py"],
+        ["-m", "services.fastapi_async"],
+    ],
+)
+def test_services_started_directly_reject_bad_settings(command, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import PROJECT_ROOT
+
+    env = cli_env(tmp_path, DATABASE_URL="mysql://x@127.0.0.1/db", WEB_PORT="1")
+    result = subprocess.run(
+        [sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        "invalid settings: DATABASE_URL: Value error, must be a postgresql:// URL" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_prints_url_and_settings_and_stops_on_interrupt(seeded, state_dir) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from loadtests.infra.ports import free_port
+    from tests.helpers import PROJECT_ROOT
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtests", "serve", "fastapi", "--port", str(port)],
+        cwd=PROJECT_ROOT, env=cli_env(state_dir), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = proc.stdout.readline()
+        assert f"on http://127.0.0.1:{port}" in first
+        assert httpx.get(f"http://127.0.0.1:{port}/users/1").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert "pool_size = 20" in out and "stopping" in out
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_embedded_server_is_the_one_serving(embedded: EmbeddedPostgres, seeded) -> None:
+    # Sanity: the tests above ran against the session's own server and seed.
+    info = database.require_seed(seeded)
+    assert info["spec"]["users"] == SMALL_SEED.users

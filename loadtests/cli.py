@@ -11,7 +11,7 @@ import signal
 import sys
 from types import FrameType
 
-from loadtests.commands import db, serve
+from loadtests.commands import db, run, serve, ui
 from loadtests.errors import SuiteError
 
 
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db, serve):
+    for module in (db, serve, run, ui):
         module.add_parser(commands)
     return parser
 
@@ -38,7 +38,9 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # Also SIGINT: a shell starts background jobs with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored; the suite must always stop what it started.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     try:
         return int(args.handler(args) or 0)

@@ -236,6 +236,16 @@ def require_seed(target: Target) -> dict[str, Any]:
     return info
 
 
+def ensure_seeded(target: Target) -> dict[str, Any]:
+    """The seed info, seeding the default data set first if the target was never seeded."""
+    info = seed_info(target)
+    if info is None:
+        print(f"seeding {target.describe()} with the default data set (first use)...", flush=True)
+        info = seed(target, seeding.SeedSpec())
+        print(f"seeded in {info['seed_seconds']:.1f} s", flush=True)
+    return info
+
+
 def reset(target: Target) -> float:
     """Recreate the target database from the seed template. Returns the seconds it took."""
     started = time.perf_counter()

@@ -8,12 +8,13 @@ measure the default seed size do so in their own database on the same server.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from loadtests import database, services
+from loadtests import database, launcher
 from loadtests.infra.ports import free_port
 from loadtests.infra.postgres import EmbeddedPostgres, layout
 from loadtests.infra.processes import Supervised
@@ -59,19 +60,30 @@ class RunningService:
         self.name = name
         self.settings = settings
         self.process = process
-        self.url = services.base_url(settings)
+        self.url = launcher.base_url(settings)
 
 
 def start_service(
     name: str, target: database.Target, logs: Path, **overrides: object
 ) -> RunningService:
-    settings = services.build_settings(target.url, {"WEB_PORT": free_port(), **overrides})
+    settings = launcher.build_settings(target.url, {"WEB_PORT": free_port(), **overrides})
     log = logs / f"{name}-{settings.port}.log"
-    return RunningService(name, settings, services.start(services.kind(name), settings, log))
+    return RunningService(name, settings, launcher.start(launcher.kind(name), settings, log))
+
+
+def wait_until_answering(url: str, timeout: float = 20) -> None:
+    """After a reset replaced the database, pooled connections answer 503 once, then the
+    service reconnects: wait for that."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{url}/users/1", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, f"{url} does not answer"
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
-def running(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
+def session_services(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
     """Both services, started once for the session with the default settings."""
     logs = tmp_path_factory.mktemp("service-logs")
     started = {name: start_service(name, seeded, logs) for name in ("flask", "fastapi")}
@@ -80,3 +92,12 @@ def running(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
     finally:
         for service in started.values():
             service.process.stop()
+
+
+@pytest.fixture
+def running(session_services: dict[str, RunningService]) -> dict[str, RunningService]:
+    """The session's services, answering (a reset by an earlier test replaced the database
+    under them; their first request after that is a 503 while the pool reconnects)."""
+    for service in session_services.values():
+        wait_until_answering(service.url)
+    return session_services

@@ -195,7 +195,8 @@ def test_serve_prints_url_and_settings_and_stops_on_interrupt(seeded, state_dir)
         assert httpx.get(f"http://127.0.0.1:{port}/users/1").status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+    out = proc.stdout.read()
     assert "pool_size = 20" in out and "stopping" in out
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)

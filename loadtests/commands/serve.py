@@ -6,9 +6,8 @@ import argparse
 import time
 from typing import Any
 
-from loadtests import database, services
+from loadtests import database, launcher
 from loadtests.paths import state_dir
-from services.common.seed import SeedSpec
 from services.common.urls import redacted
 
 # Options that override one service setting: (option, environment variable, type, help).
@@ -22,15 +21,23 @@ SETTING_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
 )
 
 
+def _flag(option: str, renamed: dict[str, str]) -> str:
+    return renamed.get(option, option)
+
+
 def _dest(option: str) -> str:
-    return option.lstrip("-").replace("-", "_")
+    return "setting_" + option.lstrip("-").replace("-", "_")
 
 
-def add_settings_options(parser: argparse.ArgumentParser) -> None:
-    """Options that override the service settings (environment variables) for one command."""
+def add_settings_options(
+    parser: argparse.ArgumentParser, renamed: dict[str, str] | None = None
+) -> None:
+    """Options that override the service settings (environment variables) for one command;
+    ``renamed`` maps an option to another flag where the command uses the name itself."""
     group = parser.add_argument_group("service settings (override the environment)")
     for option, env, kind, text in SETTING_OPTIONS:
-        group.add_argument(option, type=kind, help=f"{text}; sets {env}")
+        flag = _flag(option, renamed or {})
+        group.add_argument(flag, dest=_dest(option), type=kind, help=f"{text}; sets {env}")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,32 +56,25 @@ def add_parser(commands: Any) -> None:
             "on 127.0.0.1 until Ctrl-C."
         ),
     )
-    parser.add_argument("service", choices=sorted(services.SERVICES))
+    parser.add_argument("service", choices=sorted(launcher.SERVICES))
     parser.add_argument("--port", type=int, help="TCP port (WEB_PORT, default 8000)")
     add_settings_options(parser)
     parser.set_defaults(handler=handle)
 
 
-def ensure_seeded(target: database.Target) -> None:
-    if database.seed_info(target) is None:
-        print(f"seeding {target.describe()} with the default data set (first use)...")
-        info = database.seed(target, SeedSpec())
-        print(f"seeded in {info['seed_seconds']:.1f} s")
-
-
 def handle(args: argparse.Namespace) -> int:
-    service = services.kind(args.service)
+    service = launcher.kind(args.service)
     target = database.current_target(start=True)
-    ensure_seeded(target)
-    settings = services.build_settings(target.url, overrides(args))
-    services.check_budget(service, settings, target.url)
+    database.ensure_seeded(target)
+    settings = launcher.build_settings(target.url, overrides(args))
+    launcher.check_budget(service, settings, target.url)
     log_path = state_dir() / "logs" / f"serve-{service.name}.log"
-    process = services.start(service, settings, log_path)
-    print(f"{service.stack} on {services.base_url(settings)}  ({service.describe(settings)})")
+    process = launcher.start(service, settings, log_path)
+    print(f"{service.stack} on {launcher.base_url(settings)}  ({service.describe(settings)})")
     print(f"database: {redacted(settings.database_url)}")
     for name, value in settings.public().items():
         print(f"  {name} = {value}")
-    print(f"log: {log_path}   (Ctrl-C stops the service and all its workers)")
+    print(f"log: {log_path}   (Ctrl-C stops the service and all its workers)", flush=True)
     try:
         while process.alive():
             time.sleep(0.5)

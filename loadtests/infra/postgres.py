@@ -137,6 +137,18 @@ def layout() -> Layout:
     return Layout(state_dir=state, runtime_dir=_runtime_dir(state, run_as), run_as=run_as)
 
 
+def server_processes(state: ServerState | None) -> list[psutil.Process]:
+    """The postmaster and every process it started (backends included): for CPU
+    accounting and pinning. Empty for a server the suite does not run."""
+    if state is None:
+        return []
+    try:
+        root = psutil.Process(state.pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def _is_postmaster(pid: int, data_dir: Path) -> bool:
     """True if ``pid`` is a PostgreSQL postmaster serving ``data_dir`` (not a reused pid)."""
     try:

@@ -1,0 +1,179 @@
+"""The suite's hooks inside Locust: options, recording, merging, progress, results file.
+
+Imported by the locustfile, so it runs in every Locust process (master, workers, or
+the single local process). It wires the ``Recorder`` to Locust's events and the load
+shape's hooks; it is the only module besides the locustfile that knows Locust's events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX
+from loadtests.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
+from loadtests.shape import Progress, RisingSteps
+from services.common.seed import SeedSpec
+
+recorder = Recorder()
+_state: dict[str, Any] = {"environment": None, "complete": False, "steps": {}}
+
+
+def _default_ranges() -> dict[str, int]:
+    spec = SeedSpec()
+    ranges = {"user": spec.users, "order": spec.orders, "customer": spec.customers,
+              "product": spec.products}  # fmt: skip
+    ranges.update({k: int(v) for k, v in json.loads(os.environ.get(ID_RANGES_ENV, "{}")).items()})
+    return ranges
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    # Locust's own parser (not an argument group) understands include_in_web_ui.
+    group = parser
+    group.add_argument(
+        "--steps", default="10,50,100,200", help="rising user counts, comma-separated"
+    )
+    group.add_argument("--step-seconds", type=float, default=25.0, help="measured seconds per step")
+    group.add_argument(
+        "--warmup-seconds", type=float, default=8.0, help="unmeasured warm-up per step"
+    )
+    for kind, value in _default_ranges().items():
+        group.add_argument(
+            f"--max-{kind}-id", type=int, default=value, help=f"random {kind} ids are 1..N"
+        )
+    internal = {"default": "", "include_in_web_ui": False}
+    group.add_argument("--results-file", help="the suite's statistics (JSON)", **internal)
+    group.add_argument("--run-label", help="prefix of the progress lines", **internal)
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    _state["environment"] = environment
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(WINDOW_MESSAGE, _window_message)
+    RisingSteps.hooks = {
+        "restart": _restart,
+        "window": _open_window,
+        "step_end": _step_end,
+        "progress": _progress,
+    }
+
+
+@events.request.add_listener
+def _request(
+    name: str,
+    response_time: float,
+    exception: BaseException | None = None,
+    response: Any = None,
+    start_time: float | None = None,
+    **_: Any,
+) -> None:
+    started = start_time if start_time is not None else time.time() - response_time / 1000.0
+    recorder.record(name, started, response_time, error_kind(exception, response))
+
+
+@events.report_to_master.add_listener
+def _report(client_id: str, data: dict[str, Any]) -> None:
+    data[REPORT_KEY] = recorder.take_delta()
+
+
+@events.worker_report.add_listener
+def _worker_report(client_id: str, data: dict[str, Any]) -> None:
+    if REPORT_KEY in data:
+        recorder.merge_delta(data[REPORT_KEY], client_id)
+
+
+@events.quitting.add_listener
+def _quitting(environment: Environment, **_: Any) -> None:
+    if not isinstance(environment.runner, WorkerRunner):
+        _write_results(environment)
+
+
+# -- load shape hooks (master or local process) ----------------------------------------------
+
+
+def _restart() -> None:
+    """The shape starts a new test (headless start, or Start in the web UI)."""
+    recorder.reset()
+    _state.update(complete=False, steps={})
+
+
+def _open_window(step: int, users: int, start: float, end: float) -> None:
+    recorder.open_window(step, start, end)
+    _state["steps"][step] = {"users": users, "started_at": time.time(), "window": [start, end]}
+    runner = _state["environment"].runner
+    if isinstance(runner, MasterRunner):
+        runner.send_message(WINDOW_MESSAGE, {"step": step, "start": start, "end": end})
+
+
+def _window_message(environment: Environment, msg: Any, **_: Any) -> None:
+    recorder.open_window(int(msg.data["step"]), float(msg.data["start"]), float(msg.data["end"]))
+
+
+def _step_end(step: int) -> None:
+    _state["steps"][step]["ended_at"] = time.time()
+    if step == max(_state["steps"]) and _is_last_step(step):
+        _state["complete"] = True
+    _write_results(_state["environment"])  # partial results survive an interruption
+
+
+def _is_last_step(step: int) -> bool:
+    options = _state["environment"].parsed_options
+    return step == len(str(options.steps).split(",")) - 1
+
+
+def _progress(progress: Progress) -> None:
+    environment = _state["environment"]
+    total = environment.stats.total
+    label = environment.parsed_options.run_label
+    p95 = total.get_current_response_time_percentile(0.95) or 0
+    print(
+        f"{PROGRESS_PREFIX}{label + ' | ' if label else ''}step {progress.step}/{progress.steps}"
+        f" ({progress.users} users, {progress.phase}, {progress.step_left_s:.0f} s left)"
+        f" | {_duration(progress.total_left_s)} left"
+        f" | {total.current_rps:.0f} req/s, p95 {p95:.0f} ms, {total.num_failures} errors",
+        flush=True,
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _write_results(environment: Environment | None) -> None:
+    if environment is None or not environment.parsed_options.results_file:
+        return
+    stats = environment.stats
+    per_endpoint: dict[str, dict[str, int]] = {}
+    for entry in stats.entries.values():
+        counts = per_endpoint.setdefault(entry.name, {"requests": 0, "failures": 0})
+        counts["requests"] += entry.num_requests
+        counts["failures"] += entry.num_failures
+    runner = environment.runner
+    cpu_warning = bool(getattr(runner, "cpu_warning_emitted", False)) or bool(
+        getattr(runner, "worker_cpu_warning_emitted", False)
+    )
+    write_json(
+        Path(environment.parsed_options.results_file),
+        recorder.snapshot(
+            complete=_state["complete"],
+            steps=_state["steps"],
+            locust={
+                "requests": stats.total.num_requests,
+                "failures": stats.total.num_failures,
+                "per_endpoint": per_endpoint,
+                "workers": len(getattr(runner, "clients", {}) or {}) or 1,
+                "cpu_warning": cpu_warning,
+            },
+        ),
+    )

@@ -1,0 +1,171 @@
+"""CPU placement and CPU accounting for a run.
+
+On a small machine the service under test, PostgreSQL and the load generator compete
+for the same cores, and whoever wins decides the result. The runner therefore pins the
+service to its own cores and keeps Locust and PostgreSQL on the others (on 2 cores:
+service on CPU 1, the rest on CPU 0), and measures, once a second, how much CPU each
+group used and how busy each core was. A step where the generator's process was near a
+full core, or where its cores were saturated, is flagged: its latencies include time
+the requests spent waiting for the generator, not for the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psutil
+
+SAMPLE_EVERY_S = 1.0
+PROCESS_SATURATED_PERCENT = 90.0  # one Locust process is single-threaded (gevent)
+CORES_SATURATED_PERCENT = 95.0
+
+
+@dataclass(frozen=True)
+class CpuLayout:
+    """Which cores the service gets, and which cores Locust and PostgreSQL share."""
+
+    pinned: bool
+    service_cpus: tuple[int, ...]
+    other_cpus: tuple[int, ...]
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def available_cpus() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def plan_layout(pin: bool) -> CpuLayout:
+    cpus = available_cpus()
+    if not pin:
+        return CpuLayout(False, tuple(cpus), tuple(cpus), "pinning disabled (--no-pin)")
+    if not hasattr(os, "sched_setaffinity"):
+        return CpuLayout(False, tuple(cpus), tuple(cpus), "this OS cannot pin processes")
+    if len(cpus) < 2:
+        return CpuLayout(False, tuple(cpus), tuple(cpus), "one CPU: everything shares it")
+    half = len(cpus) // 2
+    service, others = tuple(cpus[half:]), tuple(cpus[:half])
+    return CpuLayout(
+        True,
+        service,
+        others,
+        f"service on CPU {_cpu_list(service)}; Locust and PostgreSQL on CPU {_cpu_list(others)}",
+    )
+
+
+def _cpu_list(cpus: Sequence[int]) -> str:
+    return ",".join(str(cpu) for cpu in cpus)
+
+
+def pin(processes: Sequence[psutil.Process], cpus: Sequence[int]) -> None:
+    """Move already running processes (PostgreSQL and its backends) onto ``cpus``."""
+    for proc in processes:
+        with contextlib.suppress(psutil.Error, OSError):
+            proc.cpu_affinity(list(cpus))
+
+
+@dataclass
+class Sample:
+    at: float
+    groups: dict[str, dict[int, float]]  # group -> pid -> cumulative CPU seconds
+    cores: list[tuple[float, float, float]]  # per core: busy, steal and total seconds
+
+
+@dataclass
+class WindowCpu:
+    """CPU use during one measured window, in percent of one core."""
+
+    seconds: float
+    groups: dict[str, float] = field(default_factory=dict)
+    busiest_process: dict[str, float] = field(default_factory=dict)
+    cores: dict[int, float] = field(default_factory=dict)
+    steal: float = 0.0  # % of the machine's CPU time the hypervisor gave to someone else
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+class CpuMonitor:
+    """Samples the CPU of named process groups and of every core, once a second."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]]) -> None:
+        self.groups = groups
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cpu-monitor", daemon=True)
+
+    def __enter__(self) -> CpuMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sample()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(SAMPLE_EVERY_S)
+
+    def sample(self) -> None:
+        groups: dict[str, dict[int, float]] = {}
+        for name, members in self.groups.items():
+            usage: dict[int, float] = {}
+            for proc in members():
+                with contextlib.suppress(psutil.Error):
+                    usage[proc.pid] = _cpu_seconds(proc)
+            groups[name] = usage
+        cores = [
+            (t.user + t.nice + t.system + t.irq + t.softirq, getattr(t, "steal", 0.0), sum(t))
+            for t in psutil.cpu_times(percpu=True)
+        ]
+        self.samples.append(Sample(time.time(), groups, cores))
+
+    def window(self, start: float, end: float) -> WindowCpu | None:
+        """CPU use between the samples that enclose [start, end]."""
+        before = [s for s in self.samples if s.at <= start]
+        after = [s for s in self.samples if s.at >= end]
+        if not before or not after:
+            return None
+        first, last = before[-1], after[0]
+        seconds = last.at - first.at
+        result = WindowCpu(seconds=seconds)
+        for name, usage in last.groups.items():
+            earlier = first.groups.get(name, {})
+            per_process = [
+                (cpu - earlier.get(pid, 0.0)) / seconds * 100 for pid, cpu in usage.items()
+            ]
+            result.groups[name] = round(sum(per_process), 1)
+            result.busiest_process[name] = round(max(per_process, default=0.0), 1)
+        stolen = elapsed_all = 0.0
+        for core, ((busy1, steal1, total1), (busy0, steal0, total0)) in enumerate(
+            zip(last.cores, first.cores, strict=False)
+        ):
+            elapsed = total1 - total0
+            result.cores[core] = round((busy1 - busy0) / elapsed * 100, 1) if elapsed > 0 else 0.0
+            stolen += steal1 - steal0
+            elapsed_all += elapsed
+        result.steal = round(stolen / elapsed_all * 100, 1) if elapsed_all > 0 else 0.0
+        return result
+
+
+def generator_saturated(cpu: WindowCpu, generator_cpus: Sequence[int]) -> bool:
+    """The load generator had no CPU to spare: one of its processes ran near a full
+    core, or the cores it runs on (shared with PostgreSQL when pinned) were saturated."""
+    if cpu.busiest_process.get("generator", 0.0) >= PROCESS_SATURATED_PERCENT:
+        return True
+    shares = [cpu.cores.get(core, 0.0) for core in generator_cpus]
+    return bool(shares) and sum(shares) / len(shares) >= CORES_SATURATED_PERCENT

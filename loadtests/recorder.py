@@ -1,0 +1,166 @@
+"""The suite's own record of every response, inside the Locust processes.
+
+Locust's percentiles are bucketed and its live percentiles are windowed, so the suite
+records every response time itself:
+
+* per measured window (step) and endpoint, for the step tables;
+* per endpoint over the whole run, to check the count against Locust's own;
+* per second (all endpoints), for latency over time.
+
+Each worker records locally and ships what it recorded since the last report to the
+master inside Locust's own worker report (``report_to_master``); the master merges.
+Because histograms merge exactly, the result is the same whether one or several
+processes generated the load.
+
+A response belongs to the measured window its *completion* falls in. The master's
+load shape opens the windows and broadcasts them, so every process classifies with
+the same boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from loadtests.histogram import Histogram
+
+WINDOW_MESSAGE = "loadtests_window"
+REPORT_KEY = "loadtests"
+
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+WRONG_BODY = "wrong_body"
+OTHER = "other"
+
+
+class Tally:
+    """Latencies of all responses, latencies of failed ones, and failures by kind."""
+
+    __slots__ = ("errors", "failed", "latency")
+
+    def __init__(self) -> None:
+        self.latency = Histogram()
+        self.failed = Histogram()
+        self.errors: Counter[str] = Counter()
+
+    def add(self, micros: int, kind: str | None) -> None:
+        self.latency.record(micros)
+        if kind is not None:
+            self.failed.record(micros)
+            self.errors[kind] += 1
+
+    def merge(self, other: Tally) -> Tally:
+        self.latency.merge(other.latency)
+        self.failed.merge(other.failed)
+        self.errors.update(other.errors)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "latency": self.latency.to_dict(),
+            "failed": self.failed.to_dict(),
+            "errors": dict(self.errors),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tally:
+        tally = cls()
+        tally.latency = Histogram.from_dict(data["latency"])
+        tally.failed = Histogram.from_dict(data["failed"])
+        tally.errors = Counter(data["errors"])
+        return tally
+
+
+def error_kind(exception: BaseException | None, response: Any) -> str | None:
+    """None for a success; else timeout, connection, wrong_body, http_<status> or other."""
+    if exception is None:
+        return None
+    chain = [exception, getattr(exception, "original", None)]
+    if any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in chain if e):
+        return TIMEOUT
+    status = int(getattr(response, "status_code", 0) or 0)
+    if status == 0:
+        return CONNECTION
+    if str(exception).startswith(WRONG_BODY):
+        return WRONG_BODY
+    return f"http_{status}"
+
+
+class Recorder:
+    """One per Locust process. Workers keep deltas; the master (or a lone process)
+    accumulates everything."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.windows: dict[int, tuple[float, float]] = {}
+        self.measured: dict[tuple[int, str], Tally] = {}
+        self.totals: dict[str, Tally] = {}
+        self.series: dict[int, Tally] = {}
+        self.per_worker: Counter[str] = Counter()
+
+    def open_window(self, step: int, start: float, end: float) -> None:
+        self.windows[step] = (start, end)
+
+    def step_at(self, moment: float) -> int | None:
+        for step, (start, end) in self.windows.items():
+            if start <= moment < end:
+                return step
+        return None
+
+    def record(self, name: str, started: float, millis: float, kind: str | None) -> None:
+        micros = round(millis * 1000)
+        completed = started + millis / 1000.0
+        self.totals.setdefault(name, Tally()).add(micros, kind)
+        self.series.setdefault(int(completed), Tally()).add(micros, kind)
+        step = self.step_at(completed)
+        if step is not None:
+            self.measured.setdefault((step, name), Tally()).add(micros, kind)
+
+    # -- worker -> master ------------------------------------------------------------------
+
+    def take_delta(self) -> dict[str, Any]:
+        """What was recorded since the last call, serialised; the local state is cleared."""
+        delta = {
+            "measured": [[step, name, t.to_dict()] for (step, name), t in self.measured.items()],
+            "totals": {name: t.to_dict() for name, t in self.totals.items()},
+            "series": {str(second): t.to_dict() for second, t in self.series.items()},
+        }
+        self.measured, self.totals, self.series = {}, {}, {}
+        return delta
+
+    def merge_delta(self, delta: dict[str, Any], worker: str) -> None:
+        for step, name, data in delta["measured"]:
+            self.measured.setdefault((int(step), name), Tally()).merge(Tally.from_dict(data))
+        for name, data in delta["totals"].items():
+            tally = Tally.from_dict(data)
+            self.per_worker[worker] += tally.latency.count
+            self.totals.setdefault(name, Tally()).merge(tally)
+        for second, data in delta["series"].items():
+            self.series.setdefault(int(second), Tally()).merge(Tally.from_dict(data))
+
+    # -- master -> runner ------------------------------------------------------------------
+
+    def snapshot(self, **extra: Any) -> dict[str, Any]:
+        steps: dict[str, dict[str, Any]] = {}
+        for (step, name), tally in self.measured.items():
+            steps.setdefault(str(step), {})[name] = tally.to_dict()
+        return {
+            "windows": {str(step): list(bounds) for step, bounds in self.windows.items()},
+            "measured": steps,
+            "totals": {name: t.to_dict() for name, t in self.totals.items()},
+            "series": {str(second): t.to_dict() for second, t in sorted(self.series.items())},
+            "per_worker": dict(self.per_worker),
+            **extra,
+        }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: the runner may read the file while a run is still going."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)

@@ -1,0 +1,369 @@
+"""``run``: both services in turn under the same rising load, measured the same way.
+
+For each scenario and each service: reset the database to the seeded state, start the
+service pinned to its own cores, wait until it is healthy, run Locust headless with the
+rising-concurrency shape on the other cores, then stop the service and everything it
+started. The service order alternates between scenarios so neither always goes first.
+``results.json`` is rewritten after every service's run; an interrupted run keeps what
+was measured, marked partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtests import cpu, database, environment, generator, launcher, results
+from loadtests.errors import SuiteError
+from loadtests.infra.ports import free_port
+from loadtests.infra.postgres import EmbeddedPostgres, server_processes
+from loadtests.infra.processes import Supervised
+from loadtests.launcher import ServiceKind
+from loadtests.paths import PROJECT_ROOT
+from loadtests.plan import DRAIN_S, SCENARIOS, StepPlan
+from services.common.settings import ServiceSettings
+from services.common.urls import redacted
+
+LOCUST_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
+
+# Settings both services must share for a fair comparison (others apply to one only).
+SHARED_SETTINGS = (
+    "pool_size", "max_overflow", "pool_timeout", "connect_timeout", "workers", "keepalive",
+    "json_encoder",
+)  # fmt: skip
+
+
+@dataclass
+class RunOptions:
+    services: list[ServiceKind]
+    scenarios: tuple[str, ...]
+    plan: StepPlan
+    locust_processes: int = 1
+    out_root: Path = PROJECT_ROOT / "reports"
+    profile: str | None = None
+    pin: bool = True
+    port: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+
+
+@dataclass
+class Run:
+    """A run in progress: its directory, its results and what it started."""
+
+    options: RunOptions
+    run_dir: Path
+    layout: cpu.CpuLayout
+    target: database.Target
+    started_database: bool
+    settings: dict[str, ServiceSettings]
+    results: dict[str, Any]
+    started: float = field(default_factory=time.time)
+
+
+def run(options: RunOptions) -> Path:
+    """Run everything; returns the run directory. Raises SuiteError on bad input."""
+    started_database = EmbeddedPostgres().status() is None and database.external_url() is None
+    target = database.current_target(start=True)
+    current = None
+    try:
+        current = _prepare(options, target, started_database)
+        _execute(current)
+    except KeyboardInterrupt:
+        if current is not None:
+            current.results["run"]["status"] = "partial"
+            current.results["run"]["error"] = "interrupted"
+            print("\ninterrupted: everything the run started is stopped; partial results kept")
+        raise
+    except SuiteError as exc:
+        if current is not None:
+            current.results["run"]["status"] = "failed"
+            current.results["run"]["error"] = str(exc)
+        raise
+    finally:
+        if current is not None:
+            _finish(current)
+        if started_database:
+            EmbeddedPostgres().down()
+    return current.run_dir
+
+
+def _prepare(options: RunOptions, target: database.Target, started_database: bool) -> Run:
+    database.ensure_seeded(target)
+    layout = cpu.plan_layout(options.pin)
+    settings = {}
+    for service in options.services:
+        overrides = {"WEB_WORKERS": len(layout.service_cpus) if layout.pinned else None}
+        overrides.update({k: v for k, v in options.overrides.items() if v is not None})
+        overrides["WEB_PORT"] = options.port or free_port()
+        settings[service.name] = launcher.build_settings(target.url, overrides)
+        launcher.check_budget(service, settings[service.name], target.url)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    label = (
+        options.profile
+        if options.profile and len(options.scenarios) > 1
+        else "+".join(options.scenarios)
+    )
+    run_dir = options.out_root / f"{stamp}-{label}"
+    (run_dir / "locust").mkdir(parents=True, exist_ok=False)
+    current = Run(options, run_dir, layout, target, started_database, settings, {})
+    current.results = _skeleton(current)
+    results.write(run_dir, current.results)
+    return current
+
+
+def _skeleton(current: Run) -> dict[str, Any]:
+    options, target = current.options, current.target
+    seed = database.require_seed(target)
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "run": {
+            "id": current.run_dir.name,
+            "status": "running",
+            "started_at": current.started,
+            "finished_at": None,
+            "duration_s": None,
+            "profile": options.profile,
+            "command": options.command,
+            "scenarios": list(options.scenarios),
+            "services": [s.name for s in options.services],
+            "steps": list(options.plan.steps),
+            "warmup_seconds": options.plan.warmup_s,
+            "step_seconds": options.plan.measure_s,
+            "locust_processes": options.locust_processes,
+        },
+        "environment": {"machine": environment.machine(), "versions": environment.versions()},
+        "database": {
+            "kind": "embedded" if target.embedded else "external",
+            "url": redacted(target.url),
+            "settings": database.server_settings(target.url),
+            "seed": {"spec": seed["spec"], "rows": seed["rows"], "checksum": seed["checksum"]},
+            "pinned": bool(target.embedded and current.layout.pinned),
+        },
+        "pgbouncer": {"enabled": False},
+        "cpu_layout": current.layout.to_dict(),
+        "services": {
+            service.name: {
+                "label": service.label,
+                "stack": service.stack,
+                "process_model": service.describe(current.settings[service.name]),
+                "settings": _comparable_settings(current.settings[service.name]),
+            }
+            for service in options.services
+        },
+        "fairness": _fairness(current),
+        "scenarios": {
+            name: {
+                "description": SCENARIOS[name].description,
+                "user_class": SCENARIOS[name].user_class,
+                "results": {},
+            }
+            for name in options.scenarios
+        },
+    }
+
+
+def _comparable_settings(settings: ServiceSettings) -> dict[str, Any]:
+    return {k: v for k, v in settings.public().items() if k not in ("host", "port")}
+
+
+def _fairness(current: Run) -> dict[str, Any]:
+    """Settings that differ between the services: each one is a warning in the report."""
+    differences = []
+    names = list(current.settings)
+    if len(names) == 2:
+        first, second = (_comparable_settings(current.settings[n]) for n in names)
+        for key in SHARED_SETTINGS:
+            if first.get(key) != second.get(key):
+                differences.append(
+                    {"setting": key, names[0]: first.get(key), names[1]: second.get(key)}
+                )
+    return {
+        "differences": differences,
+        "shared_settings": list(SHARED_SETTINGS),
+        "notes": [
+            "Flask serves each worker's requests with a thread pool (WEB_THREADS, at most its "
+            "connection pool); FastAPI with one event loop per worker.",
+            "Both services: access logs off, the same JSON encoder, the same SQL statements "
+            "(services/common/queries.py), expire_on_commit=False.",
+        ],
+    }
+
+
+def _execute(current: Run) -> None:
+    options = current.options
+    for index, scenario in enumerate(options.scenarios):
+        order = options.services if index % 2 == 0 else list(reversed(options.services))
+        for position, service in enumerate(order):
+            # Filled in place, so whatever was measured is in the results even if the
+            # service's run is interrupted.
+            outcome: dict[str, Any] = {"status": "running", "order": position + 1}
+            current.results["scenarios"][scenario]["results"][service.name] = outcome
+            _run_service(current, scenario, service, outcome)
+            results.write(current.run_dir, current.results)
+
+
+def _finish(current: Run) -> None:
+    run_meta = current.results["run"]
+    outcomes = [
+        outcome["status"]
+        for scenario in current.results["scenarios"].values()
+        for outcome in scenario["results"].values()
+    ]
+    expected = len(current.options.scenarios) * len(current.options.services)
+    if run_meta["status"] == "running":
+        complete = len(outcomes) == expected and all(s == "complete" for s in outcomes)
+        run_meta["status"] = "complete" if complete else "partial"
+    for scenario in current.results["scenarios"].values():
+        for outcome in scenario["results"].values():
+            if outcome["status"] == "running":
+                outcome.update(status="partial", error="interrupted")
+    run_meta["finished_at"] = time.time()
+    run_meta["duration_s"] = round(run_meta["finished_at"] - current.started, 1)
+    results.write(current.run_dir, current.results)
+
+
+def _run_service(
+    current: Run, scenario: str, service: ServiceKind, outcome: dict[str, Any]
+) -> None:
+    settings = current.settings[service.name]
+    layout, target, run_dir = current.layout, current.target, current.run_dir
+    tag = f"{scenario}-{service.name}"
+    print(f"\n== {scenario} | {service.stack} ({service.describe(settings)})", flush=True)
+    reset_s = database.reset(target)
+    database.reset_statement_stats(target.url)
+    outcome.update(
+        error=None,
+        reset_seconds=round(reset_s, 3),
+        locust={
+            "html": f"locust/{tag}.html",
+            "csv_prefix": f"locust/{tag}",
+            "log": f"locust/{tag}.log",
+        },
+    )
+    service_log = run_dir / "logs" / f"{tag}.log"
+    process = launcher.start(
+        service, settings, service_log, layout.service_cpus if layout.pinned else None
+    )
+
+    def postgres() -> list[psutil.Process]:
+        return server_processes(target.embedded)
+
+    locust = None
+    try:
+        if layout.pinned:
+            cpu.pin(postgres(), layout.other_cpus)
+        locust_out = run_dir / "locust" / f"{tag}.json"
+        locust = _start_locust(current, scenario, service, settings, locust_out)
+        groups = {"generator": locust.processes, "service": process.processes, "database": postgres}
+        with cpu.CpuMonitor(groups) as monitor:
+            status = _wait_for_locust(
+                locust, current.options.plan, run_dir / outcome["locust"]["log"]
+            )
+        recorded = json.loads(locust_out.read_text()) if locust_out.exists() else None
+        if recorded is None:
+            raise SuiteError(
+                f"Locust wrote no statistics ({status}); see {outcome['locust']['log']}"
+            )
+        outcome.update(
+            _measurements(recorded, monitor, layout, target),
+            status="complete" if recorded.get("complete") and status == "finished" else "partial",
+        )
+        if status != "finished":
+            outcome["error"] = status
+    except KeyboardInterrupt:
+        _collect_partial(outcome, run_dir, tag, layout, target)
+        raise
+    except SuiteError as exc:
+        outcome.update(status="failed", error=str(exc))
+        print(f"   failed: {exc}", flush=True)
+    finally:
+        if locust is not None and locust.alive():
+            locust.stop()
+        process.stop()
+        if layout.pinned:
+            cpu.pin(postgres(), cpu.available_cpus())
+
+
+def _collect_partial(
+    outcome: dict[str, Any], run_dir: Path, tag: str, layout: cpu.CpuLayout, target: database.Target
+) -> None:
+    """After Ctrl-C: keep the steps Locust had finished (it writes them as it goes)."""
+    path = run_dir / "locust" / f"{tag}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        outcome.update(_measurements(json.loads(path.read_text()), None, layout, target))
+    outcome.update(status="partial", error="interrupted")
+
+
+def _measurements(
+    recorded: dict[str, Any],
+    monitor: cpu.CpuMonitor | None,
+    layout: cpu.CpuLayout,
+    target: database.Target,
+) -> dict[str, Any]:
+    steps = results.step_results(recorded, monitor, layout.other_cpus)
+    totals = results.recorded_totals(recorded)
+    statements = database.statement_counts(target.url)
+    requests = totals["requests"]
+    return {
+        "steps": steps,
+        "timeseries": results.timeseries(recorded),
+        "recorded": totals,
+        "locust_counts": recorded["locust"],
+        "statements": {
+            "counts": statements,
+            "per_request": {k: round(v / requests, 3) for k, v in statements.items()}
+            if statements and requests
+            else None,
+        },
+    }
+
+
+def _start_locust(
+    current: Run, scenario: str, service: ServiceKind, settings: ServiceSettings, out: Path
+) -> Supervised:
+    options, locust_dir = current.options, current.run_dir / "locust"
+    tag = f"{scenario}-{service.name}"
+    args = [
+        "--headless", "--only-summary", "--loglevel", "WARNING",
+        "--csv", str(locust_dir / tag), "--html", str(locust_dir / f"{tag}.html"),
+        "--exit-code-on-error", "0",
+        *generator.plan_args(options.plan),
+        "--results-file", str(out),
+        "--run-label", f"{service.name} {scenario}",
+        SCENARIOS[scenario].user_class,
+    ]  # fmt: skip
+    layout = current.layout
+    return generator.start(
+        args,
+        settings,
+        database.require_seed(current.target)["spec"],
+        locust_dir / f"{tag}.log",
+        layout.other_cpus if layout.pinned else None,
+        options.locust_processes,
+    )
+
+
+def _wait_for_locust(locust: Supervised, plan: StepPlan, log: Path) -> str:
+    """Forward progress lines until Locust exits. Returns 'finished' or why it did not."""
+    deadline = time.monotonic() + plan.total_s + DRAIN_S + LOCUST_GRACE_S
+    offset = 0
+    while True:
+        offset = generator.forward_progress(log, offset)
+        if not locust.alive():
+            generator.forward_progress(log, offset)
+            code = locust.popen.returncode
+            return (
+                "finished" if code == 0 else f"Locust exited with code {code}: {locust.log_tail(3)}"
+            )
+        if time.monotonic() > deadline:
+            locust.stop()
+            return f"Locust did not finish within {plan.total_s + LOCUST_GRACE_S:.0f} s"
+        time.sleep(0.5)

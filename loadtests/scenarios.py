@@ -1,0 +1,164 @@
+"""The load scenarios: one Locust FastHttpUser class each, selectable by name.
+
+Users run a closed model with no think time: each simulated user sends its next
+request as soon as the previous one is answered, so N users keep N requests in
+flight, as the articles' "N concurrent requests" do. Every response is checked for its
+status and a field of its body; a wrong answer counts as an error, not a success.
+Random ids come from the seeded ranges (``--max-user-id`` and friends, filled in by the
+runner from the seed).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from locust import FastHttpUser, constant
+
+from loadtests.recorder import WRONG_BODY
+from services.common.models import OrderStatus
+
+STATUSES = [status.value for status in OrderStatus]
+
+
+class ScenarioUser(FastHttpUser):
+    abstract = True
+    wait_time = constant(0)
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def max_id(self, kind: str) -> int:
+        return int(getattr(self.environment.parsed_options, f"max_{kind}_id"))
+
+    def random_id(self, kind: str) -> int:
+        return random.randint(1, self.max_id(kind))
+
+    def expect(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        status: int,
+        check: Callable[[Any], bool],
+        body: Any = None,
+    ) -> None:
+        """Send one request; fail it unless the status is ``status`` and ``check(json)``."""
+        payload = orjson.dumps(body) if body is not None else None
+        headers = {"content-type": "application/json"} if payload is not None else None
+        with self.client.request(
+            method, path, name=name, data=payload, headers=headers, catch_response=True
+        ) as response:
+            if response.status_code == 0:
+                return  # connection error or timeout: Locust reports its own exception
+            if response.status_code != status:
+                response.failure(f"HTTP {response.status_code}")
+                return
+            try:
+                good = check(orjson.loads(response.content or b"null"))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                good = False
+            if not good:
+                response.failure(f"{WRONG_BODY}: {name} answered an unexpected body")
+
+
+# -- the requests, one function each (Locust task dicts take plain functions) ---------------
+
+
+def get_user(user: ScenarioUser) -> None:
+    ident = user.random_id("user")
+    user.expect("GET", f"/users/{ident}", "GET /users/{id}", 200, lambda b: b["id"] == ident)
+
+
+def rename_user(user: ScenarioUser) -> None:
+    """The articles' 1 SELECT + 1 UPDATE. The name is new every time: SQLAlchemy would
+    skip an UPDATE that does not change the row."""
+    ident, name = user.random_id("user"), f"user {uuid.uuid4().hex[:12]}"
+    user.expect(
+        "PATCH", f"/users/{ident}", "PATCH /users/{id}", 200,
+        lambda b: b["id"] == ident and b["name"] == name, {"name": name},
+    )  # fmt: skip
+
+
+def list_users(user: ScenarioUser) -> None:
+    after = random.randint(0, max(0, user.max_id("user") - 20))
+    user.expect(
+        "GET", f"/users?limit=20&after_id={after}", "GET /users", 200,
+        lambda b: all(u["id"] > after for u in b["items"]),
+    )  # fmt: skip
+
+
+def get_order(user: ScenarioUser) -> None:
+    ident = user.random_id("order")
+    user.expect(
+        "GET", f"/orders/{ident}", "GET /orders/{id}", 200,
+        lambda b: b["id"] == ident and len(b["items"]) > 0,
+    )  # fmt: skip
+
+
+def list_orders(user: ScenarioUser) -> None:
+    status = random.choice(STATUSES)
+    user.expect(
+        "GET", f"/orders?status={status}&limit=10", "GET /orders", 200,
+        lambda b: all(o["status"] == status for o in b["items"]),
+    )  # fmt: skip
+
+
+def order_summary(user: ScenarioUser) -> None:
+    ident = user.random_id("order")
+    user.expect(
+        "GET", f"/orders/{ident}/summary", "GET /orders/{id}/summary", 200,
+        lambda b: b["id"] == ident and b["item_count"] >= 1,
+    )  # fmt: skip
+
+
+def create_order(user: ScenarioUser) -> None:
+    products = random.sample(range(1, user.max_id("product") + 1), k=min(3, user.max_id("product")))
+    items = [
+        {"product_id": p, "quantity": random.randint(1, 3)}
+        for p in products[: random.randint(1, 3)]
+    ]
+    customer = user.random_id("customer")
+    user.expect(
+        "POST", "/orders", "POST /orders", 201,
+        lambda b: b["customer"]["id"] == customer and len(b["items"]) == len(items),
+        {"customer_id": customer, "items": items},
+    )  # fmt: skip
+
+
+# -- the scenarios ------------------------------------------------------------------------
+
+
+class SelectUpdate(ScenarioUser):
+    """Only PATCH /users/{id} on random users: the articles' "1 SELECT + 1 UPDATE"."""
+
+    tasks = {rename_user: 1}  # noqa: RUF012 - Locust's declarative task table
+
+
+class Read(ScenarioUser):
+    """A weighted mix of the GET endpoints."""
+
+    tasks = {get_user: 4, get_order: 3, order_summary: 2, list_users: 1, list_orders: 1}  # noqa: RUF012
+
+
+class Write(ScenarioUser):
+    """POST /orders: the unit-of-work insert of an order and its items."""
+
+    tasks = {create_order: 1}  # noqa: RUF012
+
+
+class Mixed(ScenarioUser):
+    """80% reads, 20% writes (half renames, half new orders)."""
+
+    tasks = {  # noqa: RUF012
+        get_user: 25, get_order: 25, order_summary: 15, list_users: 8, list_orders: 7,
+        rename_user: 10, create_order: 10,
+    }  # fmt: skip
+
+
+# By class name, as loadtests/plan.py names them for the runner.
+USER_CLASSES: dict[str, type[ScenarioUser]] = {
+    cls.__name__: cls for cls in (SelectUpdate, Read, Write, Mixed)
+}

@@ -1,0 +1,279 @@
+"""`python -m loadtests run` and `ui`: real Locust runs against real services."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from loadtests import generator, results
+from loadtests.infra.ports import free_port
+from loadtests.plan import StepPlan
+from tests.conftest import SMALL_SEED
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
+
+TINY = ["--steps", "5,10", "--step-seconds", "3", "--warmup-seconds", "1"]
+
+
+def _run(state_dir: Path, out: Path, *args: str, timeout: float = 240):
+    return run_cli("run", *TINY, "--out", str(out), *args, env=cli_env(state_dir), timeout=timeout)
+
+
+def _only_run_dir(out: Path) -> Path:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def _locust_csv_total(run_dir: Path, tag: str) -> int:
+    with (run_dir / "locust" / f"{tag}_stats.csv").open() as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    return int(rows["Aggregated"]["Request Count"])
+
+
+@pytest.fixture(scope="module")
+def smoke_run(seeded, state_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    result = _run(state_dir, out, "--scenario", "select-update")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "select-update" in result.stdout and "Flask" in result.stdout and "FastAPI" in result.stdout
+    )
+    return _only_run_dir(out)
+
+
+def test_smoke_run_results_validate_and_add_up(smoke_run: Path) -> None:
+    data = results.load(smoke_run)  # validates against results.schema.json
+    assert results.schema_problem(data) is None
+    assert data["run"]["status"] == "complete"
+    assert data["database"]["seed"]["spec"]["users"] == SMALL_SEED.users
+    assert data["cpu_layout"]["note"]
+    scenario = data["scenarios"]["select-update"]
+    assert set(scenario["results"]) == {"flask", "fastapi"}
+    for name, outcome in scenario["results"].items():
+        assert outcome["status"] == "complete", (name, outcome.get("error"))
+        assert [step["users"] for step in outcome["steps"]] == [5, 10]
+        for step in outcome["steps"]:
+            latency = step["latency_ms"]
+            assert step["requests"] > 0 and step["errors"] == 0, (name, step)
+            order = [latency[k] for k in ("min", "p50", "p90", "p95", "p99", "p99_9", "max")]
+            assert order == sorted(order), (name, latency)
+            assert step["throughput_rps"] == pytest.approx(
+                step["requests"] / step["window"]["seconds"], rel=1e-3
+            )
+            assert step["endpoints"]["PATCH /users/{id}"]["requests"] == step["requests"]
+            assert step["cpu"] is not None and step["cpu"]["service_percent"] > 0
+        # The suite's own record of every response equals what Locust counted.
+        assert outcome["recorded"]["requests"] == outcome["locust_counts"]["requests"]
+        tag = f"select-update-{name}"
+        assert outcome["recorded"]["requests"] == _locust_csv_total(smoke_run, tag)
+        assert sum(s["requests"] for s in outcome["steps"]) < outcome["recorded"]["requests"], (
+            "warm-ups are excluded from the steps"
+        )
+        assert (smoke_run / outcome["locust"]["html"]).stat().st_size > 10_000
+        per_request = outcome["statements"]["per_request"]
+        assert per_request["UPDATE"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_path) -> None:
+    result = _run(
+        state_dir, tmp_path, "--services", "fastapi", "--scenario", "mixed", "--workers", "2"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = _only_run_dir(tmp_path)
+    outcome = results.load(run_dir)["scenarios"]["mixed"]["results"]["fastapi"]
+    recorded = outcome["recorded"]
+    assert len(recorded["per_worker"]) == 2, recorded["per_worker"]
+    assert all(count > 0 for count in recorded["per_worker"].values())
+    assert sum(recorded["per_worker"].values()) == recorded["requests"]
+    assert (
+        recorded["requests"]
+        == outcome["locust_counts"]["requests"]
+        == _locust_csv_total(run_dir, "mixed-fastapi")
+    )
+    assert recorded["per_endpoint"] == {
+        name: counts["requests"]
+        for name, counts in outcome["locust_counts"]["per_endpoint"].items()
+    }
+    endpoints = outcome["steps"][-1]["endpoints"]
+    assert {"GET /users/{id}", "GET /orders/{id}", "PATCH /users/{id}", "POST /orders"} <= set(
+        endpoints
+    )
+
+
+def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) -> None:
+    """Users drawn from 1..5000 against 500 seeded users: about 90% of answers are 404s."""
+    service = running["fastapi"]
+    out = tmp_path / "recorded.json"
+    plan = StepPlan((5,), warmup_s=1, measure_s=3)
+    spec = {**SMALL_SEED.as_dict(), "users": SMALL_SEED.users * 10}
+    locust = generator.start(
+        ["--headless", "--only-summary", "--exit-code-on-error", "0", *generator.plan_args(plan),
+         "--results-file", str(out), "Read"],
+        service.settings, spec, tmp_path / "locust.log", None,
+    )  # fmt: skip
+    try:
+        locust.popen.wait(timeout=60)
+    finally:
+        locust.stop()
+    recorded = json.loads(out.read_text())
+    totals = recorded["totals"]["GET /users/{id}"]
+    not_found = totals["errors"].get("http_404", 0)
+    assert not_found > 0.7 * totals["latency"]["count"], totals["errors"]
+    all_errors = sum(sum(t["errors"].values()) for t in recorded["totals"].values())
+    assert all_errors == recorded["locust"]["failures"]
+    assert set().union(*(t["errors"] for t in recorded["totals"].values())) == {"http_404"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--services", "flask,django"], "unknown service 'django'"),
+        (["--scenario", "checkout"], "unknown scenario 'checkout'"),
+        (["--profile", "huge"], "unknown profile 'huge'"),
+        (["--steps", "50,10"], "steps must increase"),
+        (["--steps", "10,10"], "steps must increase"),
+        (["--steps", "0,10"], "steps must be positive"),
+        (["--steps", "ten"], "comma-separated integers"),
+        (["--step-seconds", "0"], "step seconds must be at least 1"),
+        (["--workers", "0"], "--workers must be between 1 and 32"),
+    ],
+)
+def test_bad_run_input_is_a_one_line_error(args, expected, state_dir, tmp_path) -> None:
+    result = run_cli("run", *args, "--out", str(tmp_path), env=cli_env(state_dir))
+    assert expected in one_line_error(result)
+    assert not list(tmp_path.iterdir()), "nothing is written for bad input"
+
+
+def test_run_refuses_a_port_in_use(running, state_dir, tmp_path) -> None:
+    busy = running["flask"].settings.port
+    line = one_line_error(
+        run_cli("run", "--port", str(busy), "--out", str(tmp_path), env=cli_env(state_dir))
+    )
+    assert f"port {busy}" in line and "in use" in line
+
+
+def test_a_service_that_cannot_start_stops_the_run(seeded, state_dir, tmp_path) -> None:
+    env = cli_env(state_dir, GUNICORN_CMD_ARGS="--no-such-gunicorn-option")
+    result = run_cli(
+        "run", *TINY, "--services", "flask", "--out", str(tmp_path), env=env, timeout=120
+    )
+    line = one_line_error(result)
+    assert "Flask service exited with code" in line and "before becoming healthy" in line
+    data = json.loads((_only_run_dir(tmp_path) / "results.json").read_text())
+    assert data["run"]["status"] == "failed" and "before becoming healthy" in data["run"]["error"]
+
+
+def _leftovers(state_dir: Path, data_dir: str | None = None) -> list[str]:
+    """Orphans: processes started for ``state_dir`` (services, Locust) or serving
+    ``data_dir`` (PostgreSQL) that are not this test session's own (its descendants)."""
+    ours = {p.pid for p in psutil.Process().children(recursive=True)} | {psutil.Process().pid}
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.pid in ours or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if data_dir and data_dir in cmdline:
+                found.append(cmdline)
+            elif proc.environ().get("LOADTESTS_STATE_DIR") == str(state_dir):
+                found.append(cmdline)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_interrupting_a_run_stops_everything_and_keeps_partial_results(tmp_path) -> None:
+    state = tmp_path / "state"
+    env = cli_env(state)
+    assert run_cli("db", "up", env=env).returncode == 0
+    assert run_cli("db", "seed", "--users", "300", "--customers", "100", "--products", "20",
+                   "--orders", "500", env=env).returncode == 0  # fmt: skip
+    data_dir = json.loads((state / "postgres.json").read_text())["data_dir"]
+    assert run_cli("db", "down", env=env).returncode == 0  # the run starts (and stops) it
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtests", "run", "--steps", "5,10,20", "--step-seconds", "4",
+         "--warmup-seconds", "1", "--out", str(out)],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # interrupt once Locust is measuring Flask
+            logs = list(out.glob("*/locust/*.log"))
+            if logs and "step 2/3" in logs[0].read_text():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the run did not reach its second step")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "partial results kept" in stdout
+    time.sleep(1)
+    assert _leftovers(state, data_dir) == []
+    data = json.loads((_only_run_dir(out) / "results.json").read_text())
+    assert data["run"]["status"] == "partial"
+    first = next(iter(data["scenarios"].values()))["results"]
+    kept = next(iter(first.values()))
+    assert kept["status"] == "partial"
+    assert [step["users"] for step in kept["steps"]] == [5], "the finished step is kept"
+    run_cli("db", "destroy", env=env)
+
+
+def test_web_ui_starts_runs_reports_and_stops(seeded, state_dir) -> None:
+    web_port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtests", "ui", "fastapi", "--web-port", str(web_port), "--no-browser"],
+        cwd=PROJECT_ROOT, env=cli_env(state_dir), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{web_port}"
+    try:
+        service_url = None
+        while service_url is None:
+            line = proc.stdout.readline()
+            assert line, "ui exited before printing the service URL"
+            if " on http://" in line:
+                service_url = line.split(" on ", 1)[1].split()[0]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = httpx.get(ui, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the web UI did not come up"
+                time.sleep(0.3)
+        assert page.status_code == 200
+        started = httpx.post(f"{ui}/swarm", data={
+            "user_classes": "SelectUpdate", "shape_class": "RisingSteps", "host": service_url,
+            "steps": "5,10", "step_seconds": "3", "warmup_seconds": "1",
+        }).json()  # fmt: skip
+        assert started["success"], started
+        deadline = time.monotonic() + 20
+        while True:
+            stats = httpx.get(f"{ui}/stats/requests").json()
+            counted = {s["name"]: s["num_requests"] for s in stats["stats"]}
+            if counted.get("PATCH /users/{id}", 0) > 0:
+                break
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.5)
+        assert stats["fail_ratio"] == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    time.sleep(1)
+    assert _leftovers(state_dir) == []
+    with pytest.raises(httpx.TransportError):
+        httpx.get(ui, timeout=2)

@@ -181,9 +181,9 @@ def _leftovers(state_dir: Path, data_dir: str | None = None) -> list[str]:
             if proc.pid in ours or proc.status() == psutil.STATUS_ZOMBIE:
                 continue
             cmdline = " ".join(proc.info["cmdline"] or [])
-            if data_dir and data_dir in cmdline:
-                found.append(cmdline)
-            elif proc.environ().get("LOADTESTS_STATE_DIR") == str(state_dir):
+            if (data_dir and data_dir in cmdline) or proc.environ().get(
+                "LOADTESTS_STATE_DIR"
+            ) == str(state_dir):
                 found.append(cmdline)
         except psutil.Error:
             continue

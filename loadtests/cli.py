@@ -11,7 +11,7 @@ import signal
 import sys
 from types import FrameType
 
-from loadtests.commands import db, run, serve, ui
+from loadtests.commands import db, report, run, serve, ui
 from loadtests.errors import SuiteError
 
 
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db, serve, run, ui):
+    for module in (db, serve, run, ui, report):
         module.add_parser(commands)
     return parser
 

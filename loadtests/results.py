@@ -165,8 +165,9 @@ def write(run_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def load(run_dir: Path) -> dict[str, Any]:
+def load(run_dir: Path | str) -> dict[str, Any]:
     """A run's results, or a one-line SuiteError saying what is wrong with them."""
+    run_dir = Path(run_dir)
     path = run_dir / FILENAME if run_dir.is_dir() else run_dir
     try:
         data = json.loads(path.read_text())

@@ -35,9 +35,14 @@ LOCUST_GRACE_S = 60.0  # on top of the plan's duration before a Locust run count
 
 # Settings both services must share for a fair comparison (others apply to one only).
 SHARED_SETTINGS = (
-    "pool_size", "max_overflow", "pool_timeout", "connect_timeout", "workers", "keepalive",
+    "pool_size",
+    "max_overflow",
+    "pool_timeout",
+    "connect_timeout",
+    "workers",
+    "keepalive",
     "json_encoder",
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -90,9 +95,26 @@ def run(options: RunOptions) -> Path:
     finally:
         if current is not None:
             _finish(current)
+            _build_reports(current)
         if started_database:
             EmbeddedPostgres().down()
     return current.run_dir
+
+
+def _build_reports(current: Run) -> None:
+    """The run's HTML report and the index; a report problem never hides the run's own."""
+    from loadtests.report import index_page, run_page
+
+    try:
+        page = run_page.build(current.run_dir)
+        print(f"report: {page}", flush=True)
+        index_page.build(current.options.out_root)
+    except Exception as exc:  # results.json is kept, and `report` can rebuild from it
+        print(
+            f"the HTML report could not be built ({exc}); rebuild it with "
+            f"`python -m loadtests report {current.run_dir}`",
+            flush=True,
+        )
 
 
 def _prepare(options: RunOptions, target: database.Target, started_database: bool) -> Run:
@@ -332,14 +354,23 @@ def _start_locust(
     options, locust_dir = current.options, current.run_dir / "locust"
     tag = f"{scenario}-{service.name}"
     args = [
-        "--headless", "--only-summary", "--loglevel", "WARNING",
-        "--csv", str(locust_dir / tag), "--html", str(locust_dir / f"{tag}.html"),
-        "--exit-code-on-error", "0",
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--csv",
+        str(locust_dir / tag),
+        "--html",
+        str(locust_dir / f"{tag}.html"),
+        "--exit-code-on-error",
+        "0",
         *generator.plan_args(options.plan),
-        "--results-file", str(out),
-        "--run-label", f"{service.name} {scenario}",
+        "--results-file",
+        str(out),
+        "--run-label",
+        f"{service.name} {scenario}",
         SCENARIOS[scenario].user_class,
-    ]  # fmt: skip
+    ]
     layout = current.layout
     return generator.start(
         args,

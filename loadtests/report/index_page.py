@@ -1,0 +1,52 @@
+"""``reports/index.html``: every run (and comparison) under ``reports/``, newest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loadtests import results
+from loadtests.errors import SuiteError
+from loadtests.report import render, run_page, verdicts
+
+FILENAME = "index.html"
+
+
+def _entry(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = results.load(run_dir)
+    except SuiteError as exc:
+        return {"id": run_dir.name, "readable": False, "problem": str(exc)}
+    labels = run_page.labels_of(data)
+    headlines = {}
+    for name, scenario in data["scenarios"].items():
+        per_service = {s: verdicts.steps_by_users(o) for s, o in scenario["results"].items()}
+        sentences = verdicts.headlines(per_service, labels)
+        headlines[name] = sentences[0] if sentences else ""
+    return {
+        "id": run_dir.name,
+        "readable": True,
+        "started_at": data["run"]["started_at"],
+        "status": data["run"]["status"],
+        "scenarios": list(data["scenarios"]),
+        "services": [labels.get(s, s) for s in data["run"]["services"]],
+        "steps": data["run"]["steps"],
+        "pgbouncer": data["pgbouncer"].get("enabled", False),
+        "trust": verdicts.trust(verdicts.warnings(data))["level"],
+        "headlines": headlines,
+        "has_report": (run_dir / run_page.FILENAME).exists(),
+    }
+
+
+def build(reports_dir: Path) -> Path:
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    runs, comparisons = [], []
+    for child in sorted(reports_dir.iterdir(), reverse=True):
+        if not child.is_dir():
+            continue
+        if (child / results.FILENAME).exists():
+            runs.append(_entry(child))
+        elif (child / "index.html").exists() and child.name.startswith("compare-"):
+            comparisons.append(child.name)
+    html = render.page("index.html.j2", runs=runs, comparisons=comparisons)
+    return render.write(reports_dir / FILENAME, html)

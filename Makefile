@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11+ is needed, $(PYTHON) is " + sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[suite,dev]'
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install the project (done automatically by the others)
@@ -36,7 +36,7 @@ lint: $(STAMP)  ## ruff check and format check
 	$(PY) -m ruff format --check .
 
 load-test: $(STAMP)  ## start PostgreSQL, seed, run both services under rising load, write reports/<run>/
-	$(CLI) run --profile $(PROFILE) $(RUN_ARGS)
+	$(CLI) run --profile $(PROFILE) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)
 
 ui: $(STAMP)  ## Locust web UI on 127.0.0.1:8089 against SERVICE=flask|fastapi
 	$(CLI) ui $(SERVICE)

@@ -8,10 +8,12 @@ connection limit, and turned into a started, healthy process.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from loadtests.errors import SuiteError
 from loadtests.infra.ports import check_port
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
+from services.common.errors import UNHANDLED_PREFIX
 from services.common.settings import ServiceSettings, SettingsError
 
 # Connections the suite keeps free for itself (reset, statistics, seed checks).
@@ -164,3 +167,27 @@ def wait_healthy(
         f"{service.label} service did not become healthy within {timeout:.0f} s "
         f"(log: {process.log_path})"
     )
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+_NUMBER = re.compile(r"\b\d+\b")
+_NOISE = re.compile(r"\s*(\[SQL:.*|\(Background on this error at:.*)$")
+
+
+def logged_failures(log_path: Path) -> list[dict[str, Any]]:
+    """The unhandled failures a service logged, by kind, most frequent first. Names and
+    numbers are masked so that "prepared statement "__asyncpg_stmt_7__" does not exist"
+    and its siblings count as one kind."""
+    counts: Counter[str] = Counter()
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, found, rest = line.partition(UNHANDLED_PREFIX)
+        if not found:
+            continue
+        kind = _NOISE.sub("", rest)
+        kind = _NUMBER.sub("N", _QUOTED.sub('"..."', kind))
+        counts[kind[:240]] += 1
+    return [{"failure": kind, "count": count} for kind, count in counts.most_common(20)]

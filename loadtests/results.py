@@ -113,6 +113,7 @@ def _step_cpu(
         "generator_busiest_process_percent": window.busiest_process.get("generator"),
         "service_percent": window.groups.get("service"),
         "database_percent": window.groups.get("database"),
+        "pgbouncer_percent": window.groups.get("pgbouncer"),
         "cores_percent": {str(core): busy for core, busy in window.cores.items()},
         "steal_percent": window.steal,
         "generator_saturated": generator_saturated(window, generator_cpus),

@@ -22,6 +22,7 @@ import psutil
 
 from loadtests import cpu, database, environment, generator, launcher, results
 from loadtests.errors import SuiteError
+from loadtests.infra import pgbouncer
 from loadtests.infra.ports import free_port
 from loadtests.infra.postgres import EmbeddedPostgres, server_processes
 from loadtests.infra.processes import Supervised
@@ -57,6 +58,7 @@ class RunOptions:
     port: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     command: str = ""
+    pgbouncer: bool = False
 
 
 @dataclass
@@ -70,11 +72,14 @@ class Run:
     started_database: bool
     settings: dict[str, ServiceSettings]
     results: dict[str, Any]
+    bouncer: pgbouncer.PgBouncer | None = None
     started: float = field(default_factory=time.time)
 
 
 def run(options: RunOptions) -> Path:
     """Run everything; returns the run directory. Raises SuiteError on bad input."""
+    if options.pgbouncer:
+        pgbouncer.find_binary()  # a missing PgBouncer stops the run before anything starts
     started_database = EmbeddedPostgres().status() is None and database.external_url() is None
     target = database.current_target(start=True)
     current = None
@@ -94,6 +99,8 @@ def run(options: RunOptions) -> Path:
         raise
     finally:
         if current is not None:
+            if current.bouncer is not None:
+                current.bouncer.stop()
             _finish(current)
             _build_reports(current)
         if started_database:
@@ -120,23 +127,40 @@ def _build_reports(current: Run) -> None:
 def _prepare(options: RunOptions, target: database.Target, started_database: bool) -> Run:
     database.ensure_seeded(target)
     layout = cpu.plan_layout(options.pin)
+    overrides = {"WEB_WORKERS": len(layout.service_cpus) if layout.pinned else None}
+    overrides.update({k: v for k, v in options.overrides.items() if v is not None})
     settings = {}
     for service in options.services:
-        overrides = {"WEB_WORKERS": len(layout.service_cpus) if layout.pinned else None}
-        overrides.update({k: v for k, v in options.overrides.items() if v is not None})
-        overrides["WEB_PORT"] = options.port or free_port()
         settings[service.name] = launcher.build_settings(target.url, overrides)
         launcher.check_budget(service, settings[service.name], target.url)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    label = (
-        options.profile
-        if options.profile and len(options.scenarios) > 1
-        else "+".join(options.scenarios)
-    )
+    scenarios = "+".join(options.scenarios)
+    label = options.profile if options.profile and len(options.scenarios) > 1 else scenarios
+    if options.pgbouncer:
+        label += "-pgbouncer"
     run_dir = options.out_root / f"{stamp}-{label}"
     (run_dir / "locust").mkdir(parents=True, exist_ok=False)
-    current = Run(options, run_dir, layout, target, started_database, settings, {})
+    bouncer = None
+    if options.pgbouncer:
+        budget = max(s.connection_budget for s in settings.values())
+        cpus = list(layout.other_cpus) if layout.pinned else None
+        bouncer = pgbouncer.start(target.url, budget, run_dir / "logs" / "pgbouncer.log", cpus)
+    # Every service gets its own port, the database URL it must use (PgBouncer's when on)
+    # and the prepared-statement setting that is safe there.
+    requested = next(iter(settings.values())).statement_cache
+    in_force = pgbouncer.resolve_statement_cache(
+        requested, bouncer.tracks_prepared if bouncer else None
+    )
+    url = bouncer.url() if bouncer else target.url
+    for service in options.services:
+        final = {**overrides, "DB_STATEMENT_CACHE": in_force.value}
+        final["WEB_PORT"] = options.port or free_port()
+        settings[service.name] = launcher.build_settings(url, final)
+    current = Run(options, run_dir, layout, target, started_database, settings, {}, bouncer)
     current.results = _skeleton(current)
+    described = bouncer.describe() if bouncer else {"enabled": False}
+    statement_cache = {"requested": requested.value, "in_force": in_force.value}
+    current.results["pgbouncer"] = {**described, "statement_cache": statement_cache}
     results.write(run_dir, current.results)
     return current
 
@@ -285,6 +309,8 @@ def _run_service(
         locust_out = run_dir / "locust" / f"{tag}.json"
         locust = _start_locust(current, scenario, service, settings, locust_out)
         groups = {"generator": locust.processes, "service": process.processes, "database": postgres}
+        if current.bouncer is not None:
+            groups["pgbouncer"] = current.bouncer.process.processes
         with cpu.CpuMonitor(groups) as monitor:
             status = _wait_for_locust(
                 locust, current.options.plan, run_dir / outcome["locust"]["log"]
@@ -310,6 +336,7 @@ def _run_service(
         if locust is not None and locust.alive():
             locust.stop()
         process.stop()
+        outcome["service_failures"] = launcher.logged_failures(service_log)
         if layout.pinned:
             cpu.pin(postgres(), cpu.available_cpus())
 

@@ -43,6 +43,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--port", type=int, help="the services' port (default: a free one)")
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="where run directories go")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="route both services through a transaction-mode PgBouncer (PATH or PGBOUNCER_BIN)",
+    )
     add_settings_options(parser, renamed={"--workers": "--service-workers"})
     parser.set_defaults(handler=handle)
 
@@ -72,6 +77,7 @@ def options_from(args: argparse.Namespace) -> runner.RunOptions:
         pin=not args.no_pin,
         port=args.port,
         overrides=overrides(args),
+        pgbouncer=args.pgbouncer,
         command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
     )
 

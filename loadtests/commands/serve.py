@@ -17,6 +17,7 @@ SETTING_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--pool-size", "DB_POOL_SIZE", int, "pooled connections per worker (default 20)"),
     ("--max-overflow", "DB_MAX_OVERFLOW", int, "overflow connections per worker (default 0)"),
     ("--json-encoder", "JSON_ENCODER", str, "pydantic or orjson, on both services"),
+    ("--statement-cache", "DB_STATEMENT_CACHE", str, "asyncpg prepared statements: auto, on, off"),
     ("--data-access", "DATA_ACCESS", str, "FastAPI data-access mode (default orm)"),
 )
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from loadtests.infra.privileges import RunAs
+
 STOP_TIMEOUT_S = 10.0
 
 
@@ -39,20 +41,27 @@ class Supervised:
         log_path: Path,
         cpus: Iterable[int] | None = None,
         cwd: Path | None = None,
+        run_as: RunAs | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("ab")
+        account = run_as.popen_kwargs() if run_as else {"cwd": cwd}
+        # Another account may not reach the venv's Python that runs the pinning shim;
+        # such a child (PgBouncer: one process, it forks nothing) is pinned once started.
         self.popen = subprocess.Popen(
-            pinned(argv, cpus),
+            argv if run_as else pinned(argv, cpus),
             env=dict(env),
-            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, out of reach of terminal ^C
+            **account,
         )
+        if run_as and cpus is not None and hasattr(os, "sched_setaffinity"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(self.popen.pid, set(cpus))
 
     @property
     def pid(self) -> int:

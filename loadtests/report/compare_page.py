@@ -19,7 +19,6 @@ FIGURES = (
 )
 # Where the two runs' setups may differ, shown at the top of the comparison.
 SETUP_PATHS = (
-    ("PgBouncer", ("pgbouncer",)),
     ("CPU layout", ("cpu_layout", "note")),
     ("CPU", ("environment", "machine", "cpu_model")),
     ("logical CPUs", ("environment", "machine", "logical_cpus")),
@@ -54,6 +53,12 @@ def _delta(a: float, b: float, lower_is_better: bool) -> dict[str, Any]:
 
 def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
+    for label, describe in (
+        ("PgBouncer", run_page.pgbouncer_summary),
+        ("asyncpg prepared statements", run_page.statement_cache_summary),
+    ):
+        va, vb = describe(a), describe(b)
+        rows.append({"label": label, "a": va, "b": vb, "differs": va != vb})
     for label, path in SETUP_PATHS:
         va, vb = _get(a, path), _get(b, path)
         rows.append({"label": label, "a": va, "b": vb, "differs": va != vb})

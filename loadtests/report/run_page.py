@@ -73,6 +73,33 @@ def settings_table(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def pgbouncer_summary(data: dict[str, Any]) -> str:
+    bouncer = data.get("pgbouncer") or {}
+    if not bouncer.get("enabled"):
+        return "off: the services connect to PostgreSQL directly"
+    prepared = bouncer.get("max_prepared_statements")
+    tracking = (
+        f"max_prepared_statements = {prepared}"
+        if prepared is not None
+        else "cannot track prepared statements (added in 1.21)"
+    )
+    return (
+        f"PgBouncer {bouncer['version']}, {bouncer['pool_mode']} pooling, "
+        f"default_pool_size {bouncer['default_pool_size']}, max_client_conn "
+        f"{bouncer['max_client_conn']}; {tracking}"
+    )
+
+
+def statement_cache_summary(data: dict[str, Any]) -> str:
+    cache = (data.get("pgbouncer") or {}).get("statement_cache")
+    if not cache:
+        return "asyncpg defaults"
+    text = f"{cache['in_force']} (DB_STATEMENT_CACHE={cache['requested']})"
+    if cache["requested"] == "auto":
+        text += ": auto turns it off only behind a PgBouncer that cannot track prepared statements"
+    return text
+
+
 def view(data: dict[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
     found = verdicts.warnings(data)
     machine = data["environment"]["machine"]
@@ -91,6 +118,8 @@ def view(data: dict[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
         "all_versions": data["environment"]["versions"]["all"],
         "settings_rows": settings_table(data),
         "colors": {name: charts.color(name, i) for i, name in enumerate(data["services"])},
+        "pgbouncer_summary": pgbouncer_summary(data),
+        "statement_cache_summary": statement_cache_summary(data),
     }
 
 

@@ -11,6 +11,7 @@ three keys both services can produce identically.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -82,3 +83,19 @@ def database_error_detail(exc: BaseException) -> str | None:
     if type(exc).__module__.startswith("asyncpg") and "connection" in str(exc).lower():
         return DATABASE_UNAVAILABLE
     return None
+
+
+UNHANDLED_PREFIX = "unhandled "
+_seen: set[str] = set()
+
+
+def log_unhandled(log: logging.Logger, exc: BaseException) -> None:
+    """One line per failure (the load runner counts them by kind from the log), with the
+    traceback only the first time a kind of failure is seen: under load a failure can
+    repeat thousands of times a second."""
+    kind = type(exc).__name__
+    message = " ".join(str(exc).split())[:300]
+    log.error(
+        "%s%s: %s", UNHANDLED_PREFIX, kind, message, exc_info=exc if kind not in _seen else None
+    )
+    _seen.add(kind)

@@ -15,6 +15,7 @@ from services.common.errors import (
     InvalidInput,
     database_error_detail,
     error_entries,
+    log_unhandled,
 )
 from services.common.settings import JsonEncoder
 from services.fastapi_async.responses import response_class
@@ -47,13 +48,13 @@ def install(app: FastAPI, encoder: JsonEncoder) -> None:
     async def database_error(_: Request, exc: Exception) -> Response:
         detail = database_error_detail(exc)
         if detail is None:
-            log.error("unhandled database error", exc_info=exc)
+            log_unhandled(log, exc)
             return json({"detail": INTERNAL_ERROR}, status_code=500)
         log.warning("database error: %s", exc.__class__.__name__)
         return json({"detail": detail}, status_code=503)
 
     async def unexpected(_: Request, exc: Exception) -> Response:
-        log.error("unhandled error", exc_info=exc)
+        log_unhandled(log, exc)
         return json({"detail": INTERNAL_ERROR}, status_code=500)
 
     app.add_exception_handler(RequestValidationError, request_validation)

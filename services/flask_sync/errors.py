@@ -8,7 +8,12 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, NotFound
 
-from services.common.errors import INTERNAL_ERROR, InvalidInput, database_error_detail
+from services.common.errors import (
+    INTERNAL_ERROR,
+    InvalidInput,
+    database_error_detail,
+    log_unhandled,
+)
 from services.flask_sync.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -41,5 +46,5 @@ def _unexpected(exc: Exception) -> Response:
     if detail is not None:
         log.warning("database error: %s", exc.__class__.__name__)
         return json_response({"detail": detail}, status=503)
-    log.exception("unhandled error")
+    log_unhandled(log, exc)
     return json_response({"detail": INTERNAL_ERROR}, status=500)

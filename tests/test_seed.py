@@ -16,22 +16,21 @@ from tests.conftest import SMALL_SEED
 from tests.helpers import cli_env, one_line_error, run_cli
 
 
-def _checksum(url: str) -> str:
+def _with_connection(url: str, read):
     engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return seeding.checksum(conn)
+            return read(conn)
     finally:
         engine.dispose()
+
+
+def _checksum(url: str) -> str:
+    return _with_connection(url, seeding.checksum)
 
 
 def _counts(url: str) -> dict[str, int]:
-    engine = create_engine(sync_url(url), poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            return seeding.row_counts(conn)
-    finally:
-        engine.dispose()
+    return _with_connection(url, seeding.row_counts)
 
 
 def test_schema_has_every_table_relation_and_index(seeded: database.Target) -> None:
@@ -52,6 +51,7 @@ def test_schema_has_every_table_relation_and_index(seeded: database.Target) -> N
 
 
 def test_seed_sizes_and_consistency(seeded: database.Target) -> None:
+    database.reset(seeded)  # other tests write to it
     counts = _counts(seeded.url)
     assert counts["users"] == SMALL_SEED.users and counts["orders"] == SMALL_SEED.orders
     assert SMALL_SEED.orders <= counts["order_items"] <= 5 * SMALL_SEED.orders

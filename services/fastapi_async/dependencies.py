@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, HTTPException, Path, Request
 
+from services.common.errors import not_found
 from services.common.schemas import PG_INT_MAX
 from services.fastapi_async.data import Backend, DataAccess
 
@@ -23,3 +24,12 @@ async def get_data(request: Request) -> AsyncIterator[DataAccess]:
 DataDep = Annotated[DataAccess, Depends(get_data, scope="function")]
 UserId = Annotated[int, Path(ge=1, le=PG_INT_MAX)]
 OrderId = Annotated[int, Path(ge=1, le=PG_INT_MAX)]
+
+T = TypeVar("T")
+
+
+def found(value: T | None, what: str, ident: int) -> T:
+    """``value``, or a 404 naming what was not found."""
+    if value is None:
+        raise HTTPException(404, not_found(what, ident))
+    return value

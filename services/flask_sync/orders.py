@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort
+from flask import Blueprint, Response
 
 from services.common import queries
-from services.common.errors import not_found
 from services.common.orders import build_order
 from services.common.schemas import (
     OrderCreate,
@@ -15,21 +14,17 @@ from services.common.schemas import (
     OrderSummaryOut,
 )
 from services.flask_sync.db import get_session
-from services.flask_sync.responses import json_response
-from services.flask_sync.validation import Parsed, json_body
+from services.flask_sync.responses import found, json_response
+from services.flask_sync.validation import Parsed, json_body, path_id
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 
 @bp.get("/<order_id>")
 def get_order(order_id: str) -> Response:
-    parsed = Parsed()
-    ident = parsed.path_id("order_id", order_id)
-    parsed.done()
+    ident = path_id("order_id", order_id)
     order = get_session().scalars(queries.order_detail(ident)).one_or_none()
-    if order is None:
-        abort(404, not_found("order", ident))
-    return json_response(OrderOut.model_validate(order))
+    return json_response(OrderOut.model_validate(found(order, "order", ident)))
 
 
 @bp.get("")
@@ -44,12 +39,8 @@ def list_orders() -> Response:
 
 @bp.get("/<order_id>/summary")
 def order_summary(order_id: str) -> Response:
-    parsed = Parsed()
-    ident = parsed.path_id("order_id", order_id)
-    parsed.done()
-    row = get_session().execute(queries.order_summary(ident)).one_or_none()
-    if row is None:
-        abort(404, not_found("order", ident))
+    ident = path_id("order_id", order_id)
+    row = found(get_session().execute(queries.order_summary(ident)).one_or_none(), "order", ident)
     return json_response(OrderSummaryOut.model_validate(row._mapping))
 
 

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort
+from flask import Blueprint, Response
 
 from services.common import queries
-from services.common.errors import not_found
 from services.common.schemas import UserListQuery, UserOut, UserPage, UserUpdate
 from services.flask_sync.db import get_session
-from services.flask_sync.responses import json_response
-from services.flask_sync.validation import Parsed, json_body
+from services.flask_sync.responses import found, json_response
+from services.flask_sync.validation import Parsed, json_body, path_id
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 
 @bp.get("/<user_id>")
 def get_user(user_id: str) -> Response:
-    parsed = Parsed()
-    ident = parsed.path_id("user_id", user_id)
-    parsed.done()
+    ident = path_id("user_id", user_id)
     user = get_session().scalars(queries.user_by_id(ident)).one_or_none()
-    if user is None:
-        abort(404, not_found("user", ident))
-    return json_response(UserOut.model_validate(user))
+    return json_response(UserOut.model_validate(found(user, "user", ident)))
 
 
 @bp.patch("/<user_id>")
@@ -34,9 +29,7 @@ def rename_user(user_id: str) -> Response:
     parsed.done()
     assert update is not None
     session = get_session()
-    user = session.scalars(queries.user_by_id(ident)).one_or_none()
-    if user is None:
-        abort(404, not_found("user", ident))
+    user = found(session.scalars(queries.user_by_id(ident)).one_or_none(), "user", ident)
     user.name = update.name
     session.commit()
     return json_response(UserOut.model_validate(user))

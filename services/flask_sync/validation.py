@@ -59,6 +59,14 @@ class Parsed:
             raise InvalidInput(self.errors)
 
 
+def path_id(name: str, raw: str) -> int:
+    """A request whose only input is an id in its path."""
+    parsed = Parsed()
+    ident = parsed.path_id(name, raw)
+    parsed.done()
+    return ident
+
+
 def json_body() -> Any:
     """The request body as FastAPI sees it: parsed when it is JSON, raw text otherwise,
     None when empty. Malformed JSON is reported before anything else is validated."""

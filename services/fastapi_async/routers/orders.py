@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from services.common.errors import not_found
 from services.common.schemas import (
     OrderCreate,
     OrderListQuery,
@@ -14,17 +13,14 @@ from services.common.schemas import (
     OrderPage,
     OrderSummaryOut,
 )
-from services.fastapi_async.dependencies import DataDep, OrderId
+from services.fastapi_async.dependencies import DataDep, OrderId, found
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
 @router.get("/{order_id}", response_model=OrderOut)
 async def get_order(order_id: OrderId, data: DataDep) -> OrderOut:
-    order = await data.get_order(order_id)
-    if order is None:
-        raise HTTPException(404, not_found("order", order_id))
-    return order
+    return found(await data.get_order(order_id), "order", order_id)
 
 
 @router.get("", response_model=OrderPage)
@@ -34,10 +30,7 @@ async def list_orders(query: Annotated[OrderListQuery, Query()], data: DataDep) 
 
 @router.get("/{order_id}/summary", response_model=OrderSummaryOut)
 async def order_summary(order_id: OrderId, data: DataDep) -> OrderSummaryOut:
-    summary = await data.order_summary(order_id)
-    if summary is None:
-        raise HTTPException(404, not_found("order", order_id))
-    return summary
+    return found(await data.order_summary(order_id), "order", order_id)
 
 
 @router.post("", response_model=OrderOut, status_code=201)

@@ -37,6 +37,15 @@ class ServiceKind:
     name: str
     label: str
     stack: str
+    ignores: frozenset[str]  # settings this service does not read (the other one does)
+
+    def own_settings(self, settings: ServiceSettings) -> dict[str, Any]:
+        """The settings this service reads, for printing and reports (no URL, no port)."""
+        return {
+            key: value
+            for key, value in settings.public().items()
+            if key not in self.ignores and key not in ("host", "port")
+        }
 
     def command(self) -> list[str]:
         if self.name == "flask":
@@ -58,8 +67,18 @@ class ServiceKind:
 
 
 SERVICES: dict[str, ServiceKind] = {
-    "flask": ServiceKind("flask", "Flask", "Flask + sync SQLAlchemy + psycopg2"),
-    "fastapi": ServiceKind("fastapi", "FastAPI", "FastAPI + async SQLAlchemy + asyncpg"),
+    "flask": ServiceKind(
+        "flask",
+        "Flask",
+        "Flask + sync SQLAlchemy + psycopg2",
+        ignores=frozenset({"statement_cache", "data_access"}),
+    ),
+    "fastapi": ServiceKind(
+        "fastapi",
+        "FastAPI",
+        "FastAPI + async SQLAlchemy + asyncpg",
+        ignores=frozenset({"threads", "worker_class"}),
+    ),
 }
 
 

@@ -200,7 +200,7 @@ def _skeleton(current: Run) -> dict[str, Any]:
                 "label": service.label,
                 "stack": service.stack,
                 "process_model": service.describe(current.settings[service.name]),
-                "settings": _comparable_settings(current.settings[service.name]),
+                "settings": service.own_settings(current.settings[service.name]),
             }
             for service in options.services
         },
@@ -216,16 +216,12 @@ def _skeleton(current: Run) -> dict[str, Any]:
     }
 
 
-def _comparable_settings(settings: ServiceSettings) -> dict[str, Any]:
-    return {k: v for k, v in settings.public().items() if k not in ("host", "port")}
-
-
 def _fairness(current: Run) -> dict[str, Any]:
     """Settings that differ between the services: each one is a warning in the report."""
     differences = []
     names = list(current.settings)
     if len(names) == 2:
-        first, second = (_comparable_settings(current.settings[n]) for n in names)
+        first, second = (launcher.kind(n).own_settings(current.settings[n]) for n in names)
         for key in SHARED_SETTINGS:
             if first.get(key) != second.get(key):
                 differences.append(

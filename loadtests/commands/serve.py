@@ -73,7 +73,7 @@ def handle(args: argparse.Namespace) -> int:
     process = launcher.start(service, settings, log_path)
     print(f"{service.stack} on {launcher.base_url(settings)}  ({service.describe(settings)})")
     print(f"database: {redacted(settings.database_url)}")
-    for name, value in settings.public().items():
+    for name, value in service.own_settings(settings).items():
         print(f"  {name} = {value}")
     print(f"log: {log_path}   (Ctrl-C stops the service and all its workers)", flush=True)
     try:

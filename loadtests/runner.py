@@ -239,11 +239,19 @@ def _fairness(current: Run) -> dict[str, Any]:
     }
 
 
+SERVICE_RUN_OVERHEAD_S = 8.0  # reset, start, health check, Locust start and stop
+
+
 def _execute(current: Run) -> None:
     options = current.options
+    total = len(options.scenarios) * len(options.services)
+    done = 0
     for index, scenario in enumerate(options.scenarios):
         order = options.services if index % 2 == 0 else list(reversed(options.services))
         for position, service in enumerate(order):
+            left = (total - done) * (options.plan.total_s + SERVICE_RUN_OVERHEAD_S)
+            print(f"\n[{done + 1}/{total}] about {left / 60:.0f} min left in the run", flush=True)
+            done += 1
             # Filled in place, so whatever was measured is in the results even if the
             # service's run is interrupted.
             outcome: dict[str, Any] = {"status": "running", "order": position + 1}

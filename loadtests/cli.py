@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _interrupt(signum: int, _: FrameType | None) -> None:
     # SIGTERM and SIGHUP take the same path as Ctrl-C, so every `finally` that stops a
-    # child process runs; Python's default would exit and orphan them.
+    # child process runs; Python's default would exit and orphan them. Only the first
+    # one interrupts: a second Ctrl-C must not cut the clean-up short.
+    for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(other, signal.SIG_IGN)
+    print("\nstopping everything this command started (a few seconds)...", file=sys.stderr)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

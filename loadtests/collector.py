@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX
+from loadtests.plan import ID_RANGES_ENV, LATE_REPORT_S, PROGRESS_PREFIX, id_ranges
 from loadtests.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
 from loadtests.shape import Progress, RisingSteps
 from services.common.seed import SeedSpec
@@ -27,9 +28,8 @@ _state: dict[str, Any] = {"environment": None, "complete": False, "steps": {}}
 
 
 def _default_ranges() -> dict[str, int]:
-    spec = SeedSpec()
-    ranges = {"user": spec.users, "order": spec.orders, "customer": spec.customers,
-              "product": spec.products}  # fmt: skip
+    """The runner passes the seeded ranges; by hand, the default seed's are assumed."""
+    ranges = id_ranges(SeedSpec().as_dict())
     ranges.update({k: int(v) for k, v in json.loads(os.environ.get(ID_RANGES_ENV, "{}")).items()})
     return ranges
 
@@ -37,21 +37,22 @@ def _default_ranges() -> dict[str, int]:
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     # Locust's own parser (not an argument group) understands include_in_web_ui.
-    group = parser
-    group.add_argument(
+    parser.add_argument(
         "--steps", default="10,50,100,200", help="rising user counts, comma-separated"
     )
-    group.add_argument("--step-seconds", type=float, default=25.0, help="measured seconds per step")
-    group.add_argument(
+    parser.add_argument(
+        "--step-seconds", type=float, default=25.0, help="measured seconds per step"
+    )
+    parser.add_argument(
         "--warmup-seconds", type=float, default=8.0, help="unmeasured warm-up per step"
     )
     for kind, value in _default_ranges().items():
-        group.add_argument(
+        parser.add_argument(
             f"--max-{kind}-id", type=int, default=value, help=f"random {kind} ids are 1..N"
         )
     internal = {"default": "", "include_in_web_ui": False}
-    group.add_argument("--results-file", help="the suite's statistics (JSON)", **internal)
-    group.add_argument("--run-label", help="prefix of the progress lines", **internal)
+    parser.add_argument("--results-file", help="the suite's statistics (JSON)", **internal)
+    parser.add_argument("--run-label", help="prefix of the progress lines", **internal)
 
 
 @events.init.add_listener
@@ -123,7 +124,10 @@ def _step_end(step: int) -> None:
     _state["steps"][step]["ended_at"] = time.time()
     if step == max(_state["steps"]) and _is_last_step(step):
         _state["complete"] = True
-    _write_results(_state["environment"])  # partial results survive an interruption
+    # Partial results survive an interruption: written now, and again once the workers'
+    # reports (every 3 s) covering the end of the window have arrived.
+    _write_results(_state["environment"])
+    gevent.spawn_later(LATE_REPORT_S, _write_results, _state["environment"])
 
 
 def _is_last_step(step: int) -> bool:

@@ -86,8 +86,8 @@ class WindowCpu:
     """CPU use during one measured window, in percent of one core."""
 
     seconds: float
-    groups: dict[str, float] = field(default_factory=dict)
-    busiest_process: dict[str, float] = field(default_factory=dict)
+    groups: dict[str, float | None] = field(default_factory=dict)  # None: no such process
+    busiest_process: dict[str, float | None] = field(default_factory=dict)
     cores: dict[int, float] = field(default_factory=dict)
     steal: float = 0.0  # % of the machine's CPU time the hypervisor gave to someone else
 
@@ -135,21 +135,25 @@ class CpuMonitor:
         self.samples.append(Sample(time.time(), groups, cores))
 
     def window(self, start: float, end: float) -> WindowCpu | None:
-        """CPU use between the samples that enclose [start, end]."""
-        before = [s for s in self.samples if s.at <= start]
-        after = [s for s in self.samples if s.at >= end]
-        if not before or not after:
+        """CPU use between the first and last samples inside [start, end]: never the
+        neighbouring steps' ramps (samples are a second apart, so the window measured is
+        at most two seconds shorter than the step's)."""
+        inside = [s for s in self.samples if start <= s.at <= end]
+        if len(inside) < 2:
             return None
-        first, last = before[-1], after[0]
+        first, last = inside[0], inside[-1]
         seconds = last.at - first.at
         result = WindowCpu(seconds=seconds)
         for name, usage in last.groups.items():
             earlier = first.groups.get(name, {})
+            if not usage:
+                result.groups[name] = result.busiest_process[name] = None  # not measured
+                continue
             per_process = [
                 (cpu - earlier.get(pid, 0.0)) / seconds * 100 for pid, cpu in usage.items()
             ]
             result.groups[name] = round(sum(per_process), 1)
-            result.busiest_process[name] = round(max(per_process, default=0.0), 1)
+            result.busiest_process[name] = round(max(per_process), 1)
         stolen = elapsed_all = 0.0
         for core, ((busy1, steal1, total1), (busy0, steal0, total0)) in enumerate(
             zip(last.cores, first.cores, strict=False)
@@ -165,7 +169,7 @@ class CpuMonitor:
 def generator_saturated(cpu: WindowCpu, generator_cpus: Sequence[int]) -> bool:
     """The load generator had no CPU to spare: one of its processes ran near a full
     core, or the cores it runs on (shared with PostgreSQL when pinned) were saturated."""
-    if cpu.busiest_process.get("generator", 0.0) >= PROCESS_SATURATED_PERCENT:
+    if (cpu.busiest_process.get("generator") or 0.0) >= PROCESS_SATURATED_PERCENT:
         return True
     shares = [cpu.cores.get(core, 0.0) for core in generator_cpus]
     return bool(shares) and sum(shares) / len(shares) >= CORES_SATURATED_PERCENT

@@ -211,7 +211,8 @@ def statement_counts(url: str) -> dict[str, int] | None:
         if cur.fetchone() is None:
             return None
         cur.execute(
-            "SELECT upper(split_part(ltrim(query), ' ', 1)) AS kind, sum(calls)::bigint"
+            "SELECT upper((regexp_split_to_array(btrim(query), '\\s+'))[1]) AS kind,"
+            " sum(calls)::bigint"
             " FROM pg_stat_statements"
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_extension%'"

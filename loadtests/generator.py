@@ -12,16 +12,10 @@ from typing import Any
 from loadtests import launcher
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
-from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX, StepPlan
+from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX, StepPlan, id_ranges
 from services.common.settings import ServiceSettings
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
-
-
-def id_ranges(spec: dict[str, Any]) -> dict[str, int]:
-    """The seeded id ranges the scenarios draw random ids from."""
-    return {"user": spec["users"], "order": spec["orders"], "customer": spec["customers"],
-            "product": spec["products"]}  # fmt: skip
 
 
 def plan_args(plan: StepPlan) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import Any
 
 SUB_BUCKET_BITS = 11  # 2,048 exact values, then 1,024 buckets per power of two
@@ -74,15 +75,12 @@ class Histogram:
 
     def percentile(self, percent: float) -> int:
         """The nearest-rank percentile (0 < percent <= 100); 0 for an empty histogram."""
-        if self.count == 0:
-            return 0
-        rank = max(1, math.ceil(percent / 100.0 * self.count))
-        seen = 0
-        for index in sorted(self.counts):
-            seen += self.counts[index]
-            if seen >= rank:
-                return min(highest_in_bucket(index), self.max)
-        return self.max
+        return self.percentiles((percent,))[percent]
+
+    def rank(self, percent: float) -> int:
+        """The nearest rank of ``percent``, in exact arithmetic: with floats, 99.9% of
+        1,000 samples would be rank 1,000 (the maximum) instead of 999."""
+        return max(1, math.ceil(Fraction(str(percent)) * self.count / 100))
 
     def percentiles(self, percents: Iterable[float] = REPORTED_PERCENTILES) -> dict[float, int]:
         """Several percentiles in one pass over the buckets."""
@@ -90,7 +88,7 @@ class Histogram:
         result: dict[float, int] = {}
         if self.count == 0:
             return dict.fromkeys(wanted, 0)
-        ranks = [(p, max(1, math.ceil(p / 100.0 * self.count))) for p in wanted]
+        ranks = [(p, self.rank(p)) for p in wanted]
         seen = 0
         position = 0
         for index in sorted(self.counts):

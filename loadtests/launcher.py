@@ -8,12 +8,10 @@ connection limit, and turned into a started, healthy process.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +22,7 @@ from loadtests.errors import SuiteError
 from loadtests.infra.ports import check_port
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
-from services.common.errors import UNHANDLED_PREFIX
-from services.common.settings import ServiceSettings, SettingsError
+from services.common.settings import ServiceSettings, SettingsError, WorkerClass
 
 # Connections the suite keeps free for itself (reset, statistics, seed checks).
 ADMIN_CONNECTIONS = 5
@@ -55,11 +52,10 @@ class ServiceKind:
 
     def describe(self, settings: ServiceSettings) -> str:
         """The process model in one line, for the console and the report."""
+        if self.name == "flask" and settings.worker_class is WorkerClass.sync:
+            return f"gunicorn, {settings.workers} sync worker(s), one request at a time each"
         if self.name == "flask":
-            return (
-                f"gunicorn, {settings.workers} {settings.worker_class.value} worker(s) x "
-                f"{settings.threads} threads"
-            )
+            return f"gunicorn, {settings.workers} gthread worker(s) x {settings.threads} threads"
         return (
             f"uvicorn (uvloop, httptools), {settings.workers} worker(s), "
             f"DATA_ACCESS={settings.data_access.value}"
@@ -109,20 +105,42 @@ def build_settings(database_url: str, overrides: Mapping[str, Any]) -> ServiceSe
         raise SuiteError(str(exc)) from None
 
 
+def connection_allowance(database_url: str) -> tuple[int, str]:
+    """How many connections a service may open, and the arithmetic behind it."""
+    limits = database.connection_limits(database_url)
+    allowed = limits["max_connections"] - limits["reserved"] - ADMIN_CONNECTIONS
+    why = (
+        f"max_connections {limits['max_connections']} - {limits['reserved']} reserved "
+        f"- {ADMIN_CONNECTIONS} kept for the suite"
+    )
+    return allowed, why
+
+
+def default_workers(
+    service_cpus: int, database_url: str, overrides: Mapping[str, Any]
+) -> int | None:
+    """Workers for a pinned run when nobody chose a number (WEB_WORKERS or an option):
+    one per service core, as many as the connection budget allows. None: keep the choice."""
+    if overrides.get("WEB_WORKERS") is not None or os.environ.get("WEB_WORKERS"):
+        return None
+    per_worker = build_settings(database_url, overrides).connections_per_worker
+    allowed, _ = connection_allowance(database_url)
+    return max(1, min(service_cpus, allowed // per_worker))
+
+
 def check_budget(service: ServiceKind, settings: ServiceSettings, database_url: str) -> None:
     """Refuse settings that would open more connections than the database accepts, or
     Flask threads that would queue for a connection."""
-    limits = database.connection_limits(database_url)
-    allowed = limits["max_connections"] - limits["reserved"] - ADMIN_CONNECTIONS
+    allowed, why = connection_allowance(database_url)
     if settings.connection_budget > allowed:
         raise SuiteError(
             f"connection budget exceeded: {settings.workers} worker(s) x (pool "
             f"{settings.pool_size} + overflow {settings.max_overflow}) = "
             f"{settings.connection_budget} connections, but the database allows {allowed} "
-            f"(max_connections {limits['max_connections']} - {limits['reserved']} reserved "
-            f"- {ADMIN_CONNECTIONS} kept for the suite)"
+            f"({why})"
         )
-    if service.name == "flask" and settings.threads > settings.connections_per_worker:
+    threaded = settings.worker_class is WorkerClass.gthread
+    if service.name == "flask" and threaded and settings.threads > settings.connections_per_worker:
         raise SuiteError(
             f"WEB_THREADS={settings.threads} exceeds DB_POOL_SIZE + DB_MAX_OVERFLOW = "
             f"{settings.connections_per_worker}: threads would queue for a connection "
@@ -186,27 +204,3 @@ def wait_healthy(
         f"{service.label} service did not become healthy within {timeout:.0f} s "
         f"(log: {process.log_path})"
     )
-
-
-_QUOTED = re.compile(r'"[^"]*"')
-_NUMBER = re.compile(r"\b\d+\b")
-_NOISE = re.compile(r"\s*(\[SQL:.*|\(Background on this error at:.*)$")
-
-
-def logged_failures(log_path: Path) -> list[dict[str, Any]]:
-    """The unhandled failures a service logged, by kind, most frequent first. Names and
-    numbers are masked so that "prepared statement "__asyncpg_stmt_7__" does not exist"
-    and its siblings count as one kind."""
-    counts: Counter[str] = Counter()
-    try:
-        lines = log_path.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        _, found, rest = line.partition(UNHANDLED_PREFIX)
-        if not found:
-            continue
-        kind = _NOISE.sub("", rest)
-        kind = _NUMBER.sub("N", _QUOTED.sub('"..."', kind))
-        counts[kind[:240]] += 1
-    return [{"failure": kind, "count": count} for kind, count in counts.most_common(20)]

@@ -9,9 +9,22 @@ from typing import Any
 
 DRAIN_S = 4.0  # zero users after the last step: > one Locust worker report interval (3 s)
 
+MAX_WINDOW_S = 3600.0  # one step's warm-up or measured window, at most
+
 # The runner and the Locust processes agree on these.
 PROGRESS_PREFIX = "loadtests: "  # progress lines the runner forwards to the terminal
 ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ranges
+LATE_REPORT_S = 4.0  # the master writes its results again this long after a step ends
+
+
+def id_ranges(spec: dict[str, Any]) -> dict[str, int]:
+    """The seeded id ranges the scenarios draw random ids from, from a seed spec."""
+    return {
+        "user": int(spec["users"]),
+        "order": int(spec["orders"]),
+        "customer": int(spec["customers"]),
+        "product": int(spec["products"]),
+    }
 
 
 class PlanError(ValueError):
@@ -75,10 +88,10 @@ class StepPlan:
     measure_s: float
 
     def __post_init__(self) -> None:
-        if self.measure_s < 1:
-            raise PlanError(f"step seconds must be at least 1, got {self.measure_s:g}")
-        if self.warmup_s < 1:
-            raise PlanError(f"warm-up seconds must be at least 1, got {self.warmup_s:g}")
+        for name, value in (("step seconds", self.measure_s), ("warm-up seconds", self.warmup_s)):
+            # `not 1 <= value` also refuses nan, which would make a step last forever.
+            if not 1 <= value <= MAX_WINDOW_S:
+                raise PlanError(f"{name} must be between 1 and {MAX_WINDOW_S:g}, got {value:g}")
 
     @property
     def step_s(self) -> float:

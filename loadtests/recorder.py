@@ -33,49 +33,41 @@ REPORT_KEY = "loadtests"
 TIMEOUT = "timeout"
 CONNECTION = "connection"
 WRONG_BODY = "wrong_body"
-OTHER = "other"
 
 
 class Tally:
-    """Latencies of all responses, latencies of failed ones, and failures by kind."""
+    """Latencies of all responses (failed ones included, as Locust counts them) and
+    failures by kind."""
 
-    __slots__ = ("errors", "failed", "latency")
+    __slots__ = ("errors", "latency")
 
     def __init__(self) -> None:
         self.latency = Histogram()
-        self.failed = Histogram()
         self.errors: Counter[str] = Counter()
 
     def add(self, micros: int, kind: str | None) -> None:
         self.latency.record(micros)
         if kind is not None:
-            self.failed.record(micros)
             self.errors[kind] += 1
 
     def merge(self, other: Tally) -> Tally:
         self.latency.merge(other.latency)
-        self.failed.merge(other.failed)
         self.errors.update(other.errors)
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "latency": self.latency.to_dict(),
-            "failed": self.failed.to_dict(),
-            "errors": dict(self.errors),
-        }
+        return {"latency": self.latency.to_dict(), "errors": dict(self.errors)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tally:
         tally = cls()
         tally.latency = Histogram.from_dict(data["latency"])
-        tally.failed = Histogram.from_dict(data["failed"])
         tally.errors = Counter(data["errors"])
         return tally
 
 
 def error_kind(exception: BaseException | None, response: Any) -> str | None:
-    """None for a success; else timeout, connection, wrong_body, http_<status> or other."""
+    """None for a success; else timeout, connection, wrong_body or http_<status>."""
     if exception is None:
         return None
     chain = [exception, getattr(exception, "original", None)]

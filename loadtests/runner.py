@@ -28,7 +28,8 @@ from loadtests.infra.postgres import EmbeddedPostgres, server_processes
 from loadtests.infra.processes import Supervised
 from loadtests.launcher import ServiceKind
 from loadtests.paths import PROJECT_ROOT
-from loadtests.plan import DRAIN_S, SCENARIOS, StepPlan
+from loadtests.plan import SCENARIOS, StepPlan
+from loadtests.service_log import failures as service_log_failures
 from services.common.settings import ServiceSettings
 from services.common.urls import redacted
 
@@ -127,8 +128,11 @@ def _build_reports(current: Run) -> None:
 def _prepare(options: RunOptions, target: database.Target, started_database: bool) -> Run:
     database.ensure_seeded(target)
     layout = cpu.plan_layout(options.pin)
-    overrides = {"WEB_WORKERS": len(layout.service_cpus) if layout.pinned else None}
-    overrides.update({k: v for k, v in options.overrides.items() if v is not None})
+    overrides = {k: v for k, v in options.overrides.items() if v is not None}
+    if layout.pinned:
+        workers = launcher.default_workers(len(layout.service_cpus), target.url, overrides)
+        if workers is not None:
+            overrides["WEB_WORKERS"] = workers
     settings = {}
     for service in options.services:
         settings[service.name] = launcher.build_settings(target.url, overrides)
@@ -138,13 +142,45 @@ def _prepare(options: RunOptions, target: database.Target, started_database: boo
     label = options.profile if options.profile and len(options.scenarios) > 1 else scenarios
     if options.pgbouncer:
         label += "-pgbouncer"
-    run_dir = options.out_root / f"{stamp}-{label}"
-    (run_dir / "locust").mkdir(parents=True, exist_ok=False)
+    run_dir = _new_run_dir(options.out_root, f"{stamp}-{label}")
     bouncer = None
     if options.pgbouncer:
         budget = max(s.connection_budget for s in settings.values())
         cpus = list(layout.other_cpus) if layout.pinned else None
         bouncer = pgbouncer.start(target.url, budget, run_dir / "logs" / "pgbouncer.log", cpus)
+    try:
+        return _configure(options, target, started_database, layout, overrides, settings,
+                          run_dir, bouncer)  # fmt: skip
+    except BaseException:
+        if bouncer is not None:  # not yet owned by a Run: stop it here
+            bouncer.stop()
+        raise
+
+
+def _new_run_dir(out_root: Path, name: str) -> Path:
+    """A fresh run directory (a suffix if two runs start in the same second)."""
+    for attempt in range(1, 100):
+        run_dir = out_root / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            (run_dir / "locust").mkdir(parents=True, exist_ok=False)
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SuiteError(f"cannot create the run directory {run_dir}: {exc.strerror}") from None
+    raise SuiteError(f"cannot create a run directory under {out_root}")
+
+
+def _configure(
+    options: RunOptions,
+    target: database.Target,
+    started_database: bool,
+    layout: cpu.CpuLayout,
+    overrides: dict[str, Any],
+    settings: dict[str, ServiceSettings],
+    run_dir: Path,
+    bouncer: pgbouncer.PgBouncer | None,
+) -> Run:
     # Every service gets its own port, the database URL it must use (PgBouncer's when on)
     # and the prepared-statement setting that is safe there.
     requested = next(iter(settings.values())).statement_cache
@@ -217,7 +253,9 @@ def _skeleton(current: Run) -> dict[str, Any]:
 
 
 def _fairness(current: Run) -> dict[str, Any]:
-    """Settings that differ between the services: each one is a warning in the report."""
+    """Settings that differ between the services: each one is a warning in the report.
+    Both services are built from one set of overrides today, so this is a guard for
+    per-service settings (tuning sweeps), not something a default run can trigger."""
     differences = []
     names = list(current.settings)
     if len(names) == 2:
@@ -234,7 +272,12 @@ def _fairness(current: Run) -> dict[str, Any]:
             "Flask serves each worker's requests with a thread pool (WEB_THREADS, at most its "
             "connection pool); FastAPI with one event loop per worker.",
             "Both services: access logs off, the same JSON encoder, the same SQL statements "
-            "(services/common/queries.py), expire_on_commit=False.",
+            "(services/common/queries.py), expire_on_commit=False, sessions closed before the "
+            "response is sent, keep-alive and backlog equal.",
+            "Inherent differences: gunicorn restarts a worker whose main loop is stuck for 60 s "
+            "(uvicorn has no such watchdog); psycopg2's connect timeout is whole seconds; an "
+            "unexpected non-database error makes Starlette log a traceback each time, where "
+            "Flask logs one line (no scenario triggers one).",
         ],
     }
 
@@ -299,9 +342,14 @@ def _run_service(
         },
     )
     service_log = run_dir / "logs" / f"{tag}.log"
-    process = launcher.start(
-        service, settings, service_log, layout.service_cpus if layout.pinned else None
-    )
+    try:
+        process = launcher.start(
+            service, settings, service_log, layout.service_cpus if layout.pinned else None
+        )
+    except SuiteError as exc:
+        # A service that cannot start stops the run (exit code 2), recorded as failed.
+        outcome.update(status="failed", error=str(exc))
+        raise
 
     def postgres() -> list[psutil.Process]:
         return server_processes(target.embedded)
@@ -337,12 +385,14 @@ def _run_service(
         outcome.update(status="failed", error=str(exc))
         print(f"   failed: {exc}", flush=True)
     finally:
-        if locust is not None and locust.alive():
-            locust.stop()
-        process.stop()
-        outcome["service_failures"] = launcher.logged_failures(service_log)
-        if layout.pinned:
-            cpu.pin(postgres(), cpu.available_cpus())
+        try:
+            if locust is not None and locust.alive():
+                locust.stop()
+        finally:
+            process.stop()
+            outcome["service_failures"] = service_log_failures(service_log)
+            if layout.pinned:
+                cpu.pin(postgres(), cpu.available_cpus())
 
 
 def _collect_partial(
@@ -415,7 +465,7 @@ def _start_locust(
 
 def _wait_for_locust(locust: Supervised, plan: StepPlan, log: Path) -> str:
     """Forward progress lines until Locust exits. Returns 'finished' or why it did not."""
-    deadline = time.monotonic() + plan.total_s + DRAIN_S + LOCUST_GRACE_S
+    deadline = time.monotonic() + plan.total_s + LOCUST_GRACE_S
     offset = 0
     while True:
         offset = generator.forward_progress(log, offset)

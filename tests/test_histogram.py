@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 import pytest
@@ -12,7 +11,8 @@ from loadtests.histogram import Histogram, bucket_of, highest_in_bucket
 
 def nearest_rank(values: list[int], percent: float) -> int:
     ordered = sorted(values)
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
+    rank = -(-round(percent * 1000) * len(ordered) // 100_000)  # exact integer ceiling
+    return ordered[max(1, rank) - 1]
 
 
 def test_buckets_are_monotonic_and_tight() -> None:
@@ -44,6 +44,17 @@ def test_percentiles_match_the_raw_data(seed: int) -> None:
         50: histogram.percentile(50),
         99: histogram.percentile(99),
     }
+
+
+@pytest.mark.parametrize("count", [1000, 2000, 7000, 123_000])
+def test_p99_9_rank_is_exact_where_floats_round_up(count: int) -> None:
+    # math.ceil(99.9 / 100 * 1000) is 1000 in floating point: the maximum, not p99.9.
+    histogram = Histogram()
+    for value in range(1, count + 1):
+        histogram.record(value)
+    assert histogram.rank(99.9) == count * 999 // 1000
+    assert histogram.percentile(99.9) == highest_in_bucket(bucket_of(count * 999 // 1000))
+    assert histogram.percentile(99.9) < count
 
 
 def test_small_values_are_exact() -> None:

@@ -142,14 +142,25 @@ def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) 
         (["--steps", "10,10"], "steps must increase"),
         (["--steps", "0,10"], "steps must be positive"),
         (["--steps", "ten"], "comma-separated integers"),
-        (["--step-seconds", "0"], "step seconds must be at least 1"),
+        (["--step-seconds", "0"], "step seconds must be between 1 and 3600, got 0"),
         (["--workers", "0"], "--workers must be between 1 and 32"),
+        (["--step-seconds", "nan"], "step seconds must be between 1 and 3600, got nan"),
+        (["--warmup-seconds", "inf"], "warm-up seconds must be between 1 and 3600, got inf"),
+        (["--scenario", ""], "no scenario given"),
+        (["--steps", ""], "at least one step is needed"),
     ],
 )
 def test_bad_run_input_is_a_one_line_error(args, expected, state_dir, tmp_path) -> None:
     result = run_cli("run", *args, "--out", str(tmp_path), env=cli_env(state_dir))
     assert expected in one_line_error(result)
     assert not list(tmp_path.iterdir()), "nothing is written for bad input"
+
+
+def test_run_refuses_an_output_path_that_is_a_file(state_dir, tmp_path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("")
+    line = one_line_error(run_cli("run", "--out", str(target), env=cli_env(state_dir)))
+    assert "is not a directory" in line
 
 
 def test_run_refuses_a_port_in_use(running, state_dir, tmp_path) -> None:

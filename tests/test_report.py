@@ -247,6 +247,12 @@ def test_compare_and_report_errors_are_one_line(two_runs, tmp_path) -> None:
     line = one_line_error(run_cli("compare", str(two_runs[1]), str(disjoint), "--out",
                                   str(tmp_path / "c"), env=env))  # fmt: skip
     assert "have no step in common" in line
+    afile = tmp_path / "afile.json"
+    afile.write_text("{}")
+    line = one_line_error(
+        run_cli("compare", str(two_runs[0]), str(two_runs[1]), "--out", str(afile), env=env)
+    )
+    assert "is not a directory" in line
 
 
 def test_index_lists_unreadable_runs_without_failing(two_runs, tmp_path) -> None:

@@ -50,7 +50,12 @@ def handle_compare(args: argparse.Namespace) -> int:
     if run_a == run_b:
         raise SuiteError("compare needs two different runs")
     out = args.out or REPORTS_DIR / f"compare-{run_a.name}-vs-{run_b.name}"
-    page = compare_page.build(run_a, run_b, out.resolve())
+    if out.exists() and not out.is_dir():
+        raise SuiteError(f"--out {out} exists and is not a directory")
+    try:
+        page = compare_page.build(run_a, run_b, out.resolve())
+    except OSError as exc:
+        raise SuiteError(f"cannot write the comparison to {out}: {exc.strerror}") from None
     print(f"comparison: {page}")
     if out.resolve().parent == REPORTS_DIR.resolve():
         index_page.build(REPORTS_DIR)

@@ -55,9 +55,11 @@ def add_parser(commands: Any) -> None:
 def options_from(args: argparse.Namespace) -> runner.RunOptions:
     try:
         chosen = profile(args.profile)
-        scenarios = parse_scenarios(args.scenario) if args.scenario else chosen.scenarios
+        scenarios = (
+            parse_scenarios(args.scenario) if args.scenario is not None else chosen.scenarios
+        )
         plan = StepPlan(
-            steps=parse_steps(args.steps) if args.steps else chosen.plan.steps,
+            steps=parse_steps(args.steps) if args.steps is not None else chosen.plan.steps,
             warmup_s=args.warmup_seconds
             if args.warmup_seconds is not None
             else chosen.plan.warmup_s,
@@ -67,6 +69,8 @@ def options_from(args: argparse.Namespace) -> runner.RunOptions:
         raise SuiteError(str(exc)) from None
     if not 1 <= args.workers <= 32:
         raise SuiteError(f"--workers must be between 1 and 32, got {args.workers}")
+    if args.out.exists() and not args.out.is_dir():
+        raise SuiteError(f"--out {args.out} exists and is not a directory")
     return runner.RunOptions(
         services=launcher.parse_services(args.services),
         scenarios=scenarios,

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from loadtests import database, launcher
+from loadtests.infra.postgres import EmbeddedPostgres
 from loadtests.paths import state_dir
 from services.common.urls import redacted
 
@@ -64,8 +65,17 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    service = launcher.kind(args.service)
+    started_database = EmbeddedPostgres().status() is None and database.external_url() is None
     target = database.current_target(start=True)
+    try:
+        return _serve(args, target)
+    finally:
+        if started_database:  # like `run` and `ui`: stop only what this command started
+            EmbeddedPostgres().down()
+
+
+def _serve(args: argparse.Namespace, target: database.Target) -> int:
+    service = launcher.kind(args.service)
     database.ensure_seeded(target)
     settings = launcher.build_settings(target.url, overrides(args))
     launcher.check_budget(service, settings, target.url)

@@ -62,14 +62,12 @@ def _serve_ui(
     seed = database.ensure_seeded(target)
     database.reset(target)
     layout = cpu.plan_layout(not args.no_pin)
-    settings = launcher.build_settings(
-        target.url,
-        {
-            "WEB_WORKERS": len(layout.service_cpus) if layout.pinned else None,
-            **overrides(args),
-            "WEB_PORT": args.port or free_port(),
-        },
-    )
+    chosen = {k: v for k, v in overrides(args).items() if v is not None}
+    if layout.pinned:
+        workers = launcher.default_workers(len(layout.service_cpus), target.url, chosen)
+        if workers is not None:
+            chosen["WEB_WORKERS"] = workers
+    settings = launcher.build_settings(target.url, {**chosen, "WEB_PORT": args.port or free_port()})
     launcher.check_budget(service, settings, target.url)
     logs = state_dir() / "logs"
     process = launcher.start(service, settings, logs / f"ui-{service.name}.log",

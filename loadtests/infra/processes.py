@@ -11,8 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import psutil
@@ -20,6 +21,26 @@ import psutil
 from loadtests.infra.privileges import RunAs
 
 STOP_TIMEOUT_S = 10.0
+
+
+INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and termination signals until the block is done: stopping a child must
+    not be cut short half-way (that is how orphans are made). They are delivered after."""
+    usable = (
+        hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def pinned(argv: list[str], cpus: Iterable[int] | None) -> list[str]:
@@ -87,7 +108,16 @@ class Supervised:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM the group, SIGKILL whatever is left after ``timeout``. Returns the exit code."""
+        with interrupts_deferred():
+            return self._stop(timeout)
+
+    def _stop(self, timeout: float) -> int | None:
         members = self.processes()
+        if self.popen.poll() is not None and not members:
+            # Leader reaped and nothing left in its group: the group id may already
+            # belong to someone else, so signal nothing.
+            self._log.close()
+            return self.popen.returncode
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout

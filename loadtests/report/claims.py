@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtests.report import fmt
-from loadtests.report.verdicts import steps_by_users
+from loadtests.report.verdicts import compare, steps_by_users
 
 METRICS = ("p50", "p95", "p99")
 
@@ -60,11 +60,13 @@ def check(
                 "off_by": _off_by(value, claimed) if metric != "errors" else None,
             }
         if metric != "errors":
-            claimed_lower = _lower(claim.figures, metric)
-            measured_lower = _lower({n: s["latency_ms"] for n, s in measured.items() if s}, metric)
-            row["claimed_lower"] = claimed_lower
-            row["measured_lower"] = measured_lower
-            row["agrees"] = claimed_lower == measured_lower
+            # The same 5% band as the headlines: within it, neither is lower.
+            claimed = compare({n: f[metric] for n, f in claim.figures.items()}, True)
+            ours = {n: s["latency_ms"][metric] for n, s in measured.items() if s}
+            found = compare(ours, True)
+            row["claimed_lower"] = claimed.better
+            row["measured_lower"] = found.better
+            row["agrees"] = found.comparable and claimed.better == found.better
         rows.append(row)
     pools = {name: (s.get("settings") or {}).get("pool_size") for name, s in settings.items()}
     return {
@@ -73,11 +75,6 @@ def check(
         "agrees_on_p99": next(r["agrees"] for r in rows if r["metric"] == "p99"),
         "pool_sizes": pools,
     }
-
-
-def _lower(values: dict[str, dict[str, float]], metric: str) -> str:
-    (a, va), (b, vb) = ((name, v[metric]) for name, v in values.items())
-    return a if va < vb else b
 
 
 def _off_by(measured: float, claimed: float) -> str:

@@ -20,7 +20,12 @@ def _entry(run_dir: Path) -> dict[str, Any]:
     labels = run_page.labels_of(data)
     headlines = {}
     for name, scenario in data["scenarios"].items():
-        per_service = {s: verdicts.steps_by_users(o) for s, o in scenario["results"].items()}
+        # In the run's service order (not the order they ran in, which alternates).
+        per_service = {
+            s: verdicts.steps_by_users(scenario["results"][s])
+            for s in data["run"]["services"]
+            if s in scenario["results"]
+        }
         sentences = verdicts.headlines(per_service, labels)
         headlines[name] = sentences[0] if sentences else ""
     return {

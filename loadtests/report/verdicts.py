@@ -13,6 +13,7 @@ from loadtests.report import fmt
 SAME = 1.05  # within 5%: "about the same"
 NOISY_CV = 0.25  # per-second throughput varied more than this inside a window
 STEAL_WARN = 5.0  # % CPU stolen by the hypervisor
+FAILING_RATE = 0.01  # from 1% failed requests, a step's latencies are not just the service's
 
 
 def steps_by_users(outcome: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
@@ -28,21 +29,29 @@ def common_users(per_service: dict[str, dict[int, dict[str, Any]]]) -> list[int]
 class Comparison:
     """Which service did better on one figure, and by how much."""
 
-    better: str | None  # service name, None when within 5%
+    better: str | None  # service name; None when within 5% or not comparable
     worse: str | None
     factor: float
+    comparable: bool = True
 
     def phrase(self, labels: dict[str, str], what: str, lower_is_better: bool) -> str:
+        if not self.comparable:
+            return f"{what} cannot be compared (a service completed no request)"
         if self.better is None or self.worse is None:
             return f"{what} within 5%"
         word = "lower" if lower_is_better else "higher"
         return f"{labels[self.better]}'s {what} is {fmt.ratio(self.factor)} {word}"
 
 
-def compare(values: dict[str, float], lower_is_better: bool) -> Comparison:
-    """Compare two services' values of one figure."""
+def compare(
+    values: dict[str, float], lower_is_better: bool, zero_is_data: bool = False
+) -> Comparison:
+    """Compare two services' values of one figure. A zero latency or throughput means
+    nothing completed (not comparable); only for error rates is zero a real value."""
     (a, va), (b, vb) = values.items()
     if min(va, vb) <= 0:
+        if not zero_is_data:
+            return Comparison(None, None, 1.0, comparable=False)
         if va == vb:
             return Comparison(None, None, 1.0)
         best = (a if va < vb else b) if lower_is_better else (a if va > vb else b)
@@ -65,7 +74,7 @@ def step_winners(
         throughput = compare({n: s["throughput_rps"] for n, s in steps.items()}, False)
         p50 = compare({n: s["latency_ms"]["p50"] for n, s in steps.items()}, True)
         p99 = compare({n: s["latency_ms"]["p99"] for n, s in steps.items()}, True)
-        errors = compare({n: s["error_rate"] for n, s in steps.items()}, True)
+        errors = compare({n: s["error_rate"] for n, s in steps.items()}, True, zero_is_data=True)
         rows.append(
             {
                 "users": users,
@@ -81,6 +90,8 @@ def step_winners(
 
 
 def _winner(comparison: Comparison, labels: dict[str, str]) -> dict[str, Any]:
+    if not comparison.comparable:
+        return {"service": None, "text": "not comparable"}
     if comparison.better is None:
         return {"service": None, "text": "tie (within 5%)"}
     factor = "no errors" if comparison.factor == float("inf") else fmt.ratio(comparison.factor)
@@ -111,8 +122,10 @@ def headlines(
             "typical ones."
         )
     rps = compare({n: s["throughput_rps"] for n, s in at_bottom.items()}, False)
-    values = " vs ".join(f"{fmt.number(s['throughput_rps'])} req/s" for s in at_bottom.values())
-    sentences.append(f"At {bottom} users {rps.phrase(labels, 'throughput', False)} ({values}).")
+    values = " vs ".join(
+        f"{fmt.number(s['throughput_rps'])} req/s ({labels[n]})" for n, s in at_bottom.items()
+    )
+    sentences.append(f"At {bottom} users {rps.phrase(labels, 'throughput', False)}: {values}.")
     peaks = []
     for name, steps in per_service.items():
         best = max(steps.values(), key=lambda s: s["throughput_rps"])
@@ -199,6 +212,14 @@ def warnings(results: dict[str, Any]) -> list[Caveat]:
                             "medium",
                             f"{where}: {cpu['steal_percent']:.0f}% of CPU time "
                             "was stolen by the hypervisor.",
+                        )
+                    )
+                if step["error_rate"] >= FAILING_RATE:
+                    found.append(
+                        Caveat(
+                            "medium",
+                            f"{where}: {fmt.percent(step['error_rate'])} of requests failed; its "
+                            "latency percentiles include those (possibly fast) failures.",
                         )
                     )
                 cv = (step.get("stability") or {}).get("throughput_cv")

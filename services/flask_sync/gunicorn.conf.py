@@ -2,7 +2,7 @@
 
 import sys
 
-from services.common.settings import SettingsError, get_settings
+from services.common.settings import SettingsError, WorkerClass, get_settings
 
 try:
     _settings = get_settings()
@@ -14,7 +14,8 @@ wsgi_app = "services.flask_sync.app:create_app()"
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 worker_class = _settings.worker_class.value
-threads = _settings.threads
+# gunicorn turns a sync worker with threads > 1 into a gthread one: keep sync truly sync.
+threads = _settings.threads if _settings.worker_class is WorkerClass.gthread else 1
 keepalive = _settings.keepalive
 backlog = 2048  # uvicorn's default, so both queue the same number of connections
 graceful_timeout = 5

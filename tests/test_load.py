@@ -204,12 +204,18 @@ def _leftovers(state_dir: Path, data_dir: str | None = None) -> list[str]:
 def test_interrupting_a_run_stops_everything_and_keeps_partial_results(tmp_path) -> None:
     state = tmp_path / "state"
     env = cli_env(state)
+    try:
+        _interrupt_a_run(state, env, tmp_path / "runs")
+    finally:
+        run_cli("db", "destroy", env=env)  # even when an assertion failed: leave nothing
+
+
+def _interrupt_a_run(state: Path, env: dict[str, str], out: Path) -> None:
     assert run_cli("db", "up", env=env).returncode == 0
     assert run_cli("db", "seed", "--users", "300", "--customers", "100", "--products", "20",
                    "--orders", "500", env=env).returncode == 0  # fmt: skip
     data_dir = json.loads((state / "postgres.json").read_text())["data_dir"]
     assert run_cli("db", "down", env=env).returncode == 0  # the run starts (and stops) it
-    out = tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadtests", "run", "--steps", "5,10,20", "--step-seconds", "4",
          "--warmup-seconds", "1", "--out", str(out)],
@@ -240,7 +246,6 @@ def test_interrupting_a_run_stops_everything_and_keeps_partial_results(tmp_path)
     kept = next(iter(first.values()))
     assert kept["status"] == "partial"
     assert [step["users"] for step in kept["steps"]] == [5], "the finished step is kept"
-    run_cli("db", "destroy", env=env)
 
 
 def test_web_ui_starts_runs_reports_and_stops(seeded, state_dir) -> None:

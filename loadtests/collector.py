@@ -20,6 +20,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.plan import ID_RANGES_ENV, LATE_REPORT_S, PROGRESS_PREFIX, id_ranges
 from loadtests.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
+from loadtests.report import fmt
 from loadtests.shape import Progress, RisingSteps
 from services.common.seed import SeedSpec
 
@@ -120,19 +121,14 @@ def _window_message(environment: Environment, msg: Any, **_: Any) -> None:
     recorder.open_window(int(msg.data["step"]), float(msg.data["start"]), float(msg.data["end"]))
 
 
-def _step_end(step: int) -> None:
+def _step_end(step: int, last: bool) -> None:
     _state["steps"][step]["ended_at"] = time.time()
-    if step == max(_state["steps"]) and _is_last_step(step):
+    if last:
         _state["complete"] = True
     # Partial results survive an interruption: written now, and again once the workers'
     # reports (every 3 s) covering the end of the window have arrived.
     _write_results(_state["environment"])
     gevent.spawn_later(LATE_REPORT_S, _write_results, _state["environment"])
-
-
-def _is_last_step(step: int) -> bool:
-    options = _state["environment"].parsed_options
-    return step == len(str(options.steps).split(",")) - 1
 
 
 def _progress(progress: Progress) -> None:
@@ -143,15 +139,10 @@ def _progress(progress: Progress) -> None:
     print(
         f"{PROGRESS_PREFIX}{label + ' | ' if label else ''}step {progress.step}/{progress.steps}"
         f" ({progress.users} users, {progress.phase}, {progress.step_left_s:.0f} s left)"
-        f" | {_duration(progress.total_left_s)} left"
+        f" | {fmt.duration(progress.total_left_s)} left"
         f" | {total.current_rps:.0f} req/s, p95 {p95:.0f} ms, {total.num_failures} errors",
         flush=True,
     )
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def _write_results(environment: Environment | None) -> None:
@@ -176,7 +167,6 @@ def _write_results(environment: Environment | None) -> None:
                 "requests": stats.total.num_requests,
                 "failures": stats.total.num_failures,
                 "per_endpoint": per_endpoint,
-                "workers": len(getattr(runner, "clients", {}) or {}) or 1,
                 "cpu_warning": cpu_warning,
             },
         ),

@@ -15,7 +15,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -72,6 +72,21 @@ def pin(processes: Sequence[psutil.Process], cpus: Sequence[int]) -> None:
     for proc in processes:
         with contextlib.suppress(psutil.Error, OSError):
             proc.cpu_affinity(list(cpus))
+
+
+@contextlib.contextmanager
+def pinned_to_others(
+    layout: CpuLayout, processes: Callable[[], Sequence[psutil.Process]]
+) -> Iterator[None]:
+    """Keep processes the suite did not start for this run (PostgreSQL) off the service's
+    cores while the block runs, then give them every CPU back."""
+    if layout.pinned:
+        pin(processes(), layout.other_cpus)
+    try:
+        yield
+    finally:
+        if layout.pinned:
+            pin(processes(), available_cpus())
 
 
 @dataclass

@@ -89,6 +89,20 @@ def current_target(start: bool = False) -> Target:
 
 
 @contextlib.contextmanager
+def command_target() -> Iterator[Target]:
+    """The target for a command that needs a running database (run, ui, serve): the
+    embedded server is started if it is not running, and stopped again afterwards only
+    if this command started it."""
+    started = external_url() is None and EmbeddedPostgres().status() is None
+    target = current_target(start=True)
+    try:
+        yield target
+    finally:
+        if started:
+            EmbeddedPostgres().down()
+
+
+@contextlib.contextmanager
 def connect(url: str, autocommit: bool = True) -> Iterator[psycopg2.extensions.connection]:
     try:
         conn = psycopg2.connect(plain_url(url), connect_timeout=CONNECT_TIMEOUT_S)
@@ -193,11 +207,15 @@ def _enable_statement_stats(url: str) -> None:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
 
+def _has_statement_stats(cur: Any) -> bool:
+    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+    return cur.fetchone() is not None
+
+
 def reset_statement_stats(url: str) -> bool:
     """Zero pg_stat_statements. False when the extension is not available."""
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
-        if cur.fetchone() is None:
+        if not _has_statement_stats(cur):
             return False
         cur.execute("SELECT pg_stat_statements_reset()")
         return True
@@ -207,8 +225,7 @@ def statement_counts(url: str) -> dict[str, int] | None:
     """Statements executed in the target database since the last reset, by first keyword
     (SELECT, INSERT, UPDATE, BEGIN, COMMIT, ...). None without pg_stat_statements."""
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
-        if cur.fetchone() is None:
+        if not _has_statement_stats(cur):
             return None
         cur.execute(
             "SELECT upper((regexp_split_to_array(btrim(query), '\\s+'))[1]) AS kind,"

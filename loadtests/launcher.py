@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import database
+from loadtests.cpu import CpuLayout
 from loadtests.errors import SuiteError
 from loadtests.infra.ports import check_port
 from loadtests.infra.processes import Supervised
@@ -128,6 +129,18 @@ def default_workers(
     return max(1, min(service_cpus, allowed // per_worker))
 
 
+def with_default_workers(
+    layout: CpuLayout, database_url: str, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``overrides`` plus the worker count a pinned run uses when nobody chose one."""
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    if layout.pinned:
+        workers = default_workers(len(layout.service_cpus), database_url, chosen)
+        if workers is not None:
+            chosen["WEB_WORKERS"] = workers
+    return chosen
+
+
 def check_budget(service: ServiceKind, settings: ServiceSettings, database_url: str) -> None:
     """Refuse settings that would open more connections than the database accepts, or
     Flask threads that would queue for a connection."""
@@ -149,8 +162,9 @@ def check_budget(service: ServiceKind, settings: ServiceSettings, database_url: 
 
 
 def service_env(settings: ServiceSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in settings.as_env()}
-    env.update(settings.as_env())
+    own = settings.as_env()
+    env = {k: v for k, v in os.environ.items() if k not in own}
+    env.update(own)
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -142,7 +142,6 @@ class Recorder:
         for (step, name), tally in self.measured.items():
             steps.setdefault(str(step), {})[name] = tally.to_dict()
         return {
-            "windows": {str(step): list(bounds) for step, bounds in self.windows.items()},
             "measured": steps,
             "totals": {name: t.to_dict() for name, t in self.totals.items()},
             "series": {str(second): t.to_dict() for second, t in sorted(self.series.items())},

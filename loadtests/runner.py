@@ -24,7 +24,7 @@ from loadtests import cpu, database, environment, generator, launcher, results
 from loadtests.errors import SuiteError
 from loadtests.infra import pgbouncer
 from loadtests.infra.ports import free_port
-from loadtests.infra.postgres import EmbeddedPostgres, server_processes
+from loadtests.infra.postgres import server_processes
 from loadtests.infra.processes import Supervised
 from loadtests.launcher import ServiceKind
 from loadtests.paths import PROJECT_ROOT
@@ -70,7 +70,6 @@ class Run:
     run_dir: Path
     layout: cpu.CpuLayout
     target: database.Target
-    started_database: bool
     settings: dict[str, ServiceSettings]
     results: dict[str, Any]
     bouncer: pgbouncer.PgBouncer | None = None
@@ -81,11 +80,14 @@ def run(options: RunOptions) -> Path:
     """Run everything; returns the run directory. Raises SuiteError on bad input."""
     if options.pgbouncer:
         pgbouncer.find_binary()  # a missing PgBouncer stops the run before anything starts
-    started_database = EmbeddedPostgres().status() is None and database.external_url() is None
-    target = database.current_target(start=True)
+    with database.command_target() as target:
+        return _run(options, target)
+
+
+def _run(options: RunOptions, target: database.Target) -> Path:
     current = None
     try:
-        current = _prepare(options, target, started_database)
+        current = _prepare(options, target)
         _execute(current)
     except KeyboardInterrupt:
         if current is not None:
@@ -104,8 +106,6 @@ def run(options: RunOptions) -> Path:
                 current.bouncer.stop()
             _finish(current)
             _build_reports(current)
-        if started_database:
-            EmbeddedPostgres().down()
     return current.run_dir
 
 
@@ -125,14 +125,10 @@ def _build_reports(current: Run) -> None:
         )
 
 
-def _prepare(options: RunOptions, target: database.Target, started_database: bool) -> Run:
+def _prepare(options: RunOptions, target: database.Target) -> Run:
     database.ensure_seeded(target)
     layout = cpu.plan_layout(options.pin)
-    overrides = {k: v for k, v in options.overrides.items() if v is not None}
-    if layout.pinned:
-        workers = launcher.default_workers(len(layout.service_cpus), target.url, overrides)
-        if workers is not None:
-            overrides["WEB_WORKERS"] = workers
+    overrides = launcher.with_default_workers(layout, target.url, options.overrides)
     settings = {}
     for service in options.services:
         settings[service.name] = launcher.build_settings(target.url, overrides)
@@ -149,8 +145,7 @@ def _prepare(options: RunOptions, target: database.Target, started_database: boo
         cpus = list(layout.other_cpus) if layout.pinned else None
         bouncer = pgbouncer.start(target.url, budget, run_dir / "logs" / "pgbouncer.log", cpus)
     try:
-        return _configure(options, target, started_database, layout, overrides, settings,
-                          run_dir, bouncer)  # fmt: skip
+        return _configure(options, target, layout, overrides, settings, run_dir, bouncer)
     except BaseException:
         if bouncer is not None:  # not yet owned by a Run: stop it here
             bouncer.stop()
@@ -174,7 +169,6 @@ def _new_run_dir(out_root: Path, name: str) -> Path:
 def _configure(
     options: RunOptions,
     target: database.Target,
-    started_database: bool,
     layout: cpu.CpuLayout,
     overrides: dict[str, Any],
     settings: dict[str, ServiceSettings],
@@ -192,7 +186,7 @@ def _configure(
         final = {**overrides, "DB_STATEMENT_CACHE": in_force.value}
         final["WEB_PORT"] = options.port or free_port()
         settings[service.name] = launcher.build_settings(url, final)
-    current = Run(options, run_dir, layout, target, started_database, settings, {}, bouncer)
+    current = Run(options, run_dir, layout, target, settings, {}, bouncer)
     current.results = _skeleton(current)
     described = bouncer.describe() if bouncer else {"enabled": False}
     statement_cache = {"requested": requested.value, "in_force": in_force.value}
@@ -356,14 +350,12 @@ def _run_service(
 
     locust = None
     try:
-        if layout.pinned:
-            cpu.pin(postgres(), layout.other_cpus)
         locust_out = run_dir / "locust" / f"{tag}.json"
         locust = _start_locust(current, scenario, service, settings, locust_out)
         groups = {"generator": locust.processes, "service": process.processes, "database": postgres}
         if current.bouncer is not None:
             groups["pgbouncer"] = current.bouncer.process.processes
-        with cpu.CpuMonitor(groups) as monitor:
+        with cpu.pinned_to_others(layout, postgres), cpu.CpuMonitor(groups) as monitor:
             status = _wait_for_locust(
                 locust, current.options.plan, run_dir / outcome["locust"]["log"]
             )
@@ -391,8 +383,6 @@ def _run_service(
         finally:
             process.stop()
             outcome["service_failures"] = service_log_failures(service_log)
-            if layout.pinned:
-                cpu.pin(postgres(), cpu.available_cpus())
 
 
 def _collect_partial(
@@ -456,7 +446,7 @@ def _start_locust(
     return generator.start(
         args,
         settings,
-        database.require_seed(current.target)["spec"],
+        current.results["database"]["seed"]["spec"],
         locust_dir / f"{tag}.log",
         layout.other_cpus if layout.pinned else None,
         options.locust_processes,

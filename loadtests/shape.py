@@ -72,7 +72,7 @@ class RisingSteps(LoadTestShape):
             return None if now - self.drain_started >= DRAIN_S else (0, 1.0)
         if self.step < 0 or now - self.step_started >= plan.step_s:
             if self.step >= 0:
-                self._hook("step_end", self.step)
+                self._hook("step_end", self.step, self.step == len(plan.steps) - 1)
             self.step += 1
             if self.step == len(plan.steps):
                 self.drain_started = now

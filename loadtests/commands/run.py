@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import launcher, results, runner, table
-from loadtests.commands.serve import add_settings_options, overrides
+from loadtests.commands.service_options import add_settings_options, overrides
 from loadtests.errors import SuiteError
 from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR

@@ -7,46 +7,9 @@ import time
 from typing import Any
 
 from loadtests import database, launcher
-from loadtests.infra.postgres import EmbeddedPostgres
+from loadtests.commands.service_options import add_settings_options, overrides
 from loadtests.paths import state_dir
 from services.common.urls import redacted
-
-# Options that override one service setting: (option, environment variable, type, help).
-SETTING_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
-    ("--workers", "WEB_WORKERS", int, "worker processes (default 1)"),
-    ("--threads", "WEB_THREADS", int, "Flask threads per worker (default 20)"),
-    ("--pool-size", "DB_POOL_SIZE", int, "pooled connections per worker (default 20)"),
-    ("--max-overflow", "DB_MAX_OVERFLOW", int, "overflow connections per worker (default 0)"),
-    ("--json-encoder", "JSON_ENCODER", str, "pydantic or orjson, on both services"),
-    ("--statement-cache", "DB_STATEMENT_CACHE", str, "asyncpg prepared statements: auto, on, off"),
-    ("--data-access", "DATA_ACCESS", str, "FastAPI data-access mode (default orm)"),
-)
-
-
-def _flag(option: str, renamed: dict[str, str]) -> str:
-    return renamed.get(option, option)
-
-
-def _dest(option: str) -> str:
-    return "setting_" + option.lstrip("-").replace("-", "_")
-
-
-def add_settings_options(
-    parser: argparse.ArgumentParser, renamed: dict[str, str] | None = None
-) -> None:
-    """Options that override the service settings (environment variables) for one command;
-    ``renamed`` maps an option to another flag where the command uses the name itself."""
-    group = parser.add_argument_group("service settings (override the environment)")
-    for option, env, kind, text in SETTING_OPTIONS:
-        flag = _flag(option, renamed or {})
-        group.add_argument(flag, dest=_dest(option), type=kind, help=f"{text}; sets {env}")
-
-
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values = {env: getattr(args, _dest(option), None) for option, env, _, _ in SETTING_OPTIONS}
-    if getattr(args, "port", None) is not None:
-        values["WEB_PORT"] = args.port
-    return values
 
 
 def add_parser(commands: Any) -> None:
@@ -65,13 +28,8 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    started_database = EmbeddedPostgres().status() is None and database.external_url() is None
-    target = database.current_target(start=True)
-    try:
+    with database.command_target() as target:
         return _serve(args, target)
-    finally:
-        if started_database:  # like `run` and `ui`: stop only what this command started
-            EmbeddedPostgres().down()
 
 
 def _serve(args: argparse.Namespace, target: database.Target) -> int:

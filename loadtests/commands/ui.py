@@ -10,9 +10,9 @@ import webbrowser
 from typing import Any
 
 from loadtests import cpu, database, generator, launcher
-from loadtests.commands.serve import add_settings_options, overrides
+from loadtests.commands.service_options import add_settings_options, overrides
 from loadtests.infra.ports import check_port, free_port
-from loadtests.infra.postgres import EmbeddedPostgres, server_processes
+from loadtests.infra.postgres import server_processes
 from loadtests.paths import state_dir
 from loadtests.plan import PROFILES
 
@@ -47,13 +47,8 @@ def _can_open_browser() -> bool:
 def handle(args: argparse.Namespace) -> int:
     check_port(args.web_port, "Locust web UI")
     service = launcher.kind(args.service)
-    started_database = EmbeddedPostgres().status() is None and database.external_url() is None
-    target = database.current_target(start=True)
-    try:
+    with database.command_target() as target:
         return _serve_ui(args, service, target)
-    finally:
-        if started_database:
-            EmbeddedPostgres().down()
 
 
 def _serve_ui(
@@ -62,11 +57,7 @@ def _serve_ui(
     seed = database.ensure_seeded(target)
     database.reset(target)
     layout = cpu.plan_layout(not args.no_pin)
-    chosen = {k: v for k, v in overrides(args).items() if v is not None}
-    if layout.pinned:
-        workers = launcher.default_workers(len(layout.service_cpus), target.url, chosen)
-        if workers is not None:
-            chosen["WEB_WORKERS"] = workers
+    chosen = launcher.with_default_workers(layout, target.url, overrides(args))
     settings = launcher.build_settings(target.url, {**chosen, "WEB_PORT": args.port or free_port()})
     launcher.check_budget(service, settings, target.url)
     logs = state_dir() / "logs"
@@ -74,36 +65,37 @@ def _serve_ui(
                              layout.service_cpus if layout.pinned else None)  # fmt: skip
     locust = None
     try:
-        if layout.pinned:
-            cpu.pin(server_processes(target.embedded), layout.other_cpus)
-        default = PROFILES["default"].plan
-        locust_log = logs / f"ui-locust-{service.name}.log"
-        locust = generator.start(
-            ["--web-host", "127.0.0.1", "--web-port", str(args.web_port), "--class-picker",
-             *generator.plan_args(default)],
-            settings, seed["spec"], locust_log, layout.other_cpus if layout.pinned else None,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{args.web_port}"
-        print(f"{service.stack} on {launcher.base_url(settings)} ({service.describe(settings)})")
-        print(
-            f"Locust web UI: {url}  (pick a scenario, and RisingSteps as the shape for rising load)"
-        )
-        print(f"{layout.note}; logs in {logs}; Ctrl-C stops everything")
-        if not args.no_browser and _can_open_browser():
-            webbrowser.open(url)
-        offset = 0
-        while locust.alive() and process.alive():
-            offset = generator.forward_progress(locust_log, offset)
-            time.sleep(0.5)
-        which = "Locust" if not locust.alive() else f"the {service.label} service"
-        print(f"{which} exited; stopping the rest (see {logs})")
-        return 1
+        with cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)):
+            locust_log = logs / f"ui-locust-{service.name}.log"
+            locust = generator.start(
+                ["--web-host", "127.0.0.1", "--web-port", str(args.web_port), "--class-picker",
+                 *generator.plan_args(PROFILES["default"].plan)],
+                settings, seed["spec"], locust_log, layout.other_cpus if layout.pinned else None,
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{args.web_port}"
+            print(
+                f"{service.stack} on {launcher.base_url(settings)} ({service.describe(settings)})"
+            )
+            print(
+                f"Locust web UI: {url}  "
+                "(pick a scenario, and RisingSteps as the shape for rising load)"
+            )
+            print(f"{layout.note}; logs in {logs}; Ctrl-C stops everything")
+            if not args.no_browser and _can_open_browser():
+                webbrowser.open(url)
+            offset = 0
+            while locust.alive() and process.alive():
+                offset = generator.forward_progress(locust_log, offset)
+                time.sleep(0.5)
+            which = "Locust" if not locust.alive() else f"the {service.label} service"
+            print(f"{which} exited; stopping the rest (see {logs})")
+            return 1
     except KeyboardInterrupt:
         print("\nstopping...")
         return 0
     finally:
-        if locust is not None:
-            locust.stop()
-        process.stop()
-        if layout.pinned:
-            cpu.pin(server_processes(target.embedded), cpu.available_cpus())
+        try:
+            if locust is not None:
+                locust.stop()
+        finally:
+            process.stop()

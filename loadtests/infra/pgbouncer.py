@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,6 @@ def find_binary() -> Path:
 
 
 def version_of(binary: Path) -> tuple[int, ...]:
-    import subprocess
-
     result = subprocess.run(
         [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
     )

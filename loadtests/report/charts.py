@@ -3,6 +3,8 @@
 A spec is ``{id, title, x: {label, values, log}, y: {label, log}, series: [{label,
 color, dash, values, scale?}]}``; ``values`` hold null where a series has no point.
 Both services are always drawn on the same axes, Flask in blue and FastAPI in orange.
+Series are keyed by service name, or ``service@run`` when two runs share a chart; the
+key decides the colour, and emphasised keys (run B in a comparison) are drawn thicker.
 """
 
 from __future__ import annotations
@@ -14,8 +16,19 @@ EXTRA_COLORS = ("#2f9e44", "#ae3ec9", "#868e96", "#0c8599")
 METRIC_DASH = {"p50": [2, 4], "p95": [8, 4], "p99": []}
 
 
-def color(service: str, index: int = 0) -> str:
+EMPHASIS = {"width": 3, "dash": [10, 3]}  # the dash replaces solid lines only
+
+
+def color(key: str, index: int = 0) -> str:
+    service = key.split("@", 1)[0]
     return SERVICE_COLORS.get(service, EXTRA_COLORS[index % len(EXTRA_COLORS)])
+
+
+def _style(key: str, index: int, dash: list[int], emphasised: frozenset[str]) -> dict[str, Any]:
+    style: dict[str, Any] = {"color": color(key, index), "dash": dash}
+    if key in emphasised:
+        style.update(dash=dash or EMPHASIS["dash"], width=EMPHASIS["width"])
+    return style
 
 
 def _by_users(steps: dict[int, dict[str, Any]], users: list[int], pick: Any) -> list[Any]:
@@ -27,12 +40,12 @@ def _one_line_per_service(
     labels: dict[str, str],
     users: list[int],
     pick: Any,
+    emphasised: frozenset[str],
 ) -> list[dict[str, Any]]:
     return [
         {
             "label": labels[name],
-            "color": color(name, i),
-            "dash": [],
+            **_style(name, i, [], emphasised),
             "values": _by_users(steps, users, pick),
         }
         for i, (name, steps) in enumerate(per_service.items())
@@ -44,6 +57,7 @@ def versus_users(
     per_service: dict[str, dict[int, dict[str, Any]]],
     labels: dict[str, str],
     users: list[int],
+    emphasised: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Latency percentiles, throughput and error rate against concurrency."""
     x = {"label": "concurrent users", "values": users, "log": True}
@@ -53,14 +67,15 @@ def versus_users(
             latency.append(
                 {
                     "label": f"{labels[name]} {metric}",
-                    "color": color(name, index),
-                    "dash": dash,
+                    **_style(name, index, dash, emphasised),
                     "values": _by_users(steps, users, lambda s, m=metric: s["latency_ms"][m]),
                 }
             )
-    throughput = _one_line_per_service(per_service, labels, users, lambda s: s["throughput_rps"])
+    throughput = _one_line_per_service(
+        per_service, labels, users, lambda s: s["throughput_rps"], emphasised
+    )
     errors = _one_line_per_service(
-        per_service, labels, users, lambda s: round(s["error_rate"] * 100, 4)
+        per_service, labels, users, lambda s: round(s["error_rate"] * 100, 4), emphasised
     )
     return [
         {

@@ -113,15 +113,8 @@ def view(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             continue
         users = sorted({r["users"] for r in rows})
         series_labels = {key: f"{labels[key.split('@')[0]]} run {key[-1]}" for key in series_steps}
-        figures = charts.versus_users(f"c{index}", series_steps, series_labels, users)
-        for spec in figures:
-            for series in spec["series"]:
-                if " run B" in series["label"]:
-                    series["dash"] = [10, 3] if not series["dash"] else series["dash"]
-                    series["width"] = 3
-                for key, label in series_labels.items():
-                    if series["label"].startswith(label):
-                        series["color"] = charts.color(key.split("@")[0])
+        run_b = frozenset(key for key in series_steps if key.endswith("@B"))
+        figures = charts.versus_users(f"c{index}", series_steps, series_labels, users, run_b)
         figures = [f for f in figures if not f["id"].endswith("-latency")] + [
             _p99_only(f) for f in figures if f["id"].endswith("-latency")
         ]

@@ -19,14 +19,8 @@ def _entry(run_dir: Path) -> dict[str, Any]:
         return {"id": run_dir.name, "readable": False, "problem": str(exc)}
     labels = run_page.labels_of(data)
     headlines = {}
-    for name, scenario in data["scenarios"].items():
-        # In the run's service order (not the order they ran in, which alternates).
-        per_service = {
-            s: verdicts.steps_by_users(scenario["results"][s])
-            for s in data["run"]["services"]
-            if s in scenario["results"]
-        }
-        sentences = verdicts.headlines(per_service, labels)
+    for name in data["scenarios"]:
+        sentences = verdicts.headlines(verdicts.steps_per_service(data, name), labels)
         headlines[name] = sentences[0] if sentences else ""
     return {
         "id": run_dir.name,

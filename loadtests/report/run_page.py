@@ -25,9 +25,9 @@ def scenario_view(
     name: str, scenario: dict[str, Any], data: dict[str, Any], index: int
 ) -> dict[str, Any]:
     labels = labels_of(data)
-    services = [s for s in data["run"]["services"] if s in scenario["results"]]
+    per_service = verdicts.steps_per_service(data, name)
+    services = list(per_service)
     outcomes = {s: scenario["results"][s] for s in services}
-    per_service = {s: verdicts.steps_by_users(outcomes[s]) for s in services}
     users = sorted({u for steps in per_service.values() for u in steps})
     chart_id = f"s{index}"
     figures = charts.versus_users(chart_id, per_service, labels, users)

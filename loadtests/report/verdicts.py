@@ -20,6 +20,13 @@ def steps_by_users(outcome: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
     return {step["users"]: step for step in (outcome or {}).get("steps", [])}
 
 
+def steps_per_service(data: dict[str, Any], scenario: str) -> dict[str, dict[int, dict[str, Any]]]:
+    """Each service's steps by user count, in the run's service order (not the order the
+    services ran in, which alternates between scenarios)."""
+    outcomes = data["scenarios"][scenario]["results"]
+    return {s: steps_by_users(outcomes[s]) for s in data["run"]["services"] if s in outcomes}
+
+
 def common_users(per_service: dict[str, dict[int, dict[str, Any]]]) -> list[int]:
     sets = [set(steps) for steps in per_service.values()]
     return sorted(set.intersection(*sets)) if sets else []

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
@@ -190,7 +189,3 @@ def checksum(conn: Connection) -> str:
 
 def row_counts(conn: Connection) -> dict[str, int]:
     return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
-
-
-def spec_from_json(data: dict[str, Any]) -> SeedSpec:
-    return SeedSpec(**{k: int(v) for k, v in data.items() if k in SeedSpec.__dataclass_fields__})

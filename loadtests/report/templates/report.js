@@ -54,7 +54,8 @@
       series: [{ label: spec.x.label, value: function (u, v) { return formatValue(v); } }].concat(
         spec.series.map(function (s) {
           return {
-            label: s.label, stroke: s.color, dash: s.dash, width: s.scale === "users" ? 1 : 2,
+            label: s.label, stroke: s.color, dash: s.dash,
+            width: s.width || (s.scale === "users" ? 1 : 2),
             scale: s.scale || "y", spanGaps: false, points: { show: xs.length <= 12, size: 6 },
             value: function (u, v) { return formatValue(v); }
           };

@@ -1,9 +1,8 @@
-"""Both services, running for real, answer the same requests identically.
+"""Every built-in variant, running for real, answers the same requests identically.
 
-Every request is sent to the Flask service and then to the FastAPI service (the two
-share one database, so writes are idempotent or compared with their fresh ids and
-timestamps removed); status codes and JSON bodies must be equal, and must be what the
-contract says.
+Every request is sent to each of the eight variants in turn (they share one database,
+so writes are idempotent or compared with their fresh ids and timestamps removed);
+status codes and bodies must be byte-identical, and must be what the contract says.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SMALL_SEED
+from tests.conftest import SMALL_SEED, http
 
 MISSING_USER = SMALL_SEED.users + 1000
 MISSING_ORDER = SMALL_SEED.orders + 100_000
@@ -107,6 +106,115 @@ CASES: list[Case] = [
     ("PUT", "/orders", None, None, 405),
 ]  # fmt: skip
 
+# Request shapes HTTP leaves to the server, one rule each (services/common/edges.py).
+EDGES: list[Case] = [
+    # a query parameter given twice: the last value counts
+    ("GET", "/users?limit=500&limit=2", None, None, 200),
+    ("GET", "/users?limit=2&limit=500", None, None, 422),
+    ("GET", "/orders?status=lost&status=shipped&limit=1", None, None, 200),
+    ("GET", "/orders?status=shipped&status=lost", None, None, 422),
+    # slashes: paths match exactly, nothing is merged or redirected
+    ("GET", "/users/1/", None, None, 404),
+    ("GET", "/orders/", None, None, 404),
+    ("GET", "/orders/1/summary/", None, None, 404),
+    ("GET", "/health/", None, None, 404),
+    ("GET", "//users/1", None, None, 404),
+    ("GET", "//health", None, None, 404),
+    ("GET", "/users//1", None, None, 404),
+    ("GET", "/orders//summary", None, None, 404),
+    ("GET", "/orders/1//summary", None, None, 404),
+    ("PATCH", "/users//3", {"name": "Slashed"}, JSON, 404),
+    # percent-encoding is decoded before routing
+    ("GET", "/users/%31", None, None, 200),
+    ("GET", "/users%2F1", None, None, 200),
+    ("GET", "/users/1%2F", None, None, 404),
+    ("GET", "/users/%C3%A9", None, None, 422),
+    ("GET", "/users/\u00e9", None, None, 422),
+    ("GET", "/users/%00", None, None, 422),
+    ("GET", "/users/%ff", None, None, 422),
+    ("GET", "/users/%zz", None, None, 422),
+    # ids: pydantic's lax integers, bounded to PostgreSQL's integer
+    ("GET", "/users/007", None, None, 200),
+    ("GET", "/users/+7", None, None, 200),
+    ("GET", "/users/%207", None, None, 200),
+    ("GET", "/users/7%20", None, None, 200),
+    ("GET", "/users/1_0", None, None, 200),
+    ("GET", "/users/7.0", None, None, 200),
+    ("GET", "/users/1e1", None, None, 422),
+    ("GET", "/users/2147483648", None, None, 422),
+    ("GET", "/users/9223372036854775808", None, None, 422),
+    ("GET", "/orders/-0/summary", None, None, 422),
+    ("GET", "/users/" + "9" * 5000, None, None, 422),  # beyond gunicorn's default 4 KiB line
+    # query values
+    ("GET", "/users?active=yes&limit=2", None, None, 200),
+    ("GET", "/users?active=0&limit=2", None, None, 200),
+    ("GET", "/users?active=&limit=2", None, None, 422),
+    ("GET", "/users?limit=", None, None, 422),
+    ("GET", "/users?limit", None, None, 422),
+    ("GET", "/users?limit=+5", None, None, 200),
+    ("GET", "/users?limit=05&after_id=007", None, None, 200),
+    ("GET", "/users?limit=5.0", None, None, 200),
+    ("GET", "/users?limit=%FF", None, None, 422),
+    ("GET", "/users?lim%69t=2", None, None, 200),
+    ("GET", "/users?&&limit=2&", None, None, 200),
+    ("GET", "/users?unknown=1&limit=2", None, None, 200),
+    ("GET", "/users?limit=2;after_id=3", None, None, 422),
+    ("GET", "/orders?status=SHIPPED", None, None, 422),
+    ("GET", "/orders?status=", None, None, 422),
+    ("GET", "/users/1?limit=abc", None, None, 200),  # no such parameter here
+    ("GET", "/users?limit=2&x=" + "a" * 20_000, None, None, 200),  # a 20 KB URL
+    # headers the servers must let through
+    ("GET", "/users/1", None, {"x-big": "a" * 10_000}, 200),
+    ("GET", "/users/1", None, {f"x-header-{i}": "1" for i in range(150)}, 200),
+    # bodies
+    ("PATCH", "/users/3", b'{"name": "\xff"}', JSON, 422),  # not UTF-8
+    ("PATCH", "/users/3", b"\xff\xfe{", JSON, 422),
+    ("PATCH", "/users/3", b"null", JSON, 422),  # a value, not a missing body
+    ("PATCH", "/users/3", b'"Edge"', JSON, 422),
+    ("PATCH", "/users/3", b" ", JSON, 422),
+    ("PATCH", "/users/3", b'{"name": "a\\u0000b"}', JSON, 422),  # PostgreSQL text has no NUL
+    ("PATCH", "/users/3", b'{"name": "\\ud800"}', JSON, 422),
+    ("PATCH", "/users/3", b'{"name": "Dup", "name": "Edge Last"}', JSON, 200),
+    ("PATCH", "/users/3", b'{"name": "Edge Latin"}',
+     {"content-type": "application/json; charset=latin-1"}, 200),
+    ("PATCH", "/users/3", b'{"name": "Edge Merge"}',
+     {"content-type": "application/merge-patch+json"}, 200),
+    ("PATCH", "/users/3", b'{"name": "Edge Upper"}', {"content-type": "APPLICATION/JSON"}, 200),
+    ("PATCH", "/users/3", b'{"name": "No Type"}', {}, 422),
+    ("PATCH", "/users/3", b'{"name": "Form"}',
+     {"content-type": "application/x-www-form-urlencoded"}, 422),
+    ("PATCH", "/users/3", b"name=Form", {"content-type": "application/x-www-form-urlencoded"}, 422),
+    ("PATCH", "/users/3", b'{"name": "Multi"}', {"content-type": "multipart/form-data; boundary=x"},
+     422),
+    ("POST", "/orders", b'{"customer_id": 1e400, "items": [{"product_id": 1, "quantity": 1}]}',
+     JSON, 422),
+    ("POST", "/orders", b'{"customer_id": 1, "items": [{"product_id": 1, "quantity": 1.5}]}',
+     JSON, 422),
+    ("GET", "/users/1", b"{oops", JSON, 200),  # a body on a GET is ignored
+    # methods: HEAD wherever GET is; 405 lists every method of the path
+    ("HEAD", "/users/1", None, None, 200),
+    ("HEAD", "/health", None, None, 200),
+    ("HEAD", "/orders?limit=2", None, None, 200),
+    ("HEAD", "/users/abc", None, None, 422),
+    ("HEAD", f"/orders/{MISSING_ORDER}/summary", None, None, 404),
+    ("HEAD", "/nope", None, None, 404),
+    ("OPTIONS", "/orders", None, None, 405),
+    ("DELETE", "/orders/1", None, None, 405),
+    ("POST", "/users/1", None, None, 405),
+    ("PATCH", "/users", {"name": "All"}, JSON, 405),
+    ("PUT", "/health", None, None, 405),
+    ("TRACE", "/orders/1/summary", None, None, 405),
+    ("PROPFIND", "/users/1", None, None, 405),
+    # the contract's routes only
+    ("GET", "/openapi.json", None, None, 404),
+    ("GET", "/docs", None, None, 404),
+    ("GET", "/redoc", None, None, 404),
+]  # fmt: skip
+
+# Allow header of a 405: every method of every route at the path, sorted.
+ALLOW = {"/users/1": "GET, HEAD, PATCH", "/users": "GET, HEAD", "/orders": "GET, HEAD, POST",
+         "/orders/1": "GET, HEAD", "/orders/1/summary": "GET, HEAD", "/health": "GET, HEAD"}  # fmt: skip
+
 # Fields that differ between two equal POSTs: the new rows' ids and timestamps.
 FRESH = ("id", "created_at", "updated_at")
 
@@ -114,7 +222,7 @@ FRESH = ("id", "created_at", "updated_at")
 def _send(base: str, case: Case) -> httpx.Response:
     method, path, body, headers, _ = case
     content = body if isinstance(body, bytes) else None if body is None else json.dumps(body)
-    return httpx.request(method, base + path, content=content, headers=headers, timeout=15)
+    return http().request(method, base + path, content=content, headers=headers)
 
 
 def _comparable(body: Any, created: bool) -> Any:
@@ -126,25 +234,54 @@ def _comparable(body: Any, created: bool) -> Any:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]} {c[1]} #{i}" for i, c in enumerate(CASES)])
-def test_both_services_answer_identically(case: Case, running) -> None:
+def test_every_variant_answers_identically(case: Case, running) -> None:
     expected = case[4]
     answers = {name: _send(service.url, case) for name, service in running.items()}
     for name, response in answers.items():
         assert response.status_code == expected, (name, response.status_code, response.text)
         assert response.headers["content-type"] == "application/json", (name, response.text)
-    flask, fastapi = (answers[name].json() for name in ("flask", "fastapi"))
     created = expected == 201
-    assert _comparable(flask, created) == _comparable(fastapi, created)
-    if not created:
-        assert answers["flask"].content == answers["fastapi"].content, "bodies differ in bytes"
+    flask = answers["flask"].json()
+    for name, response in answers.items():
+        assert _comparable(response.json(), created) == _comparable(flask, created), name
+        if not created:
+            assert response.content == answers["flask"].content, f"{name}: bodies differ in bytes"
     if expected in (404, 405, 503):
         assert isinstance(flask["detail"], str)
     if expected == 422:
         assert flask["detail"] and all(set(e) == {"type", "loc", "msg"} for e in flask["detail"])
 
 
-def test_error_details_name_the_problem(running) -> None:
-    for service in running.values():
+@pytest.mark.parametrize(
+    "case", EDGES, ids=[f"{c[0]} {c[1][:40]} #{i}" for i, c in enumerate(EDGES)]
+)
+def test_edge_requests_get_one_answer(case: Case, running) -> None:
+    method, path, _, _, expected = case
+    answers = {name: _send(service.url, case) for name, service in running.items()}
+    flask = answers["flask"]
+    for name, response in answers.items():
+        assert response.status_code == expected, (name, response.status_code, response.text)
+        assert response.headers["content-type"] == "application/json", (name, response.text)
+        assert response.content == flask.content, f"{name}: {response.text} != {flask.text}"
+        assert response.headers.get("allow") == flask.headers.get("allow"), name
+    if method == "HEAD":
+        assert flask.content == b""
+        full = http().get(running["flask"].url + path)
+        assert full.status_code == expected and full.content
+        for name, response in answers.items():
+            assert response.headers["content-length"] == str(len(full.content)), name
+    elif expected == 405:
+        assert flask.headers["allow"] == ALLOW[path], flask.headers["allow"]
+    else:
+        body = flask.json()
+        if expected == 422:
+            assert body["detail"] and all(set(e) == {"type", "loc", "msg"} for e in body["detail"])
+        elif expected == 404:
+            assert isinstance(body["detail"], str)
+
+
+def test_error_details_name_the_problem(two) -> None:
+    for service in two.values():
         body = _send(service.url, ("PATCH", "/users/abc", {"name": ""}, JSON, 422)).json()
         assert [e["loc"] for e in body["detail"]] == [["path", "user_id"], ["body", "name"]]
         body = _send(service.url, UNKNOWN_REFERENCES).json()
@@ -168,6 +305,7 @@ def test_created_orders_are_complete_and_priced_from_the_catalogue(running) -> N
 
 
 def test_keyset_pages_walk_every_user_once(running) -> None:
+    """Every variant: raw SQL pages exactly as the ORM's statement does."""
     for service in running.values():
         seen: list[int] = []
         after = 0
@@ -195,4 +333,4 @@ def test_orjson_encoder_gives_the_same_bytes_on_both(seeded, tmp_path) -> None:
             assert flask.content == fastapi.content
     finally:
         for service in started:
-            service.process.stop()
+            service.stop()

@@ -22,6 +22,11 @@ POOL_EXHAUSTED = "Database connection pool exhausted"
 INTERNAL_ERROR = "Internal Server Error"
 
 
+class PoolExhausted(Exception):
+    """No connection became free within the pool timeout (raised where the suite waits for
+    connections itself: the fair gate, asyncpg's pool)."""
+
+
 class InvalidInput(Exception):
     """Request input failed validation; carries contract-shaped error entries."""
 
@@ -67,7 +72,7 @@ def _sqlstate(exc: BaseException) -> str:
 def database_error_detail(exc: BaseException) -> str | None:
     """The 503 detail for an exception that means "the database is not there right now",
     or None for any other exception (a bug, answered with 500)."""
-    if isinstance(exc, sa_exc.TimeoutError):
+    if isinstance(exc, sa_exc.TimeoutError | PoolExhausted):
         return POOL_EXHAUSTED
     if isinstance(exc, sa_exc.DBAPIError) and (
         exc.connection_invalidated

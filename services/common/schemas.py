@@ -2,7 +2,8 @@
 
 Both services validate requests and serialize responses through these classes, so
 equal requests give byte-comparable bodies. Inputs forbid unknown fields; ids are
-bounded to PostgreSQL's ``integer`` so an oversized id is a 422, not a driver error.
+bounded to PostgreSQL's ``integer`` and text excludes NUL (which PostgreSQL cannot
+store), so such input is a 422, not a driver error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ PG_INT_MAX = 2_147_483_647
 
 Id = Annotated[int, Field(ge=1, le=PG_INT_MAX)]
 PageLimit = Annotated[int, Field(ge=1, le=100)]
+# A pattern rather than a validator, so the OpenAPI document states it too.
+NO_NUL = r"^[^\x00]*$"
 
 
 class _Out(BaseModel):
@@ -40,7 +43,7 @@ class UserOut(_Out):
 
 
 class UserUpdate(_In):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
 
 
 class UserListQuery(BaseModel):
@@ -137,3 +140,28 @@ class OrderCreate(_In):
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+# -- errors (the bodies are built in errors.py; these document them) ---------------------
+
+
+class _ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(_ErrorBody):
+    """404, 405 and 503: one sentence."""
+
+    detail: str
+
+
+class InvalidInputEntry(_ErrorBody):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class InvalidInputOut(_ErrorBody):
+    """422: every problem with the path, query and body, in that order."""
+
+    detail: Annotated[list[InvalidInputEntry], Field(min_length=1)]

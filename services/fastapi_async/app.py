@@ -9,11 +9,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.common import edges
 from services.common.settings import JsonEncoder, ServiceSettings, get_settings
 from services.fastapi_async import errors
 from services.fastapi_async.data import create_backend
+from services.fastapi_async.external import external_call
 from services.fastapi_async.responses import response_class
-from services.fastapi_async.routers import health, orders, users
+from services.fastapi_async.routers import ROUTERS
+from services.fastapi_async.timing import ServerTiming
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -22,8 +25,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         backend = create_backend(settings)
+        await backend.start()
         try:
-            yield {"backend": backend}  # request.state.backend
+            # request.state.backend and request.state.external_call
+            yield {"backend": backend, "external_call": external_call(settings)}
         finally:
             await backend.close()
 
@@ -36,12 +41,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="loadtests: FastAPI + async SQLAlchemy",
         lifespan=lifespan,
-        # Flask answers /users/ with 404 rather than a redirect; so does this service.
-        redirect_slashes=False,
+        redirect_slashes=edges.REDIRECT_SLASHES,
+        # The contract's routes only, as on Flask; the document is create_app().openapi().
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         **options,
     )
     errors.install(app, settings.json_encoder)
-    app.include_router(health.router)
-    app.include_router(users.router)
-    app.include_router(orders.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.server_timing:
+        app.add_middleware(ServerTiming)
     return app

@@ -14,6 +14,8 @@ from services.fastapi_async.data import Backend, DataAccess
 
 async def get_data(request: Request) -> AsyncIterator[DataAccess]:
     backend: Backend = request.state.backend
+    if request.state.external_call is not None:  # EXTERNAL_CALL_MS, before any connection
+        await request.state.external_call()
     async with backend.access() as data:
         yield data
 

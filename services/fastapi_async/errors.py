@@ -9,16 +9,21 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
+from services.common.edges import FASTAPI_BODY_PARSE_STATUS, allow_header
 from services.common.errors import (
     INTERNAL_ERROR,
     InvalidInput,
+    PoolExhausted,
     database_error_detail,
     error_entries,
     log_unhandled,
+    malformed_json,
 )
 from services.common.settings import JsonEncoder
 from services.fastapi_async.responses import response_class
+from services.fastapi_async.routers import api_routes
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +46,14 @@ def install(app: FastAPI, encoder: JsonEncoder) -> None:
         assert isinstance(exc, InvalidInput)
         return json({"detail": exc.errors}, status_code=422)
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return json({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == FASTAPI_BODY_PARSE_STATUS:
+            return json({"detail": malformed_json().errors}, status_code=422)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {"Allow": allow_header(_methods_at(request))}
+        return json({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     async def database_error(_: Request, exc: Exception) -> Response:
         detail = database_error_detail(exc)
@@ -62,6 +72,16 @@ def install(app: FastAPI, encoder: JsonEncoder) -> None:
     app.add_exception_handler(HTTPException, http_error)
     # Database failures get handlers of their own: a handler for bare Exception runs in
     # Starlette's ServerErrorMiddleware, which re-raises and logs a traceback per request.
-    for database_failure in (sa_exc.SQLAlchemyError, OSError, *asyncpg_errors()):
+    for database_failure in (sa_exc.SQLAlchemyError, OSError, PoolExhausted, *asyncpg_errors()):
         app.add_exception_handler(database_failure, database_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _methods_at(request: Request) -> set[str]:
+    """Every method some route answers at the request's path (Starlette's own 405 lists
+    only the first matching route's)."""
+    methods: set[str] = set()
+    for route in api_routes():
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return methods

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session, sessionmaker
+import time
 
-from services.common.engine import SESSION_OPTIONS, pool_options
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from services.common.engine import sync_engine, sync_sessions
 from services.common.settings import ServiceSettings
-from services.common.urls import sync_url
+from services.common.sync_access import SyncOrmAccess
 
 EXTENSION = "database"
+EXTERNAL_CALL = "external_call_s"
 
 
 def init_app(app: Flask, settings: ServiceSettings) -> None:
     # create_app() runs in each gunicorn worker after the fork (no preload_app), so every
     # worker owns its engine and no pooled connection is shared across processes.
-    engine = create_engine(
-        sync_url(settings.database_url),
-        connect_args={"connect_timeout": max(1, round(settings.connect_timeout))},
-        **pool_options(settings),
-    )
-    app.extensions[EXTENSION] = sessionmaker(engine, **SESSION_OPTIONS)
+    app.extensions[EXTENSION] = sync_sessions(sync_engine(settings))
+    app.extensions[EXTERNAL_CALL] = settings.external_call_ms / 1000
     app.teardown_appcontext(_close_session)
 
 
-def get_session() -> Session:
+def get_data() -> SyncOrmAccess:
+    """This request's data access; its Session is opened on first use."""
     if "db_session" not in g:
+        if delay := current_app.extensions[EXTERNAL_CALL]:
+            time.sleep(delay)  # EXTERNAL_CALL_MS: a blocking call, as sync clients make
         g.db_session = current_app.extensions[EXTENSION]()
     session: Session = g.db_session
-    return session
+    return SyncOrmAccess(session)
 
 
 def _close_session(_: BaseException | None) -> None:

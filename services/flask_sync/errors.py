@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from services.common.edges import allow_header
 from services.common.errors import (
     INTERNAL_ERROR,
     InvalidInput,
@@ -37,7 +38,9 @@ def _http_error(exc: HTTPException) -> Response:
     response = json_response({"detail": detail}, status=exc.code or 500)
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
-            response.headers[name] = value  # keeps Allow: on 405
+            response.headers[name] = value
+    if isinstance(exc, MethodNotAllowed):
+        response.headers["Allow"] = allow_header(exc.valid_methods or ())
     return response
 
 

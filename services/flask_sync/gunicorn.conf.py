@@ -2,6 +2,7 @@
 
 import sys
 
+from services.common import edges
 from services.common.settings import SettingsError, WorkerClass, get_settings
 
 try:
@@ -15,9 +16,13 @@ bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 worker_class = _settings.worker_class.value
 # gunicorn turns a sync worker with threads > 1 into a gthread one: keep sync truly sync.
-threads = _settings.threads if _settings.worker_class is WorkerClass.gthread else 1
+threads = _settings.thread_count if _settings.worker_class is WorkerClass.gthread else 1
 keepalive = _settings.keepalive
 backlog = 2048  # uvicorn's default, so both queue the same number of connections
+# What uvicorn accepts, gunicorn accepts (services/common/edges.py): no 414/431 pages.
+limit_request_line = edges.REQUEST_LINE_LIMIT
+limit_request_field_size = edges.HEADER_FIELD_LIMIT
+limit_request_fields = edges.HEADER_FIELDS_LIMIT
 graceful_timeout = 5
 timeout = 60
 accesslog = None  # access logs are off on both services

@@ -7,14 +7,13 @@ helpers do the same with the same models, so both services answer 422 identicall
 
 from __future__ import annotations
 
-import json
-from email.message import Message
 from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from services.common.errors import InvalidInput, error_entries, malformed_json
+from services.common.edges import NO_BODY, query_values, read_body
+from services.common.errors import InvalidInput, error_entries
 from services.common.schemas import Id
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,13 +36,13 @@ class Parsed:
 
     def query(self, model: type[M]) -> M | None:
         try:
-            return model.model_validate(request.args.to_dict())
+            return model.model_validate(query_values(request.args.items(multi=True)))
         except ValidationError as exc:
             self.errors += error_entries(exc.errors(), ("query",))
             return None
 
     def body(self, model: type[M], data: Any) -> M | None:
-        if data is None:
+        if data is NO_BODY:
             self.errors += _MISSING_BODY
             return None
         try:
@@ -68,20 +67,6 @@ def path_id(name: str, raw: str) -> int:
 
 
 def json_body() -> Any:
-    """The request body as FastAPI sees it: parsed when it is JSON, raw text otherwise,
-    None when empty. Malformed JSON is reported before anything else is validated."""
-    raw = request.get_data(cache=False)
-    if not raw:
-        return None
-    message = Message()
-    message["content-type"] = request.content_type or ""
-    subtype = message.get_content_subtype()
-    is_json = message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
-    if not is_json:
-        return raw.decode("utf-8", errors="replace")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise malformed_json() from None
+    """The request body as FastAPI sees it (services/common/edges.py). Malformed JSON is
+    reported before anything else is validated."""
+    return read_body(request.get_data(cache=False), request.content_type)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from services.common import queries
@@ -22,31 +23,50 @@ from services.common.schemas import (
     UserPage,
 )
 from services.common.settings import ServiceSettings, StatementCache
+from services.common.timing import OrmCall, TimedAsyncQueuePool
 from services.common.urls import async_url
+from services.fastapi_async.data.gate import gate_for
+from services.fastapi_async.data.timed_asyncpg import TimedConnection
+
+
+def asyncpg_connect_args(settings: ServiceSettings) -> dict[str, Any]:
+    """asyncpg's own connect arguments (shared with the raw mode's pool)."""
+    args: dict[str, Any] = {"timeout": settings.connect_timeout}
+    if settings.server_timing:
+        args["connection_class"] = TimedConnection
+    if settings.statement_cache is StatementCache.off:
+        # Behind a transaction-mode PgBouncer that does not track prepared statements,
+        # named statements break: asyncpg then uses unnamed ones.
+        args["statement_cache_size"] = 0
+    return args
 
 
 def connect_args(settings: ServiceSettings) -> dict[str, Any]:
-    args: dict[str, Any] = {"timeout": settings.connect_timeout}
+    args = asyncpg_connect_args(settings)
     if settings.statement_cache is StatementCache.off:
-        # Behind a transaction-mode PgBouncer that does not track prepared statements,
-        # named statements break. Size 0 on both caches makes asyncpg use unnamed ones
-        # (SQLAlchemy's cache, then asyncpg's own).
-        args |= {"prepared_statement_cache_size": 0, "statement_cache_size": 0}
+        args["prepared_statement_cache_size"] = 0  # SQLAlchemy's cache in front of asyncpg's
     return args
 
 
 class OrmBackend:
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, connections: int | None = None) -> None:
+        """``connections``: this pool's share of the budget (hybrid); default all of it."""
+        timed = {"poolclass": TimedAsyncQueuePool} if settings.server_timing else {}
         self.engine = create_async_engine(
             async_url(settings.database_url),
             connect_args=connect_args(settings),
-            **pool_options(settings),
+            **pool_options(settings, connections),
+            **timed,
         )
         self.sessions = async_sessionmaker(self.engine, **SESSION_OPTIONS)
+        self.gate = gate_for(settings, connections or settings.connections_per_worker)
+
+    async def start(self) -> None:
+        pass  # the pool opens connections on first use
 
     @asynccontextmanager
     async def access(self) -> AsyncIterator[OrmDataAccess]:
-        async with self.sessions() as session:
+        async with self.gate.hold(), self.sessions() as session:
             yield OrmDataAccess(session)
 
     async def close(self) -> None:
@@ -57,42 +77,58 @@ class OrmDataAccess:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    # Each session call, with the objects it loads, is ORM time (services/common/timing.py).
+
+    async def _one(self, statement: Executable) -> Any:
+        with OrmCall():
+            return (await self.session.scalars(statement)).one_or_none()
+
+    async def _all(self, statement: Executable) -> Any:
+        with OrmCall():
+            return (await self.session.scalars(statement)).all()
+
+    async def _row(self, statement: Executable) -> Any:
+        with OrmCall():
+            return (await self.session.execute(statement)).one_or_none()
+
+    async def _commit(self) -> None:
+        with OrmCall():
+            await self.session.commit()
+
     async def get_user(self, user_id: int) -> UserOut | None:
-        user = (await self.session.scalars(queries.user_by_id(user_id))).one_or_none()
+        user = await self._one(queries.user_by_id(user_id))
         return UserOut.model_validate(user) if user else None
 
     async def rename_user(self, user_id: int, name: str) -> UserOut | None:
-        user = (await self.session.scalars(queries.user_by_id(user_id))).one_or_none()
+        user = await self._one(queries.user_by_id(user_id))
         if user is None:
             return None
         user.name = name
-        await self.session.commit()
+        await self._commit()
         return UserOut.model_validate(user)
 
     async def list_users(self, query: UserListQuery) -> UserPage:
-        users = (await self.session.scalars(queries.users_page(query))).all()
+        users = await self._all(queries.users_page(query))
         next_after = users[-1].id if len(users) == query.limit else None
         return UserPage(items=users, next_after_id=next_after)
 
     async def get_order(self, order_id: int) -> OrderOut | None:
-        order = (await self.session.scalars(queries.order_detail(order_id))).one_or_none()
+        order = await self._one(queries.order_detail(order_id))
         return OrderOut.model_validate(order) if order else None
 
     async def list_orders(self, query: OrderListQuery) -> OrderPage:
-        orders = (await self.session.scalars(queries.orders_page(query))).all()
-        return OrderPage(items=orders)
+        return OrderPage(items=await self._all(queries.orders_page(query)))
 
     async def order_summary(self, order_id: int) -> OrderSummaryOut | None:
-        row = (await self.session.execute(queries.order_summary(order_id))).one_or_none()
+        row = await self._row(queries.order_summary(order_id))
         return OrderSummaryOut.model_validate(row._mapping) if row else None
 
     async def create_order(self, payload: OrderCreate) -> OrderOut:
-        session = self.session
-        customer_query = queries.customer_by_id(payload.customer_id)
-        customer = (await session.scalars(customer_query)).one_or_none()
-        product_ids = {item.product_id for item in payload.items}
-        products = (await session.scalars(queries.products_by_ids(product_ids))).all()
+        customer = await self._one(queries.customer_by_id(payload.customer_id))
+        products = await self._all(
+            queries.products_by_ids({item.product_id for item in payload.items})
+        )
         order = build_order(payload, customer, products)
-        session.add(order)
-        await session.commit()
+        self.session.add(order)
+        await self._commit()
         return OrderOut.model_validate(order)

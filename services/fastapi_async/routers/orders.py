@@ -14,11 +14,13 @@ from services.common.schemas import (
     OrderSummaryOut,
 )
 from services.fastapi_async.dependencies import DataDep, OrderId, found
+from services.fastapi_async.responses import DATABASE_ERRORS, errors
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], responses=errors(*DATABASE_ERRORS))
+BY_ID = errors(404)  # endpoints that look a row up by its id
 
 
-@router.get("/{order_id}", response_model=OrderOut)
+@router.get("/{order_id}", response_model=OrderOut, responses=BY_ID)
 async def get_order(order_id: OrderId, data: DataDep) -> OrderOut:
     return found(await data.get_order(order_id), "order", order_id)
 
@@ -28,7 +30,7 @@ async def list_orders(query: Annotated[OrderListQuery, Query()], data: DataDep) 
     return await data.list_orders(query)
 
 
-@router.get("/{order_id}/summary", response_model=OrderSummaryOut)
+@router.get("/{order_id}/summary", response_model=OrderSummaryOut, responses=BY_ID)
 async def order_summary(order_id: OrderId, data: DataDep) -> OrderSummaryOut:
     return found(await data.order_summary(order_id), "order", order_id)
 

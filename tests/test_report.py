@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from html.parser import HTMLParser
@@ -10,20 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import results
+from loadtests import analysis
 from loadtests.report import compare_page, index_page, run_page
-from tests.helpers import cli_env, one_line_error, run_cli
+from loadtests.results import store
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".pytest_artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 class Cells(HTMLParser):
-    """Collects the step tables' cells: (scenario, service, users, field) -> data-value."""
+    """Collects the step tables' cells: (scenario, variant, users, field) -> data-value."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.scenario = self.service = self.users = None
+        self.scenario = self.variant = self.users = None
         self.cells: dict[tuple[str, str, int, str], str] = {}
         self.chart_ids: list[str] = []
         self.section_ids: list[str] = []
@@ -32,10 +32,10 @@ class Cells(HTMLParser):
         a = dict(attrs)
         if tag == "table" and "steps" in (a.get("class") or ""):
             self.scenario = a.get("data-scenario")
-        if tag == "tr" and "data-users" in a:
-            self.service, self.users = a["data-service"], int(a["data-users"])
+        if tag == "tr" and "data-round" in a:
+            self.variant, self.users = a["data-variant"], int(a["data-users"])
         if tag == "td" and "data-field" in a and self.scenario:
-            self.cells[(self.scenario, self.service, self.users, a["data-field"])] = a["data-value"]
+            self.cells[(self.scenario, self.variant, self.users, a["data-field"])] = a["data-value"]
         if tag == "div" and "chart" in (a.get("class") or "").split():
             self.chart_ids.append(a["id"])
         if tag == "section" and a.get("id"):
@@ -44,14 +44,17 @@ class Cells(HTMLParser):
 
 @pytest.fixture(scope="module")
 def two_runs(seeded, state_dir, tmp_path_factory) -> tuple[Path, Path]:
-    """Two real smoke runs (select-update at 5, 10 and 200 users, and mixed at 5 and 10)."""
+    """Two real smoke runs: three variants on select-update and mixed at 5 and 200 users,
+    and two variants on select-update at 5 and 10 users."""
     out = tmp_path_factory.mktemp("reports")
     env = cli_env(state_dir)
-    first = run_cli("run", "--steps", "5,200", "--step-seconds", "3", "--warmup-seconds", "1",
-                    "--scenario", "select-update,mixed", "--out", str(out), env=env, timeout=300)  # fmt: skip
+    first = run_cli("run", "--steps", "5,200", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
+                    "--scenario", "select-update,mixed", "--services", "flask,fastapi,fastapi:raw",
+                    "--cross-check", "off", "--out", str(out), env=env, timeout=400)  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
-    second = run_cli("run", "--steps", "5,10", "--step-seconds", "3", "--warmup-seconds", "1",
-                     "--scenario", "select-update", "--out", str(out), env=env, timeout=300)  # fmt: skip
+    second = run_cli("run", "--steps", "5,10", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
+                     "--scenario", "select-update", "--services", "flask,fastapi", "--out", str(out),
+                     "--cross-check", "off", env=env, timeout=300)  # fmt: skip
     assert second.returncode == 0, second.stdout + second.stderr
     runs = sorted(p for p in out.iterdir() if p.is_dir())
     assert len(runs) == 2
@@ -67,7 +70,7 @@ def test_run_writes_its_report_and_the_index(two_runs) -> None:
 
 def test_report_has_every_section_and_a_chart_per_figure(two_runs) -> None:
     run_dir = two_runs[0]
-    data = results.load(run_dir)
+    data = store.load(run_dir)
     html = run_page.build(run_dir).read_text()
     parsed = Cells()
     parsed.feed(html)
@@ -83,74 +86,117 @@ def test_report_has_every_section_and_a_chart_per_figure(two_runs) -> None:
         html.split('<script id="chart-data" type="application/json">')[1].split("</script>")[0]
     )
     assert sorted(s["id"] for s in specs) == sorted(parsed.chart_ids)
-    assert "The article's claim beside this run" in html and "the article's claim" in html
-    for text in ("Can I trust it?", "Both services' settings", "CPU placement", "Every installed package",
-                 "synchronous_commit", data["environment"]["machine"]["cpu_model"]):  # fmt: skip
+    throughput = next(s for s in specs if s["id"] == "s0-throughput")
+    colours = [series["color"] for series in throughput["series"]]
+    assert len(colours) == 3 and len(set(colours)) == 3, "one line and colour per variant"
+    latency = next(s for s in specs if s["id"] == "s0-latency")
+    for series in latency["series"]:  # the same colour for a variant in every chart
+        variant = next(
+            v
+            for v, info in data.variants.items()
+            if series["label"].rsplit(" ", 1)[0] == info.label
+        )
+        assert series["color"] == colours[data.scenarios["select-update"].variants.index(variant)]
+    for text in ("Where the time goes", "the slowest 1% of requests", "PostgreSQL alone ran",
+                 "slowest 1% of requests was spent", "Why: at 200 users", "Can I trust it?",
+                 "The variants", "Settings that differ from the baseline", "CPU placement", "Every installed package", "synchronous_commit",
+                 "FastAPI (raw asyncpg)", "<code>DATA_ACCESS</code> = raw",
+                 data.environment.machine["cpu_model"]):  # fmt: skip
         assert text in html, text
-    for outcome in data["scenarios"]["select-update"]["results"].values():
-        assert f'href="{outcome["locust"]["html"]}"' in html
+    for outcome in data.scenarios["select-update"].runs:
+        assert f'href="{outcome.locust.html}"' in html
     assert "http://" not in html.split("<script>")[0].replace("http://127.0.0.1", ""), "no network"
+
+
+def test_every_variant_is_compared_with_the_baseline(two_runs) -> None:
+    data = store.load(two_runs[0])
+    view = run_page.view(data)
+    scenario = next(s for s in view["scenarios"] if s["name"] == "select-update")
+    assert scenario["baseline"] == "flask"
+    assert {(r["variant"], r["users"]) for r in scenario["versus"]} == {
+        ("fastapi", 5), ("fastapi", 200), ("fastapi:raw", 5), ("fastapi:raw", 200),
+    }  # fmt: skip
+    cells = analysis.grid(data, "select-update")
+    for row in scenario["versus"]:
+        p99 = row["versus"]["p99"]
+        expected = cells[row["variant"]][row["users"]].value("p99") / cells["flask"][
+            row["users"]
+        ].value("p99")
+        if p99.comparable:
+            assert p99.ratio == pytest.approx(expected)
+    headline = scenario["headlines"][0]
+    assert headline.startswith("At 200 users, p99 against Flask's")
+    assert "FastAPI" in headline and "FastAPI (raw asyncpg)" in headline
 
 
 def test_table_numbers_equal_results_json(two_runs) -> None:
     run_dir = two_runs[0]
-    data = results.load(run_dir)
+    data = store.load(run_dir)
     parsed = Cells()
     parsed.feed(run_page.build(run_dir).read_text())
     checked = 0
-    for scenario, body in data["scenarios"].items():
-        for service, outcome in body["results"].items():
-            for step in outcome["steps"]:
-                key = (scenario, service, step["users"])
+    for scenario, body in data.scenarios.items():
+        for outcome in body.runs:
+            for step in outcome.steps:
+                key = (scenario, outcome.variant, step.users)
                 expected = {
-                    "requests": step["requests"],
-                    "throughput_rps": step["throughput_rps"],
-                    "errors": step["errors"],
-                    "error_rate": step["error_rate"],
-                    **step["latency_ms"],
-                    "generator_percent": step["cpu"]["generator_percent"],
-                    "service_percent": step["cpu"]["service_percent"],
+                    "successes": step.successes,
+                    "throughput_rps": step.throughput_rps,
+                    "failures": step.failures.count,
+                    "error_rate": step.failures.rate,
+                    **step.latency_ms.model_dump(),
+                    "generator_percent": step.cpu.generator_percent,
+                    "service_percent": step.cpu.service_percent,
                 }
                 for field, value in expected.items():
                     if field in ("min", "mean"):
                         continue
                     assert float(parsed.cells[(*key, field)]) == pytest.approx(value), (key, field)
                     checked += 1
-    assert checked >= 2 * 2 * 2 * 10
-
-
-def test_headline_is_derived_from_the_numbers(two_runs) -> None:
-    data = results.load(two_runs[0])
-    view = run_page.view(data)
-    select_update = next(s for s in view["scenarios"] if s["name"] == "select-update")
-    steps = {n: {s["users"]: s for s in o["steps"]} for n, o in select_update["outcomes"].items()}
-    p99 = {n: s[200]["latency_ms"]["p99"] for n, s in steps.items()}
-    headline = select_update["headlines"][0]
-    assert headline.startswith("At 200 users")
-    lower = min(p99, key=p99.get)
-    if max(p99.values()) / min(p99.values()) >= 1.05:
-        label = data["services"][lower]["label"]
-        assert f"{label}'s p99 is" in headline and "lower" in headline
-    claim = select_update["claim"]
-    assert claim is not None and claim["rows"][2]["measured_lower"] == lower
+    assert checked >= 2 * 3 * 2 * 10
 
 
 def test_claim_is_shown_only_for_select_update_at_200_users(two_runs) -> None:
+    html = run_page.build(two_runs[0]).read_text()
+    assert "The article's claim beside this run" in html and "the article's claim" in html
     assert "The article's claim beside this run" not in run_page.build(two_runs[1]).read_text()
 
 
-def test_warnings_flag_saturation_and_setting_differences(two_runs) -> None:
-    data = copy.deepcopy(results.load(two_runs[1]))
-    step = data["scenarios"]["select-update"]["results"]["flask"]["steps"][0]
-    step["cpu"]["generator_saturated"] = True
-    data["fairness"]["differences"] = [{"setting": "pool_size", "flask": 20, "fastapi": 10}]
-    data["services"]["fastapi"]["settings"]["pool_size"] = 10
+def test_warnings_flag_saturation_and_a_bigger_connection_budget(two_runs) -> None:
+    data = store.load(two_runs[1]).model_copy(deep=True)
+    data.scenarios["select-update"].runs[0].steps[0].cpu.generator_saturated = True
+    data.variants["fastapi"].connection_budget = 40
     view = run_page.view(data)
     texts = [w.text for w in view["warnings"]]
     assert any("load generator was CPU-saturated" in t for t in texts)
-    assert any("different pool_size" in t for t in texts)
+    assert any("could hold 40 database connections, more than the baseline" in t for t in texts)
     assert view["trust"]["level"] == "suspect"
-    assert any(row["differs"] for row in view["settings_rows"] if row["key"] == "pool_size")
+
+
+def test_results_from_schema_1_still_render(tmp_path) -> None:
+    """A results.json written before variants existed: two services, one round, and
+    percentiles that mixed failures in."""
+    run_dir = tmp_path / "20261123-035441-default"
+    run_dir.mkdir()
+    shutil.copy(PROJECT_ROOT / "tests" / "data" / "results-v1.json", run_dir / "results.json")
+    data = store.load(run_dir)
+    assert data.run.variants == ["flask", "fastapi"] and data.run.rounds == 1
+    step = data.scenarios["mixed"].runs[0].steps[0]
+    assert step.latency_includes_failures and step.failures.latency_ms is None
+    html = run_page.build(run_dir).read_text()
+    assert "percentiles include failures (older results)" in html and "not measured" in html
+    assert "Not measured: this run's services did not time their requests" in html
+    assert "The database's ceiling was not measured (older results)" in html
+    assert "At 10 users, p99 against Flask&#39;s" in html
+    index_page.build(tmp_path)
+
+
+def test_generated_schema_is_current() -> None:
+    from loadtests.results import schema
+
+    assert store.SCHEMA_PATH.read_text() == schema.generated(), (
+        "run `python -m loadtests.results.schema`"
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by .ci/run")
@@ -206,17 +252,17 @@ def test_compare_two_real_runs(two_runs, tmp_path) -> None:
     out = tmp_path / "compare"
     page = compare_page.build(two_runs[0], two_runs[1], out)
     html = page.read_text()
-    a, b = (results.load(r) for r in two_runs)
-    assert a["run"]["id"] in html and b["run"]["id"] in html
+    a, b = (store.load(r) for r in two_runs)
+    assert a.run.id in html and b.run.id in html
     context = compare_page.view(a, b)
     (scenario,) = context["scenarios"]
     assert scenario["name"] == "select-update"
-    assert {(r["service"], r["users"]) for r in scenario["rows"]} == {("flask", 5), ("fastapi", 5)}
-    row = next(r for r in scenario["rows"] if r["service"] == "flask")
-    a_step = a["scenarios"]["select-update"]["results"]["flask"]["steps"][0]
-    b_step = b["scenarios"]["select-update"]["results"]["flask"]["steps"][0]
-    cell = next(c for c in row["cells"] if c["figure"] == "throughput_rps")
-    assert (cell["a"], cell["b"]) == (a_step["throughput_rps"], b_step["throughput_rps"])
+    assert {(r["variant"], r["users"]) for r in scenario["rows"]} == {("flask", 5), ("fastapi", 5)}
+    row = next(r for r in scenario["rows"] if r["variant"] == "flask")
+    a_step = a.scenarios["select-update"].runs_of("flask")[0].steps[0]
+    b_step = b.scenarios["select-update"].runs_of("flask")[0].steps[0]
+    cell = next(c for c in row["cells"] if c["metric"].key == "throughput")
+    assert (cell["a"], cell["b"]) == (a_step.throughput_rps, b_step.throughput_rps)
     assert cell["delta"]["text"] == f"{(cell['b'] - cell['a']) / cell['a']:+.0%}"
 
 
@@ -228,7 +274,7 @@ def test_compare_and_report_errors_are_one_line(two_runs, tmp_path) -> None:
     broken.mkdir()
     (broken / "results.json").write_text("{not json")
     assert "not valid JSON" in one_line_error(run_cli("report", str(broken), env=env))
-    (broken / "results.json").write_text(json.dumps({"schema_version": 1, "run": {}}))
+    (broken / "results.json").write_text(json.dumps({"schema_version": 2, "run": {}}))
     assert "does not match the results schema" in one_line_error(
         run_cli("report", str(broken), env=env)
     )
@@ -240,7 +286,7 @@ def test_compare_and_report_errors_are_one_line(two_runs, tmp_path) -> None:
     disjoint = tmp_path / "disjoint"
     shutil.copytree(two_runs[1], disjoint)
     data = json.loads((disjoint / "results.json").read_text())
-    for outcome in data["scenarios"]["select-update"]["results"].values():
+    for outcome in data["scenarios"]["select-update"]["runs"]:
         for step in outcome["steps"]:
             step["users"] += 1000
     (disjoint / "results.json").write_text(json.dumps(data))

@@ -8,71 +8,121 @@ import time
 
 import pytest
 
-from loadtests import launcher
+from loadtests.analysis import Cell
 from loadtests.cpu import CpuMonitor
 from loadtests.infra.processes import interrupts_deferred
-from loadtests.report import claims, verdicts
+from loadtests.report import published, verdicts
+from loadtests.results.models import Failures, Latency, NoiseBand, Stability, Step, Window
 
-LABELS = {"flask": "Flask", "fastapi": "FastAPI"}
-
-
-def test_a_service_that_completed_nothing_does_not_win() -> None:
-    result = verdicts.compare({"flask": 0.0, "fastapi": 250.0}, lower_is_better=True)
-    assert not result.comparable and result.better is None
-    assert "cannot be compared" in result.phrase(LABELS, "p99", True)
-    errors = verdicts.compare({"flask": 0.0, "fastapi": 0.02}, True, zero_is_data=True)
-    assert errors.better == "flask" and errors.factor == float("inf")
+LABELS = {"flask": "Flask", "fastapi": "FastAPI", "fastapi:fair": "FastAPI (fair queue)"}
 
 
-def test_within_five_percent_is_a_tie_and_beyond_it_is_not() -> None:
-    assert verdicts.compare({"flask": 100.0, "fastapi": 104.0}, True).better is None
-    result = verdicts.compare({"flask": 100.0, "fastapi": 130.0}, True)
-    assert (result.better, result.worse) == ("flask", "fastapi")
-    assert result.phrase(LABELS, "p99", True) == "Flask's p99 is 1.3x lower"
+def step(users: int, p50: float, p99: float, rps: float, errors: int = 0) -> Step:
+    latency = Latency(p50=p50, p90=p99, p95=p99, p99=p99, p99_9=p99, max=p99, min=1, mean=p50)
+    requests = int(rps) + errors
+    return Step(
+        step=0, users=users, window=Window(start=0, end=1, seconds=1),
+        requests=requests, successes=int(rps), throughput_rps=rps, latency_ms=latency,
+        failures=Failures(count=errors, rate=errors / max(1, requests), by_kind={"http_503": errors} if errors else {}),
+        endpoints={}, cpu=None, stability=Stability(seconds=1, throughput_cv=None),
+    )  # fmt: skip
 
 
-def _step(users: int, p50: float, p99: float, rps: float, errors: int = 0) -> dict:
-    return {
-        "users": users, "throughput_rps": rps, "errors": errors,
-        "error_rate": errors / max(1, rps), "latency_ms": {"p50": p50, "p95": p99, "p99": p99},
-    }  # fmt: skip
+BAND = NoiseBand(ratio=1.05, error_points=0.005, comparisons=1, source="test")
+DRIFT = (1.0, 0.8, 1.1)  # the whole machine's speed in three rounds: it hits every variant
 
 
-def test_headlines_name_both_the_tail_and_the_median_when_they_disagree() -> None:
-    per_service = {
-        "flask": {10: _step(10, 18, 48, 490), 200: _step(200, 466, 635.4, 431)},
-        "fastapi": {10: _step(10, 23, 68, 404), 200: _step(200, 110, 5238.8, 343)},
-    }
-    first, second, third, _ = verdicts.headlines(per_service, LABELS)
-    assert first == "At 200 users Flask's p99 is 8.2x lower: 635 ms (Flask) vs 5,239 ms (FastAPI)."
-    assert second.startswith("But at 200 users FastAPI's median (p50) is 4.2x lower")
-    assert (
-        third
-        == "At 10 users Flask's throughput is 1.2x higher: 490 req/s (Flask) vs 404 req/s (FastAPI)."
+def _drifted(step: Step, factor: float) -> Step:
+    latency = step.latency_ms.model_copy(
+        update={k: v / factor for k, v in step.latency_ms.model_dump().items()}
+    )
+    return step.model_copy(
+        update={"throughput_rps": step.throughput_rps * factor, "latency_ms": latency}
     )
 
 
-def test_claim_direction_uses_the_same_tie_band() -> None:
-    step = {"latency_ms": {"p50": 50.0, "p95": 100.0, "p99": 141.0}, "errors": 0}
-    twin = {"latency_ms": {"p50": 50.0, "p95": 100.0, "p99": 142.0}, "errors": 0}
-    outcomes = {
-        "flask": {"steps": [{**step, "users": 200}]},
-        "fastapi": {"steps": [{**twin, "users": 200}]},
+def grid(**variants: dict[int, Step]) -> dict[str, dict[int, Cell]]:
+    """Three rounds of each step, with the same drift for every variant."""
+    return {
+        name.replace("_", ":"): {
+            u: Cell(name.replace("_", ":"), u, tuple(_drifted(s, f) for f in DRIFT), (1, 2, 3))
+            for u, s in steps.items()
+        }
+        for name, steps in variants.items()
     }
-    checked = claims.check(claims.ARTICLE_CLAIM, "select-update", outcomes, {})
+
+
+def test_a_variant_that_completed_nothing_does_not_win() -> None:
+    cells = grid(flask={10: step(10, 0, 0, 0)}, fastapi={10: step(10, 10, 250, 100)})
+    result = verdicts.versus(cells["fastapi"][10], cells["flask"][10], "p99")
+    assert not result.comparable and result.better is None
+    assert result.words() == "nothing completed"
+
+
+def test_inside_the_noise_band_is_no_difference_and_beyond_it_is() -> None:
+    cells = grid(flask={10: step(10, 10, 100, 500)}, fastapi={10: step(10, 10, 104, 500)})
+    result = verdicts.versus(cells["fastapi"][10], cells["flask"][10], "p99", BAND)
+    assert result.better is None and result.words() == "no significant difference (1.04-1.04)"
+    cells = grid(flask={10: step(10, 10, 100, 500)}, fastapi={10: step(10, 10, 130, 500)})
+    result = verdicts.versus(cells["fastapi"][10], cells["flask"][10], "p99", BAND)
+    assert result.better is False and result.words() == "1.30x higher (1.30-1.30)"
+
+
+def test_a_failing_step_cannot_win_on_latency_or_throughput() -> None:
+    cells = grid(flask={10: step(10, 20, 200, 400)}, fastapi={10: step(10, 2, 5, 900, errors=50)})
+    for metric in ("p50", "p99", "throughput"):
+        result = verdicts.versus(cells["fastapi"][10], cells["flask"][10], metric, BAND)
+        assert result.better is None and "errors" in result.words(), metric
+    errors = verdicts.versus(cells["fastapi"][10], cells["flask"][10], "error_rate", BAND)
+    assert errors.better is False
+    assert errors.words() == "some, the baseline none (+5.26 pp to +5.26 pp)"
+    errors = verdicts.versus(cells["flask"][10], cells["fastapi"][10], "error_rate", BAND)
+    assert errors.better is True and errors.words().startswith("none, the baseline some")
+
+
+def test_headlines_compare_every_variant_with_the_baseline() -> None:
+    cells = grid(
+        flask={10: step(10, 18, 48, 490), 200: step(200, 466, 635.4, 431)},
+        fastapi={10: step(10, 23, 68, 404), 200: step(200, 110, 5238.8, 343)},
+        fastapi_fair={10: step(10, 23, 66, 392), 200: step(200, 450, 640, 420)},
+    )
+    first, second, third, peaks = verdicts.headlines(cells, LABELS, BAND)
+    assert first == (
+        "At 200 users, p99 against Flask's 635 ms: FastAPI 8.2x higher (8.2-8.2): 5,239 ms; "
+        "FastAPI (fair queue) no significant difference (1.01-1.01): 640 ms."
+    )
+    assert second.startswith(
+        "At 200 users, p50 against Flask's 466 ms: FastAPI 4.2x lower (4.2-4.2): 110 ms."
+    )
+    assert "median and the tail disagree" in second
+    assert third == (
+        "At 10 users, throughput against Flask's 490 req/s: FastAPI 1.21x lower (1.21-1.21): "
+        "404 req/s; FastAPI (fair queue) 1.25x lower (1.25-1.25): 392 req/s."
+    )
+    assert peaks.startswith("Peak throughput: Flask 490 req/s at 10 users")
+
+
+def test_published_claim_agrees_only_with_a_clear_winner() -> None:
+    claim = published.CLAIMS[0]
+    cells = grid(flask={200: step(200, 50, 141, 400)}, fastapi={200: step(200, 50, 142, 400)})
+    checked = published.check(claim, "select-update", cells, BAND)
     p99 = next(row for row in checked["rows"] if row["metric"] == "p99")
-    assert p99["claimed_lower"] == "fastapi" and p99["measured_lower"] is None
-    assert not p99["agrees"] and not checked["agrees_on_p99"]
+    assert p99["claimed_best"] == "fastapi" and p99["measured_best"] is None
+    assert not p99["agrees"]
+    assert published.check(claim, "mixed", cells) is None
+    assert published.check(published.CLAIMS[1], "get-user", cells) is None, "variants missing"
 
 
-def test_default_workers_respect_the_budget_and_an_explicit_choice(seeded, monkeypatch) -> None:
-    monkeypatch.delenv("WEB_WORKERS", raising=False)
-    allowed, _ = launcher.connection_allowance(seeded.url)
-    assert launcher.default_workers(4, seeded.url, {}) == min(4, allowed // 20)
-    assert launcher.default_workers(64, seeded.url, {"DB_POOL_SIZE": 60}) == allowed // 60
-    assert launcher.default_workers(4, seeded.url, {"WEB_WORKERS": 2}) is None
-    monkeypatch.setenv("WEB_WORKERS", "3")
-    assert launcher.default_workers(4, seeded.url, {}) is None
+def test_a_failing_variant_is_not_ranked_against_a_claim() -> None:
+    cells = grid(
+        fastapi={1000: step(1000, 1400, 7000, 626)},
+        fastapi_sync_def={1000: step(1000, 1800, 2400, 526)},
+        fastapi_blocking={1000: step(1000, 280, 360, 939, errors=16)},
+    )
+    cells = {name.replace("sync:def", "sync-def"): steps for name, steps in cells.items()}
+    (row,) = published.check(published.CLAIMS[1], "get-user", cells, BAND)["rows"]
+    assert row["excluded"] == ["fastapi:blocking"]
+    assert row["measured_best"] == row["claimed_best"] == "fastapi" and row["agrees"]
 
 
 def test_a_group_without_processes_is_not_measured_rather_than_idle() -> None:

@@ -1,131 +1,149 @@
 """Chart specifications: what each chart shows, as JSON the page's script draws with uPlot.
 
 A spec is ``{id, title, x: {label, values, log}, y: {label, log}, series: [{label,
-color, dash, values, scale?}]}``; ``values`` hold null where a series has no point.
-Both services are always drawn on the same axes, Flask in blue and FastAPI in orange.
-Series are keyed by service name, or ``service@run`` when two runs share a chart; the
+color, dash, values, scale?, width?}]}``; ``values`` hold null where a series has no
+point. Every variant is drawn on the same axes in its own colour, the same in every
+chart: built-in variants always get the same colour, others take the next free one.
+Series are keyed by variant name, or ``variant@run`` when two runs share a chart; the
 key decides the colour, and emphasised keys (run B in a comparison) are drawn thicker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-SERVICE_COLORS = {"flask": "#1f6feb", "fastapi": "#e8590c"}
-EXTRA_COLORS = ("#2f9e44", "#ae3ec9", "#868e96", "#0c8599")
+from loadtests.analysis import Cell, Grid
+
+# Distinct hues (Tableau 10 after the two original stacks' blue and orange).
+VARIANT_COLORS = {
+    "flask": "#1f6feb",
+    "fastapi": "#e8590c",
+    "fastapi:fair": "#2ca02c",
+    "fastapi:raw": "#9467bd",
+    "fastapi:hybrid": "#17becf",
+    "fastapi:sync-def": "#8c564b",
+    "fastapi:blocking": "#d62728",
+    "flask:sync": "#e377c2",
+}
+EXTRA_COLORS = ("#7f7f7f", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39")
 METRIC_DASH = {"p50": [2, 4], "p95": [8, 4], "p99": []}
-
-
 EMPHASIS = {"width": 3, "dash": [10, 3]}  # the dash replaces solid lines only
 
 
-def color(key: str, index: int = 0) -> str:
-    service = key.split("@", 1)[0]
-    return SERVICE_COLORS.get(service, EXTRA_COLORS[index % len(EXTRA_COLORS)])
+def palette(names: Iterable[str]) -> dict[str, str]:
+    """A colour per variant: built-in ones fixed, the others from a list, in order."""
+    extra = iter(EXTRA_COLORS * 4)
+    return {name: VARIANT_COLORS.get(name) or next(extra) for name in dict.fromkeys(names)}
 
 
-def _style(key: str, index: int, dash: list[int], emphasised: frozenset[str]) -> dict[str, Any]:
-    style: dict[str, Any] = {"color": color(key, index), "dash": dash}
+def _style(
+    key: str, colors: dict[str, str], dash: list[int], emphasised: frozenset[str]
+) -> dict[str, Any]:
+    style: dict[str, Any] = {"color": colors[key.split("@", 1)[0]], "dash": dash}
     if key in emphasised:
         style.update(dash=dash or EMPHASIS["dash"], width=EMPHASIS["width"])
     return style
 
 
-def _by_users(steps: dict[int, dict[str, Any]], users: list[int], pick: Any) -> list[Any]:
+def _by_users(steps: dict[int, Cell], users: list[int], pick: Callable[[Cell], Any]) -> list[Any]:
     return [pick(steps[u]) if u in steps else None for u in users]
 
 
-def _one_line_per_service(
-    per_service: dict[str, dict[int, dict[str, Any]]],
-    labels: dict[str, str],
-    users: list[int],
-    pick: Any,
-    emphasised: frozenset[str],
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "label": labels[name],
-            **_style(name, i, [], emphasised),
-            "values": _by_users(steps, users, pick),
-        }
-        for i, (name, steps) in enumerate(per_service.items())
-    ]
+def latency_metrics(count: int) -> tuple[str, ...]:
+    """p50, p95 and p99 for two variants; the tail and the median only for more."""
+    return ("p50", "p95", "p99") if count <= 2 else ("p50", "p99")
 
 
 def versus_users(
     chart_id: str,
-    per_service: dict[str, dict[int, dict[str, Any]]],
+    cells: Grid,
     labels: dict[str, str],
-    users: list[int],
+    colors: dict[str, str],
     emphasised: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Latency percentiles, throughput and error rate against concurrency."""
+    """Latency percentiles, throughput and error rate against concurrency (medians across
+    rounds)."""
+    users = sorted({u for steps in cells.values() for u in steps})
     x = {"label": "concurrent users", "values": users, "log": True}
-    latency = []
-    for index, (name, steps) in enumerate(per_service.items()):
-        for metric, dash in METRIC_DASH.items():
-            latency.append(
-                {
-                    "label": f"{labels[name]} {metric}",
-                    **_style(name, index, dash, emphasised),
-                    "values": _by_users(steps, users, lambda s, m=metric: s["latency_ms"][m]),
-                }
-            )
-    throughput = _one_line_per_service(
-        per_service, labels, users, lambda s: s["throughput_rps"], emphasised
-    )
-    errors = _one_line_per_service(
-        per_service, labels, users, lambda s: round(s["error_rate"] * 100, 4), emphasised
+    metrics = latency_metrics(len(cells))
+    latency = [
+        {
+            "label": f"{labels[key]} {metric}",
+            **_style(key, colors, METRIC_DASH[metric], emphasised),
+            "values": _by_users(steps, users, lambda c, m=metric: c.value(m)),
+        }
+        for key, steps in cells.items()
+        for metric in metrics
+    ]
+
+    def one_line(pick: Callable[[Cell], Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "label": labels[key],
+                **_style(key, colors, [], emphasised),
+                "values": _by_users(steps, users, pick),
+            }
+            for key, steps in cells.items()
+        ]
+
+    dashes = ", ".join(
+        f"{m} {'solid' if not METRIC_DASH[m] else 'dotted' if m == 'p50' else 'dashed'}"
+        for m in metrics
     )
     return [
         {
             "id": f"{chart_id}-latency",
-            "title": "Latency percentiles (p50 dotted, p95 dashed, p99 solid)",
+            "title": f"Latency of successful requests ({dashes})",
             "x": x,
             "y": {"label": "ms (log scale)", "log": True},
             "series": latency,
         },
         {
             "id": f"{chart_id}-throughput",
-            "title": "Throughput",
+            "title": "Throughput (successful requests per second)",
             "x": x,
             "y": {"label": "requests per second", "log": False},
-            "series": throughput,
+            "series": one_line(lambda c: c.value("throughput")),
         },
         {
             "id": f"{chart_id}-errors",
             "title": "Error rate",
             "x": x,
             "y": {"label": "% of requests", "log": False},
-            "series": errors,
+            "series": one_line(lambda c: round(c.value("error_rate") * 100, 4)),
         },
     ]
 
 
 def over_time(
-    chart_id: str, outcomes: dict[str, dict[str, Any]], labels: dict[str, str]
+    chart_id: str,
+    timeseries: dict[str, list[Any]],
+    labels: dict[str, str],
+    colors: dict[str, str],
 ) -> dict[str, Any]:
-    """p50 and p99 per second through the steps, with the user count on a second axis."""
-    seconds = sorted({p["t"] for o in outcomes.values() for p in o.get("timeseries", [])})
+    """p50 and p99 per second through the steps (one round per variant), with the user
+    count on a second axis."""
+    seconds = sorted({p.t for points in timeseries.values() for p in points})
     series = []
-    for index, (name, outcome) in enumerate(outcomes.items()):
-        points = {p["t"]: p for p in outcome.get("timeseries", [])}
+    for name, points in timeseries.items():
+        by_t = {p.t: p for p in points}
         for metric in ("p50", "p99"):
             series.append(
                 {
                     "label": f"{labels[name]} {metric}",
-                    "color": color(name, index),
+                    "color": colors[name],
                     "dash": METRIC_DASH[metric],
                     "values": [
-                        points[t][f"{metric}_ms"] if t in points and points[t]["requests"] else None
+                        getattr(by_t[t], f"{metric}_ms") if t in by_t and by_t[t].requests else None
                         for t in seconds
                     ],
                 }
             )
-    users_line = {}
-    for outcome in outcomes.values():
-        for point in outcome.get("timeseries", []):
-            users_line[point["t"]] = max(users_line.get(point["t"], 0), point["users"])
+    users_line: dict[int, int] = {}
+    for points in timeseries.values():
+        for point in points:
+            users_line[point.t] = max(users_line.get(point.t, 0), point.users)
     series.append(
         {
             "label": "users",
@@ -137,9 +155,9 @@ def over_time(
     )
     return {
         "id": f"{chart_id}-time",
-        "title": "Latency over time, through the steps (warm-ups included)",
+        "title": "Latency over time, through the steps (warm-ups included; round 1)",
         "x": {
-            "label": "seconds since the service's Locust run started",
+            "label": "seconds since the variant's Locust run started",
             "values": seconds,
             "log": False,
         },
@@ -149,32 +167,32 @@ def over_time(
 
 
 def per_endpoint(
-    chart_id: str,
-    per_service: dict[str, dict[int, dict[str, Any]]],
-    labels: dict[str, str],
-    users: list[int],
+    chart_id: str, cells: Grid, labels: dict[str, str], colors: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """Small multiples: one chart per endpoint, p95 and p50 of both services vs users."""
+    """Small multiples: one chart per endpoint, p50 and p95 of every variant vs users."""
+    users = sorted({u for steps in cells.values() for u in steps})
     endpoints = sorted(
-        {e for steps in per_service.values() for s in steps.values() for e in s["endpoints"]}
+        {e for steps in cells.values() for c in steps.values() for e in c.step.endpoints}
     )
     if len(endpoints) < 2:
         return []
     charts = []
     for number, endpoint in enumerate(endpoints):
         series = []
-        for index, (name, steps) in enumerate(per_service.items()):
+        for name, steps in cells.items():
             for metric in ("p50", "p95"):
                 series.append(
                     {
                         "label": f"{labels[name]} {metric}",
-                        "color": color(name, index),
+                        "color": colors[name],
                         "dash": METRIC_DASH[metric],
                         "values": _by_users(
                             steps,
                             users,
-                            lambda s, m=metric, e=endpoint: (
-                                s["endpoints"][e]["latency_ms"][m] if e in s["endpoints"] else None
+                            lambda c, m=metric, e=endpoint: (
+                                getattr(c.step.endpoints[e].latency_ms, m)
+                                if e in c.step.endpoints
+                                else None
                             ),
                         ),
                     }

@@ -1,75 +1,69 @@
-"""``compare RUN_A RUN_B``: two runs side by side (PgBouncer off vs on, two machines...)."""
+"""``compare RUN_A RUN_B``: two runs side by side (PgBouncer off vs on, two machines...).
+
+Every variant the two runs share, in every scenario both measured, step by step: run B
+against run A, as medians over each run's rounds.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from loadtests import results
+from loadtests import analysis
 from loadtests.errors import SuiteError
 from loadtests.report import charts, render, run_page, verdicts
+from loadtests.results import store
+from loadtests.results.models import RunResults
 
 FILENAME = "index.html"
-FIGURES = (
-    ("throughput_rps", "req/s", False),
-    ("p50", "p50", True),
-    ("p95", "p95", True),
-    ("p99", "p99", True),
-    ("error_rate", "error rate", True),
-)
-# Where the two runs' setups may differ, shown at the top of the comparison.
-SETUP_PATHS = (
-    ("CPU layout", ("cpu_layout", "note")),
-    ("CPU", ("environment", "machine", "cpu_model")),
-    ("logical CPUs", ("environment", "machine", "logical_cpus")),
-    ("PostgreSQL", ("database", "settings", "server_version")),
-    ("database", ("database", "kind")),
-    ("Locust processes", ("run", "locust_processes")),
-    ("step seconds", ("run", "step_seconds")),
-    ("warm-up seconds", ("run", "warmup_seconds")),
-)
+FIGURES = ("throughput", "p50", "p95", "p99", "error_rate")
 
 
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        data = data.get(key, {}) if isinstance(data, dict) else {}
-    return data if data != {} else None
+def _setup_paths(data: RunResults) -> dict[str, Any]:
+    """Where two runs' setups may differ, shown at the top of the comparison."""
+    machine = data.environment.machine
+    return {
+        "PgBouncer": run_page.pgbouncer_summary(data),
+        "asyncpg prepared statements": run_page.statement_cache_summary(data),
+        "CPU layout": data.cpu_layout.note,
+        "CPU": machine.get("cpu_model"),
+        "logical CPUs": machine.get("logical_cpus"),
+        "PostgreSQL": data.database.settings.get("server_version"),
+        "database": data.database.kind,
+        "Locust processes": data.run.locust_processes,
+        "rounds": data.run.rounds,
+    }
 
 
-def _value(step: dict[str, Any], figure: str) -> float:
-    return (
-        step[figure] if figure in ("throughput_rps", "error_rate") else step["latency_ms"][figure]
-    )
-
-
-def _delta(a: float, b: float, lower_is_better: bool) -> dict[str, Any]:
-    if a == 0:
-        return {"text": "-" if b == 0 else "new", "class": ""}
-    change = (b - a) / a
-    better = (change < 0) if lower_is_better else (change > 0)
-    css = "" if abs(change) < verdicts.SAME - 1 else ("delta-better" if better else "delta-worse")
-    return {"text": f"{change:+.0%}", "class": css}
-
-
-def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for label, describe in (
-        ("PgBouncer", run_page.pgbouncer_summary),
-        ("asyncpg prepared statements", run_page.statement_cache_summary),
-    ):
-        va, vb = describe(a), describe(b)
-        rows.append({"label": label, "a": va, "b": vb, "differs": va != vb})
-    for label, path in SETUP_PATHS:
-        va, vb = _get(a, path), _get(b, path)
-        rows.append({"label": label, "a": va, "b": vb, "differs": va != vb})
-    services = sorted(set(a["services"]) & set(b["services"]))
-    for service in services:
-        sa, sb = a["services"][service]["settings"], b["services"][service]["settings"]
+def setup_differences(a: RunResults, b: RunResults) -> list[dict[str, Any]]:
+    setup_a, setup_b = _setup_paths(a), _setup_paths(b)
+    rows = [
+        {
+            "label": label,
+            "a": setup_a[label],
+            "b": setup_b[label],
+            "differs": setup_a[label] != setup_b[label],
+        }
+        for label in setup_a
+    ]
+    for scenario in sorted(set(a.scenarios) & set(b.scenarios)):
+        plan_a, plan_b = a.scenarios[scenario].plan, b.scenarios[scenario].plan
+        if plan_a != plan_b:
+            rows.append(
+                {
+                    "label": f"{scenario} plan",
+                    "a": plan_a.model_dump(),
+                    "b": plan_b.model_dump(),
+                    "differs": True,
+                }
+            )
+    for variant in sorted(set(a.variants) & set(b.variants)):
+        sa, sb = a.variants[variant].settings, b.variants[variant].settings
         for key in sorted(set(sa) | set(sb)):
             if sa.get(key) != sb.get(key):
                 rows.append(
                     {
-                        "label": f"{service} {key}",
+                        "label": f"{variant} {key}",
                         "a": sa.get(key),
                         "b": sb.get(key),
                         "differs": True,
@@ -78,43 +72,49 @@ def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, An
     return rows
 
 
-def view(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def _delta(a: float, b: float, lower_is_better: bool, band: float) -> dict[str, Any]:
+    if a == 0:
+        return {"text": "-" if b == 0 else "new", "class": ""}
+    change = (b - a) / a
+    better = (change < 0) if lower_is_better else (change > 0)
+    # Two runs are not paired round by round, so this is no significance test: the colour
+    # only says the change is beyond the noise band of one run.
+    css = "" if 1 / band < b / a < band else ("delta-better" if better else "delta-worse")
+    return {"text": f"{change:+.0%}", "class": css}
+
+
+def view(a: RunResults, b: RunResults) -> dict[str, Any]:
     labels = {**run_page.labels_of(a), **run_page.labels_of(b)}
-    scenarios = []
-    all_charts = []
-    for index, name in enumerate(s for s in a["scenarios"] if s in b["scenarios"]):
-        services = [
-            s
-            for s in a["run"]["services"]
-            if s in a["scenarios"][name]["results"] and s in b["scenarios"][name]["results"]
-        ]
+    colors = charts.palette([*a.run.variants, *b.run.variants])
+    scenarios, all_charts = [], []
+    band = verdicts.band_of(a).ratio
+    for index, name in enumerate(s for s in a.scenarios if s in b.scenarios):
+        cells_a, cells_b = analysis.grid(a, name), analysis.grid(b, name)
+        shared = [v for v in cells_a if v in cells_b]
         rows = []
-        series_steps: dict[str, dict[int, dict[str, Any]]] = {}
-        for service in services:
-            steps_a = verdicts.steps_by_users(a["scenarios"][name]["results"][service])
-            steps_b = verdicts.steps_by_users(b["scenarios"][name]["results"][service])
-            series_steps[f"{service}@A"] = steps_a
-            series_steps[f"{service}@B"] = steps_b
-            for users in sorted(set(steps_a) & set(steps_b)):
+        series: analysis.Grid = {}
+        for variant in shared:
+            series[f"{variant}@A"], series[f"{variant}@B"] = cells_a[variant], cells_b[variant]
+            for users in sorted(set(cells_a[variant]) & set(cells_b[variant])):
+                ca, cb = cells_a[variant][users], cells_b[variant][users]
                 cells = []
-                for figure, title, lower in FIGURES:
-                    va, vb = _value(steps_a[users], figure), _value(steps_b[users], figure)
+                for figure in FIGURES:
+                    metric = analysis.METRICS[figure]
+                    va, vb = ca.value(figure), cb.value(figure)
                     cells.append(
                         {
-                            "figure": figure,
-                            "title": title,
+                            "metric": metric,
                             "a": va,
                             "b": vb,
-                            "delta": _delta(va, vb, lower),
+                            "delta": _delta(va, vb, metric.lower_is_better, band),
                         }
                     )
-                rows.append({"service": service, "users": users, "cells": cells})
+                rows.append({"variant": variant, "users": users, "cells": cells})
         if not rows:
             continue
-        users = sorted({r["users"] for r in rows})
-        series_labels = {key: f"{labels[key.split('@')[0]]} run {key[-1]}" for key in series_steps}
-        run_b = frozenset(key for key in series_steps if key.endswith("@B"))
-        figures = charts.versus_users(f"c{index}", series_steps, series_labels, users, run_b)
+        series_labels = {key: f"{labels[key.split('@')[0]]} run {key[-1]}" for key in series}
+        run_b = frozenset(key for key in series if key.endswith("@B"))
+        figures = charts.versus_users(f"c{index}", series, series_labels, colors, run_b)
         figures = [f for f in figures if not f["id"].endswith("-latency")] + [
             _p99_only(f) for f in figures if f["id"].endswith("-latency")
         ]
@@ -122,8 +122,8 @@ def view(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         scenarios.append({"name": name, "rows": rows, "charts": figures})
     if not scenarios:
         raise SuiteError(
-            f"runs {a['run']['id']} and {b['run']['id']} have no step in common "
-            "(same scenario, service and user count)"
+            f"runs {a.run.id} and {b.run.id} have no step in common "
+            "(same scenario, variant and user count)"
         )
     return {
         "a": a,
@@ -132,7 +132,8 @@ def view(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "scenarios": scenarios,
         "charts": all_charts,
         "setup": setup_differences(a, b),
-        "figures": FIGURES,
+        "figures": [analysis.METRICS[f] for f in FIGURES],
+        "band_text": f"within {band:.2f}x either way",
     }
 
 
@@ -145,7 +146,7 @@ def _p99_only(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(run_a: Path, run_b: Path, out_dir: Path) -> Path:
-    a, b = results.load(run_a), results.load(run_b)
+    a, b = store.load(run_a), store.load(run_b)
     context = view(a, b)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = render.page(

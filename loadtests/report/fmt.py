@@ -21,8 +21,23 @@ def percent(fraction: float | None, digits: int = 2) -> str:
     return "-" if fraction is None else f"{fraction * 100:.{digits}f}%"
 
 
+def _ratio_digits(value: float) -> int:
+    return 2 if value < 2 else (1 if value < 10 else 0)
+
+
 def ratio(value: float) -> str:
-    return f"{value:.1f}x" if value < 10 else f"{value:,.0f}x"
+    return f"{value:,.{_ratio_digits(value)}f}x"
+
+
+def ratio_interval(low: float, high: float) -> str:
+    """``"1.52-2.10"``: both ends with the precision of the larger."""
+    digits = _ratio_digits(high)
+    return f"{low:,.{digits}f}-{high:,.{digits}f}"
+
+
+def points(difference: float) -> str:
+    """A difference of two rates in percentage points."""
+    return f"{difference * 100:+.2f} pp"
 
 
 def when(epoch: float | None) -> str:

@@ -5,32 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtests import results
+from loadtests import analysis
 from loadtests.errors import SuiteError
 from loadtests.report import render, run_page, verdicts
+from loadtests.results import store
 
 FILENAME = "index.html"
 
 
 def _entry(run_dir: Path) -> dict[str, Any]:
     try:
-        data = results.load(run_dir)
+        data = store.load(run_dir)
     except SuiteError as exc:
         return {"id": run_dir.name, "readable": False, "problem": str(exc)}
     labels = run_page.labels_of(data)
     headlines = {}
-    for name in data["scenarios"]:
-        sentences = verdicts.headlines(verdicts.steps_per_service(data, name), labels)
+    for name in data.scenarios:
+        sentences = verdicts.headlines(analysis.grid(data, name), labels)
         headlines[name] = sentences[0] if sentences else ""
     return {
         "id": run_dir.name,
         "readable": True,
-        "started_at": data["run"]["started_at"],
-        "status": data["run"]["status"],
-        "scenarios": list(data["scenarios"]),
-        "services": [labels.get(s, s) for s in data["run"]["services"]],
-        "steps": data["run"]["steps"],
-        "pgbouncer": data["pgbouncer"].get("enabled", False),
+        "started_at": data.run.started_at,
+        "status": data.run.status,
+        "scenarios": list(data.scenarios),
+        "variants": [labels.get(v, v) for v in data.run.variants],
+        "rounds": data.run.rounds,
+        "steps": sorted({u for s in data.scenarios.values() for u in s.plan.steps}),
+        "pgbouncer": data.pgbouncer.enabled,
         "trust": verdicts.trust(verdicts.warnings(data))["level"],
         "headlines": headlines,
         "has_report": (run_dir / run_page.FILENAME).exists(),
@@ -43,7 +45,7 @@ def build(reports_dir: Path) -> Path:
     for child in sorted(reports_dir.iterdir(), reverse=True):
         if not child.is_dir():
             continue
-        if (child / results.FILENAME).exists():
+        if (child / store.FILENAME).exists():
             runs.append(_entry(child))
         elif (child / "index.html").exists() and child.name.startswith("compare-"):
             comparisons.append(child.name)

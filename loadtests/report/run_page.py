@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtests import results
-from loadtests.report import charts, claims, render, verdicts
+from loadtests import analysis, crosscheck, noise
+from loadtests.report import breakdown, charts, published, render, verdicts
+from loadtests.results import store
+from loadtests.results.models import RunResults
 
 FILENAME = "index.html"
 TABLE_METRICS = ("p50", "p90", "p95", "p99", "p99_9", "max")
+VERSUS_METRICS = ("throughput", "p50", "p95", "p99", "error_rate")
 ENVIRONMENT_KEYS = (
     ("cpu_model", "CPU"), ("logical_cpus", "logical CPUs"), ("physical_cpus", "physical cores"),
     ("memory_gib", "memory (GiB)"), ("os", "OS"), ("python", "Python"),
@@ -17,116 +20,170 @@ ENVIRONMENT_KEYS = (
 )  # fmt: skip
 
 
-def labels_of(data: dict[str, Any]) -> dict[str, str]:
-    return {name: service["label"] for name, service in data["services"].items()}
+def labels_of(data: RunResults) -> dict[str, str]:
+    return {name: info.label for name, info in data.variants.items()}
 
 
-def scenario_view(
-    name: str, scenario: dict[str, Any], data: dict[str, Any], index: int
-) -> dict[str, Any]:
-    labels = labels_of(data)
-    per_service = verdicts.steps_per_service(data, name)
-    services = list(per_service)
-    outcomes = {s: scenario["results"][s] for s in services}
-    users = sorted({u for steps in per_service.values() for u in steps})
-    chart_id = f"s{index}"
-    figures = charts.versus_users(chart_id, per_service, labels, users)
-    figures.append(charts.over_time(chart_id, outcomes, labels))
-    endpoint_charts = charts.per_endpoint(chart_id, per_service, labels, users)
+def _step_rows(cells: analysis.Grid, rounds: int) -> list[dict[str, Any]]:
     rows = []
-    for u in users:
-        for service in services:
-            step = per_service[service].get(u)
-            if step is not None:
+    for users in analysis.all_users(cells):
+        for variant, steps in cells.items():
+            cell = steps.get(users)
+            if cell is None:
+                continue
+            for round_number, step in zip(cell.rounds, cell.steps, strict=True):
                 rows.append(
-                    {"users": u, "service": service, "label": labels[service], "step": step}
+                    {"users": users, "variant": variant, "round": round_number, "step": step}
                 )
-    return {
-        "name": name,
-        "anchor": f"scenario-{name}",
-        "description": scenario["description"],
-        "services": services,
-        "outcomes": outcomes,
-        "headlines": verdicts.headlines(per_service, labels),
-        "winners": verdicts.step_winners(per_service, labels) if len(services) == 2 else [],
-        "charts": figures,
-        "endpoint_charts": endpoint_charts,
-        "rows": rows,
-        "claim": claims.check(claims.ARTICLE_CLAIM, name, outcomes, data["services"])
-        if len(services) == 2
-        else None,
-    }
-
-
-def settings_table(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every setting of every service side by side; shared ones that differ are flagged."""
-    services = list(data["services"])
-    keys: list[str] = []
-    for service in services:
-        keys += [k for k in data["services"][service]["settings"] if k not in keys]
-    shared = set(data["fairness"].get("shared_settings", []))
-    rows = []
-    for key in keys:
-        values = {s: data["services"][s]["settings"].get(key) for s in services}
-        differs = key in shared and len({str(v) for v in values.values()}) > 1
-        rows.append({"key": key, "values": values, "differs": differs, "shared": key in shared})
+            if rounds > 1 and len(cell.steps) > 1:
+                rows.append({"users": users, "variant": variant, "round": None, "cell": cell})
     return rows
 
 
-def pgbouncer_summary(data: dict[str, Any]) -> str:
-    bouncer = data.get("pgbouncer") or {}
-    if not bouncer.get("enabled"):
+def scenario_view(
+    name: str, data: RunResults, index: int, colors: dict[str, str]
+) -> dict[str, Any]:
+    labels = labels_of(data)
+    scenario = data.scenarios[name]
+    cells = analysis.grid(data, name)
+    chart_id = f"s{index}"
+    first_rounds = {
+        run.variant: run.timeseries for run in scenario.runs if run.round == 1 and run.timeseries
+    }
+    figures = charts.versus_users(chart_id, cells, labels, colors)
+    figures.append(charts.over_time(chart_id, first_rounds, labels, colors))
+    band = verdicts.band_of(data)
+    headlines = verdicts.headlines(cells, labels, band)
+    why = breakdown.tail_gap(cells, labels)
+    if why and len(headlines) > 1:
+        headlines.insert(1, why)
+    return {
+        "name": name,
+        "anchor": f"scenario-{name}",
+        "description": scenario.description,
+        "plan": scenario.plan,
+        "variants": list(cells),
+        "baseline": scenario.variants[0],
+        "runs": scenario.runs,
+        "headlines": headlines,
+        "breakdown": breakdown.rows(cells),
+        "breakdown_sentences": breakdown.worst_step_sentences(cells, labels),
+        "ceiling": scenario.ceiling,
+        "ceiling_rows": _ceiling_rows(cells, scenario.ceiling),
+        "database_time": {
+            run.variant: run.database_time
+            for run in scenario.runs
+            if run.round == 1 and run.database_time is not None
+        },
+        "versus": verdicts.against_baseline(cells, VERSUS_METRICS, band),
+        "detectable": {
+            metric: found
+            for metric in VERSUS_METRICS
+            if analysis.METRICS[metric].multiplicative
+            and (found := noise.detectable(cells, metric, band)) is not None
+        },
+        "versus_metrics": [analysis.METRICS[m] for m in VERSUS_METRICS],
+        "charts": figures,
+        "endpoint_charts": charts.per_endpoint(chart_id, cells, labels, colors),
+        "rows": _step_rows(cells, data.run.rounds),
+        "claims": published.checks(name, cells, band),
+    }
+
+
+def _ceiling_rows(cells: analysis.Grid, ceiling: Any) -> list[dict[str, Any]]:
+    """Each variant's throughput at each step as a share of PostgreSQL alone."""
+    if ceiling is None or not ceiling.tps:
+        return []
+    return [
+        {
+            "users": users,
+            "shares": {
+                variant: steps[users].value("throughput") / ceiling.tps if users in steps else None
+                for variant, steps in cells.items()
+            },
+        }
+        for users in analysis.all_users(cells)
+    ]
+
+
+def settings_table(data: RunResults) -> list[dict[str, Any]]:
+    """Every setting of every variant side by side; values that differ from the
+    baseline's are flagged (a variant that does not read a setting shows a dash)."""
+    names = list(data.variants)
+    baseline = data.fairness.baseline
+    keys: list[str] = []
+    for info in data.variants.values():
+        keys += [k for k in info.settings if k not in keys]
+    rows = []
+    for key in keys:
+        values = {n: data.variants[n].settings.get(key) for n in names}
+        base = values.get(baseline)
+        differs = {n for n, v in values.items() if n != baseline and v != base}
+        rows.append({"key": key, "values": values, "differs": differs})
+    return rows
+
+
+def pgbouncer_summary(data: RunResults) -> str:
+    bouncer = data.pgbouncer
+    if not bouncer.enabled:
         return "off: the services connect to PostgreSQL directly"
-    prepared = bouncer.get("max_prepared_statements")
+    prepared = bouncer.max_prepared_statements
     tracking = (
         f"max_prepared_statements = {prepared}"
         if prepared is not None
         else "cannot track prepared statements (added in 1.21)"
     )
     return (
-        f"PgBouncer {bouncer['version']}, {bouncer['pool_mode']} pooling, "
-        f"default_pool_size {bouncer['default_pool_size']}, max_client_conn "
-        f"{bouncer['max_client_conn']}; {tracking}"
+        f"PgBouncer {bouncer.version}, {bouncer.pool_mode} pooling, "
+        f"default_pool_size {bouncer.default_pool_size}, max_client_conn "
+        f"{bouncer.max_client_conn}; {tracking}"
     )
 
 
-def statement_cache_summary(data: dict[str, Any]) -> str:
-    cache = (data.get("pgbouncer") or {}).get("statement_cache")
+def statement_cache_summary(data: RunResults) -> str:
+    cache = data.pgbouncer.statement_cache
     if not cache:
         return "asyncpg defaults"
-    text = f"{cache['in_force']} (DB_STATEMENT_CACHE={cache['requested']})"
-    if cache["requested"] == "auto":
+    text = f"{cache.in_force} (DB_STATEMENT_CACHE={cache.requested})"
+    if cache.requested == "auto":
         text += ": auto turns it off only behind a PgBouncer that cannot track prepared statements"
     return text
 
 
-def view(data: dict[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
+def view(data: RunResults) -> dict[str, Any]:
     found = verdicts.warnings(data)
-    machine = data["environment"]["machine"]
+    machine = data.environment.machine
+    colors = charts.palette(data.run.variants)
     return {
         "data": data,
-        "run": data["run"],
+        "run": data.run,
         "labels": labels_of(data),
+        "title": " vs ".join(labels_of(data)[name] for name in data.run.variants),
+        "colors": colors,
         "trust": verdicts.trust(found),
+        "band": verdicts.band_of(data),
         "warnings": found,
+        "cross_check": crosscheck.view(data),
         "scenarios": [
-            scenario_view(name, scenario, data, index)
-            for index, (name, scenario) in enumerate(data["scenarios"].items())
+            scenario_view(name, data, index, colors) for index, name in enumerate(data.scenarios)
         ],
         "machine": [(label, machine.get(key)) for key, label in ENVIRONMENT_KEYS],
-        "key_versions": data["environment"]["versions"]["key"],
-        "all_versions": data["environment"]["versions"]["all"],
+        "key_versions": data.environment.versions.key,
+        "all_versions": data.environment.versions.all,
         "settings_rows": settings_table(data),
-        "colors": {name: charts.color(name, i) for i, name in enumerate(data["services"])},
         "pgbouncer_summary": pgbouncer_summary(data),
         "statement_cache_summary": statement_cache_summary(data),
+        "table_metrics": TABLE_METRICS,
+        "littles_law": analysis.littles_law,
+        "component_words": breakdown.WORDS,
+        "component_colors": breakdown.COLORS,
     }
 
 
 def build(run_dir: Path) -> Path:
     """Write ``run_dir/index.html`` from ``run_dir/results.json``."""
-    data = results.load(run_dir)
-    context = view(data, run_dir)
+    data = store.load(run_dir)
+    context = view(data)
     all_charts = [c for s in context["scenarios"] for c in (*s["charts"], *s["endpoint_charts"])]
     html = render.page("run.html.j2", charts_json=render.script_json(all_charts), **context)
     return render.write(run_dir / FILENAME, html)

@@ -1,177 +1,244 @@
-"""What the numbers say, in words: per-step winners, headline sentences, trust warnings.
-
-All of it is derived from results.json; nothing here is written by hand about a run.
-"""
+"""What the numbers say, in words: each variant against the baseline, headline sentences,
+and trust warnings. All of it is derived from results.json; nothing here is written by
+hand about a run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from loadtests import crosscheck, noise, stats
+from loadtests.analysis import METRICS, Cell, Grid, common_users
+from loadtests.cpu import FOREIGN_PERCENT, SATURATED_SECONDS
 from loadtests.report import fmt
+from loadtests.results.models import NoiseBand, RunResults
 
-SAME = 1.05  # within 5%: "about the same"
 NOISY_CV = 0.25  # per-second throughput varied more than this inside a window
 STEAL_WARN = 5.0  # % CPU stolen by the hypervisor
-FAILING_RATE = 0.01  # from 1% failed requests, a step's latencies are not just the service's
+FAILING_RATE = 0.01  # from 1% failed requests a step cannot win on latency or throughput
+RED_RATE = 0.05  # 5% failed requests at any step: the numbers are suspect
 
 
-def steps_by_users(outcome: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
-    return {step["users"]: step for step in (outcome or {}).get("steps", [])}
-
-
-def steps_per_service(data: dict[str, Any], scenario: str) -> dict[str, dict[int, dict[str, Any]]]:
-    """Each service's steps by user count, in the run's service order (not the order the
-    services ran in, which alternates between scenarios)."""
-    outcomes = data["scenarios"][scenario]["results"]
-    return {s: steps_by_users(outcomes[s]) for s in data["run"]["services"] if s in outcomes}
-
-
-def common_users(per_service: dict[str, dict[int, dict[str, Any]]]) -> list[int]:
-    sets = [set(steps) for steps in per_service.values()]
-    return sorted(set.intersection(*sets)) if sets else []
+def band_of(results: RunResults) -> NoiseBand:
+    """The band the run recorded; older results did not, so today's."""
+    return results.run.noise_band or noise.current()
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """Which service did better on one figure, and by how much."""
+class Versus:
+    """One variant against the baseline, on one metric at one step: the ratio of their
+    medians, and of their values paired round by round with its 95% interval."""
 
-    better: str | None  # service name; None when within 5% or not comparable
-    worse: str | None
-    factor: float
-    comparable: bool = True
+    variant: str
+    metric: str
+    value: float
+    baseline: float
+    ratio: float | None  # value / baseline (medians); None when not comparable
+    better: bool | None  # None: no significant difference, or not comparable
+    note: str = ""  # why there is no verdict
+    low: float | None = None  # the paired interval: ratio, or difference for error rates
+    high: float | None = None
 
-    def phrase(self, labels: dict[str, str], what: str, lower_is_better: bool) -> str:
-        if not self.comparable:
-            return f"{what} cannot be compared (a service completed no request)"
-        if self.better is None or self.worse is None:
-            return f"{what} within 5%"
-        word = "lower" if lower_is_better else "higher"
-        return f"{labels[self.better]}'s {what} is {fmt.ratio(self.factor)} {word}"
+    @property
+    def comparable(self) -> bool:
+        return self.ratio is not None
+
+    def interval_text(self) -> str:
+        if self.low is None or self.high is None:
+            return ""
+        if not METRICS[self.metric].multiplicative:
+            return f" ({fmt.points(self.low)} to {fmt.points(self.high)})"
+        low, high = self.low, self.high
+        if self.ratio is not None and self.ratio < 1:
+            low, high = 1 / high, 1 / low
+        return f" ({fmt.ratio_interval(low, high)})"
+
+    def words(self) -> str:
+        """``"2.1x higher (1.8-2.4)"``, ``"no significant difference"``, or why it
+        cannot be compared."""
+        if self.ratio is None:
+            return self.note or "not comparable"
+        if self.better is None:
+            return (self.note or "no significant difference") + self.interval_text()
+        if self.ratio == float("inf"):
+            return "some, the baseline none" + self.interval_text()
+        if self.ratio == 0:
+            return "none, the baseline some" + self.interval_text()
+        factor = self.ratio if self.ratio >= 1 else 1 / self.ratio
+        direction = "higher" if self.ratio > 1 else "lower"
+        return f"{fmt.ratio(factor)} {direction}{self.interval_text()}"
+
+    @property
+    def css(self) -> str:
+        return "tie" if self.better is None else ("better" if self.better else "worse")
 
 
-def compare(
-    values: dict[str, float], lower_is_better: bool, zero_is_data: bool = False
-) -> Comparison:
-    """Compare two services' values of one figure. A zero latency or throughput means
-    nothing completed (not comparable); only for error rates is zero a real value."""
-    (a, va), (b, vb) = values.items()
-    if min(va, vb) <= 0:
-        if not zero_is_data:
-            return Comparison(None, None, 1.0, comparable=False)
-        if va == vb:
-            return Comparison(None, None, 1.0)
-        best = (a if va < vb else b) if lower_is_better else (a if va > vb else b)
-        return Comparison(best, b if best == a else a, float("inf"))
-    factor = max(va, vb) / min(va, vb)
-    if factor < SAME:
-        return Comparison(None, None, factor)
-    if lower_is_better:
-        return Comparison(a if va < vb else b, b if va < vb else a, factor)
-    return Comparison(a if va > vb else b, b if va > vb else a, factor)
+def _paired(cell: Cell, base: Cell, metric: str) -> tuple[list[float], list[float]]:
+    common = sorted(set(cell.rounds) & set(base.rounds))
+    ours, theirs = cell.by_round(metric), base.by_round(metric)
+    return [ours[r] for r in common], [theirs[r] for r in common]
 
 
-def step_winners(
-    per_service: dict[str, dict[int, dict[str, Any]]], labels: dict[str, str]
+def versus(cell: Cell, base: Cell, metric: str, band: NoiseBand | None = None) -> Versus:
+    """A difference only when the paired 95% interval lies wholly outside the noise band;
+    with one round there is no interval and so no verdict."""
+    band = band or noise.current()
+    spec = METRICS[metric]
+    value, baseline = cell.value(metric), base.value(metric)
+    values, baselines = _paired(cell, base, metric)
+    if not spec.multiplicative:
+        return _error_versus(cell, metric, value, baseline, values, baselines, band)
+    failing = [c for c in (cell, base) if c.value("error_rate") >= FAILING_RATE]
+    if failing:
+        return Versus(
+            cell.variant, metric, value, baseline, None, None,
+            f"not compared: {fmt.percent(failing[0].value('error_rate'))} errors",
+        )  # fmt: skip
+    if value <= 0 or baseline <= 0:
+        return Versus(cell.variant, metric, value, baseline, None, None, "nothing completed")
+    ratio = value / baseline
+    interval = stats.log_ratio_interval(values, baselines)
+    if interval is None:
+        return Versus(cell.variant, metric, value, baseline, ratio, None, _one_round(ratio))
+    _, low, high = interval
+    if 1 / band.ratio <= high and low <= band.ratio:
+        return Versus(cell.variant, metric, value, baseline, ratio, None, "", low, high)
+    better = (high < 1) if spec.lower_is_better else (low > 1)
+    return Versus(cell.variant, metric, value, baseline, ratio, better, "", low, high)
+
+
+def _one_round(ratio: float) -> str:
+    factor = ratio if ratio >= 1 else 1 / ratio
+    return f"{fmt.ratio(factor)} {'higher' if ratio >= 1 else 'lower'}, one round: not tested"
+
+
+def _error_versus(
+    cell: Cell, metric: str, value: float, baseline: float,
+    values: list[float], baselines: list[float], band: NoiseBand,
+) -> Versus:  # fmt: skip
+    ratio = value / baseline if baseline else (float("inf") if value else 1.0)
+    if value == baseline == 0 and not any(values) and not any(baselines):
+        return Versus(cell.variant, metric, value, baseline, 1.0, None, "none on either")
+    found = stats.t_interval([v - b for v, b in zip(values, baselines, strict=True)])
+    if found is None:
+        return Versus(cell.variant, metric, value, baseline, ratio, None, "one round: not tested")
+    _, low, high = found
+    if -band.error_points <= high and low <= band.error_points:
+        return Versus(cell.variant, metric, value, baseline, ratio, None, "", low, high)
+    return Versus(cell.variant, metric, value, baseline, ratio, high < 0, "", low, high)
+
+
+def against_baseline(
+    cells: Grid, metrics: tuple[str, ...], band: NoiseBand | None = None
 ) -> list[dict[str, Any]]:
-    """Per common step: who had more throughput, who had the lower p99."""
+    """Per common step and non-baseline variant: each metric against the baseline."""
+    if len(cells) < 2:
+        return []
+    baseline, *others = cells
     rows = []
-    for users in common_users(per_service):
-        steps = {name: by_users[users] for name, by_users in per_service.items()}
-        throughput = compare({n: s["throughput_rps"] for n, s in steps.items()}, False)
-        p50 = compare({n: s["latency_ms"]["p50"] for n, s in steps.items()}, True)
-        p99 = compare({n: s["latency_ms"]["p99"] for n, s in steps.items()}, True)
-        errors = compare({n: s["error_rate"] for n, s in steps.items()}, True, zero_is_data=True)
-        rows.append(
-            {
-                "users": users,
-                "throughput": _winner(throughput, labels),
-                "p50": _winner(p50, labels),
-                "p99": _winner(p99, labels),
-                "errors": _winner(errors, labels)
-                if any(s["errors"] for s in steps.values())
-                else None,
-            }
-        )
+    for users in common_users(cells):
+        base = cells[baseline][users]
+        for variant in others:
+            cell = cells[variant][users]
+            rows.append(
+                {
+                    "users": users,
+                    "variant": variant,
+                    "versus": {m: versus(cell, base, m, band) for m in metrics},
+                }
+            )
     return rows
 
 
-def _winner(comparison: Comparison, labels: dict[str, str]) -> dict[str, Any]:
-    if not comparison.comparable:
-        return {"service": None, "text": "not comparable"}
-    if comparison.better is None:
-        return {"service": None, "text": "tie (within 5%)"}
-    factor = "no errors" if comparison.factor == float("inf") else fmt.ratio(comparison.factor)
-    return {"service": comparison.better, "text": f"{labels[comparison.better]} ({factor})"}
+def _metric_text(metric: str, value: float) -> str:
+    unit = METRICS[metric].unit
+    if unit == "ms":
+        return fmt.ms(value)
+    if unit == "req/s":
+        return f"{fmt.number(value)} req/s"
+    return fmt.percent(value)
 
 
-def headlines(
-    per_service: dict[str, dict[int, dict[str, Any]]], labels: dict[str, str]
-) -> list[str]:
-    """Two or three sentences a newcomer can read in ten seconds."""
-    common = common_users(per_service)
-    if len(per_service) < 2 or not common:
-        return _single_service_headline(per_service, labels)
-    top, bottom = common[-1], common[0]
-    at_top = {name: steps[top] for name, steps in per_service.items()}
-    at_bottom = {name: steps[bottom] for name, steps in per_service.items()}
-    sentences = []
-    p99 = compare({n: s["latency_ms"]["p99"] for n, s in at_top.items()}, True)
-    sentences.append(
-        f"At {top} users {p99.phrase(labels, 'p99', True)}: {_values(at_top, 'p99', labels)}."
-    )
-    p50 = compare({n: s["latency_ms"]["p50"] for n, s in at_top.items()}, True)
-    if p50.better is not None and p50.better != p99.better:
-        # Opposite verdicts on median and tail: the distributions have different shapes.
-        sentences.append(
-            f"But at {top} users {p50.phrase(labels, 'median (p50)', True)}: "
-            f"{_values(at_top, 'p50', labels)}; its slowest requests are far slower than its "
-            "typical ones."
+def _sentence(
+    cells: Grid, labels: dict[str, str], users: int, metric: str, band: NoiseBand | None
+) -> str:
+    baseline, *others = cells
+    base = cells[baseline][users]
+    spec = METRICS[metric]
+    parts = []
+    for variant in others:
+        compared = versus(cells[variant][users], base, metric, band)
+        parts.append(
+            f"{labels[variant]} {compared.words()}: {_metric_text(metric, compared.value)}"
         )
-    rps = compare({n: s["throughput_rps"] for n, s in at_bottom.items()}, False)
-    values = " vs ".join(
-        f"{fmt.number(s['throughput_rps'])} req/s ({labels[n]})" for n, s in at_bottom.items()
+    name = "throughput" if metric == "throughput" else spec.label
+    return (
+        f"At {users} users, {name} against {labels[baseline]}'s "
+        f"{_metric_text(metric, base.value(metric))}: " + "; ".join(parts) + "."
     )
-    sentences.append(f"At {bottom} users {rps.phrase(labels, 'throughput', False)}: {values}.")
+
+
+def headlines(cells: Grid, labels: dict[str, str], band: NoiseBand | None = None) -> list[str]:
+    """A few sentences a newcomer can read in ten seconds, each against the baseline."""
+    common = common_users(cells)
+    if len(cells) < 2 or not common:
+        return _single_headlines(cells, labels)
+    top, bottom = common[-1], common[0]
+    baseline, *others = cells
+    sentences = [_sentence(cells, labels, top, "p99", band)]
+    flipped = [
+        v
+        for v in others
+        if (p99 := versus(cells[v][top], cells[baseline][top], "p99", band)).better is not None
+        and (p50 := versus(cells[v][top], cells[baseline][top], "p50", band)).better is not None
+        and p99.better != p50.better
+    ]
+    if flipped:
+        sentences.append(
+            _sentence(
+                {baseline: cells[baseline], **{v: cells[v] for v in flipped}},
+                labels,
+                top,
+                "p50",
+                band,
+            )
+            + " The median and the tail disagree: the slowest requests are far slower than "
+            "the typical ones."
+        )
+    sentences.append(_sentence(cells, labels, bottom, "throughput", band))
     peaks = []
-    for name, steps in per_service.items():
-        best = max(steps.values(), key=lambda s: s["throughput_rps"])
+    for variant, steps in cells.items():
+        best = max(steps.values(), key=lambda c: c.value("throughput"))
         peaks.append(
-            f"{labels[name]} {fmt.number(best['throughput_rps'])} req/s at {best['users']} users"
+            f"{labels[variant]} {fmt.number(best.value('throughput'))} req/s at {best.users} users"
         )
     sentences.append("Peak throughput: " + "; ".join(peaks) + ".")
-    failing = [
-        f"{labels[name]} {fmt.percent(step['error_rate'])} at {users} users"
-        for name, steps in per_service.items()
-        for users, step in steps.items()
-        if step["errors"] and users == max(u for u, s in steps.items() if s["errors"])
-    ]
+    failing = []
+    for variant, steps in cells.items():
+        worst = max(steps.values(), key=lambda c: c.value("error_rate"))
+        if worst.errors:
+            failing.append(
+                f"{labels[variant]} {fmt.percent(worst.value('error_rate'))} at {worst.users} users"
+            )
     if failing:
-        sentences.append("Errors: highest-step error rates " + "; ".join(failing) + ".")
+        sentences.append("Errors: highest error rate " + "; ".join(failing) + ".")
     return sentences
 
 
-def _values(steps: dict[str, dict[str, Any]], metric: str, labels: dict[str, str]) -> str:
-    return " vs ".join(f"{fmt.ms(s['latency_ms'][metric])} ({labels[n]})" for n, s in steps.items())
-
-
-def _single_service_headline(
-    per_service: dict[str, dict[int, dict[str, Any]]], labels: dict[str, str]
-) -> list[str]:
+def _single_headlines(cells: Grid, labels: dict[str, str]) -> list[str]:
     sentences = []
-    for name, steps in per_service.items():
+    for variant, steps in cells.items():
         if not steps:
-            sentences.append(f"{labels[name]}: no completed step.")
+            sentences.append(f"{labels[variant]}: no completed step.")
             continue
-        best = max(steps.values(), key=lambda s: s["throughput_rps"])
+        best = max(steps.values(), key=lambda c: c.value("throughput"))
         top = steps[max(steps)]
         sentences.append(
-            f"{labels[name]}: peak {fmt.number(best['throughput_rps'])} req/s at "
-            f"{best['users']} users; p99 {fmt.ms(top['latency_ms']['p99'])} "
-            f"at {top['users']} users."
+            f"{labels[variant]}: peak {fmt.number(best.value('throughput'))} req/s at "
+            f"{best.users} users; p99 {fmt.ms(top.value('p99'))} at {top.users} users."
         )
-    if len(per_service) >= 2:
-        sentences.append("The services have no step in common, so they are not compared.")
+    if len(cells) >= 2:
+        sentences.append("The variants have no step in common, so they are not compared.")
     return sentences
 
 
@@ -181,71 +248,112 @@ class Caveat:
     text: str
 
 
-def warnings(results: dict[str, Any]) -> list[Caveat]:
+def warnings(results: RunResults) -> list[Caveat]:
     found: list[Caveat] = []
-    status = results["run"]["status"]
-    if status != "complete":
-        reason = results["run"].get("error") or "not every service finished every step"
-        found.append(Caveat("high", f"The run is {status}: {reason}."))
-    for difference in results["fairness"]["differences"]:
-        setting = difference["setting"]
-        values = ", ".join(f"{k}={v}" for k, v in difference.items() if k != "setting")
-        found.append(Caveat("high", f"The services ran with different {setting} ({values})."))
-    labels = {name: s["label"] for name, s in results["services"].items()}
-    for scenario, data in results["scenarios"].items():
-        for name, outcome in data["results"].items():
-            label = labels.get(name, name)
-            if outcome.get("status") in ("failed", "partial"):
+    run = results.run
+    if run.status != "complete":
+        reason = run.error or "not every variant finished every step"
+        found.append(Caveat("high", f"The run is {run.status}: {reason}."))
+    found += _budget_warnings(results)
+    found += [Caveat("medium", text) for text in crosscheck.disagreements(results)]
+    for scenario, data in results.scenarios.items():
+        for outcome in data.runs:
+            label = results.label(outcome.variant)
+            if results.run.rounds > 1:
+                label += f" (round {outcome.round})"
+            if outcome.status in ("failed", "partial"):
                 found.append(
-                    Caveat(
-                        "high",
-                        f"{scenario}, {label}: {outcome['status']} ({outcome.get('error')}).",
-                    )
+                    Caveat("high", f"{scenario}, {label}: {outcome.status} ({outcome.error}).")
                 )
-            for step in outcome.get("steps", []):
-                where = f"{scenario}, {label}, {step['users']} users"
-                cpu = step.get("cpu") or {}
-                if cpu.get("generator_saturated"):
-                    found.append(
-                        Caveat(
-                            "high",
-                            f"{where}: the load generator was CPU-saturated "
-                            "(latencies include waiting for it).",
-                        )
-                    )
-                if (cpu.get("steal_percent") or 0) >= STEAL_WARN:
-                    found.append(
-                        Caveat(
-                            "medium",
-                            f"{where}: {cpu['steal_percent']:.0f}% of CPU time "
-                            "was stolen by the hypervisor.",
-                        )
-                    )
-                if step["error_rate"] >= FAILING_RATE:
-                    found.append(
-                        Caveat(
-                            "medium",
-                            f"{where}: {fmt.percent(step['error_rate'])} of requests failed; its "
-                            "latency percentiles include those (possibly fast) failures.",
-                        )
-                    )
-                cv = (step.get("stability") or {}).get("throughput_cv")
-                if cv is not None and cv > NOISY_CV:
-                    found.append(
-                        Caveat(
-                            "medium",
-                            f"{where}: throughput varied {cv:.0%} second to second (a noisy step).",
-                        )
-                    )
-    layout = results["cpu_layout"]
-    if not layout["pinned"]:
-        found.append(Caveat("medium", f"Processes were not pinned to CPUs: {layout['note']}."))
-    if results["database"]["kind"] == "external":
+            for step in outcome.steps:
+                found += _step_warnings(f"{scenario}, {label}, {step.users} users", step)
+    if not results.cpu_layout.pinned:
+        found.append(
+            Caveat("medium", f"Processes were not pinned to CPUs: {results.cpu_layout.note}.")
+        )
+    if results.database.kind == "external":
         found.append(
             Caveat(
                 "medium",
-                "The database is an external server: its CPU was not "
-                "measured and it was not pinned.",
+                "The database is an external server: its CPU was not measured and it was "
+                "not pinned.",
+            )
+        )
+    return found
+
+
+def _budget_warnings(results: RunResults) -> list[Caveat]:
+    baseline = results.variants.get(results.fairness.baseline)
+    if baseline is None or baseline.connection_budget is None:
+        return []
+    found = []
+    for info in results.variants.values():
+        if info.connection_budget and info.connection_budget > baseline.connection_budget:
+            found.append(
+                Caveat(
+                    "high",
+                    f"{info.label} could hold {info.connection_budget} database connections, "
+                    f"more than the baseline {baseline.label}'s {baseline.connection_budget}.",
+                )
+            )
+    return found
+
+
+def _step_warnings(where: str, step: Any) -> list[Caveat]:
+    found = []
+    cpu = step.cpu
+    if cpu and cpu.generator_saturated:
+        seconds = (
+            f" for {cpu.saturated_seconds} of {cpu.seconds_judged} seconds"
+            if cpu.seconds_judged
+            else ""
+        )
+        found.append(
+            Caveat(
+                "high",
+                f"{where}: the load generator was CPU-saturated{seconds} "
+                "(latencies include waiting for it).",
+            )
+        )
+    elif cpu and cpu.seconds_judged is not None and cpu.seconds_judged < SATURATED_SECONDS:
+        found.append(
+            Caveat(
+                "high",
+                f"{where}: only {cpu.seconds_judged} one-second CPU samples: the generator's "
+                "saturation could not be judged.",
+            )
+        )
+    for core, share in sorted((cpu.foreign_percent or {}).items() if cpu else ()):
+        if share > FOREIGN_PERCENT:
+            found.append(
+                Caveat(
+                    "high",
+                    f"{where}: {share:.0f}% of CPU {core} went to processes outside the suite "
+                    "(foreign load on a pinned core).",
+                )
+            )
+    if cpu and cpu.steal_percent >= STEAL_WARN:
+        found.append(
+            Caveat(
+                "medium",
+                f"{where}: {cpu.steal_percent:.0f}% of CPU time was stolen by the hypervisor.",
+            )
+        )
+    if step.failures.rate >= FAILING_RATE:
+        red = step.failures.rate >= RED_RATE
+        found.append(
+            Caveat(
+                "high" if red else "medium",
+                f"{where}: {fmt.percent(step.failures.rate)} of requests failed; this step "
+                "cannot win on latency or throughput"
+                + (" (5% or more: the run is marked suspect)." if red else "."),
+            )
+        )
+    cv = step.stability.throughput_cv
+    if cv is not None and cv > NOISY_CV:
+        found.append(
+            Caveat(
+                "medium", f"{where}: throughput varied {cv:.0%} second to second (a noisy step)."
             )
         )
     return found

@@ -7,12 +7,16 @@ exit code 2; Ctrl-C ends it with 130 after the command has stopped what it start
 from __future__ import annotations
 
 import argparse
+import contextlib
+import resource
 import signal
 import sys
 from types import FrameType
 
-from loadtests.commands import db, report, run, serve, ui
+from loadtests.commands import db, noise_band, overhead, report, run, serve, settings, ui
 from loadtests.errors import SuiteError
+
+OPEN_FILES = 16_384
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db, serve, run, ui, report):
+    for module in (db, serve, run, ui, report, overhead, noise_band, settings):
         module.add_parser(commands)
     return parser
 
@@ -40,8 +44,19 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _raise_open_files_limit() -> None:
+    """Children inherit it: 1,000 users mean over 1,000 sockets in Locust and in the service,
+    more than the common default soft limit of 1,024."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _raise_open_files_limit()
     # Also SIGINT: a shell starts background jobs with SIGINT ignored, and Python keeps an
     # ignored SIGINT ignored; the suite must always stop what it started.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

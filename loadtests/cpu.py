@@ -12,6 +12,7 @@ the requests spent waiting for the generator, not for the service.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ import psutil
 SAMPLE_EVERY_S = 1.0
 PROCESS_SATURATED_PERCENT = 90.0  # one Locust process is single-threaded (gevent)
 CORES_SATURATED_PERCENT = 95.0
+SATURATED_SECONDS = 3  # saturated this many seconds of a window: the generator is flagged
+FOREIGN_PERCENT = 10.0  # % of a core busy with processes the suite did not start
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class CpuLayout:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def placement(self, groups: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """Which cores each process group is pinned to (nothing when not pinned): the
+        service on its own, everything else of the suite on the others."""
+        if not self.pinned:
+            return {}
+        return {g: self.service_cpus if g == "service" else self.other_cpus for g in groups}
 
 
 def available_cpus() -> list[int]:
@@ -93,7 +103,9 @@ def pinned_to_others(
 class Sample:
     at: float
     groups: dict[str, dict[int, float]]  # group -> pid -> cumulative CPU seconds
-    cores: list[tuple[float, float, float]]  # per core: busy, steal and total seconds
+    # per core, cumulative seconds: busy, steal, total, and busy in processes (user,
+    # nice and system: interrupts are nobody's process and are left out of "foreign")
+    cores: list[tuple[float, float, float, float]]
 
 
 @dataclass
@@ -105,6 +117,9 @@ class WindowCpu:
     busiest_process: dict[str, float | None] = field(default_factory=dict)
     cores: dict[int, float] = field(default_factory=dict)
     steal: float = 0.0  # % of the machine's CPU time the hypervisor gave to someone else
+    seconds_judged: int = 0  # one-second intervals the generator's saturation was judged on
+    saturated_seconds: int = 0  # of those, the ones it was saturated in
+    foreign: dict[int, float] = field(default_factory=dict)  # core -> % of it not ours
 
 
 def _cpu_seconds(proc: psutil.Process) -> float:
@@ -144,41 +159,80 @@ class CpuMonitor:
                     usage[proc.pid] = _cpu_seconds(proc)
             groups[name] = usage
         cores = [
-            (t.user + t.nice + t.system + t.irq + t.softirq, getattr(t, "steal", 0.0), sum(t))
+            (
+                t.user + t.nice + t.system + t.irq + t.softirq,
+                getattr(t, "steal", 0.0),
+                sum(t),
+                t.user + t.nice + t.system,
+            )
             for t in psutil.cpu_times(percpu=True)
         ]
         self.samples.append(Sample(time.time(), groups, cores))
 
-    def window(self, start: float, end: float) -> WindowCpu | None:
+    def window(
+        self, start: float, end: float, placement: dict[str, tuple[int, ...]] | None = None
+    ) -> WindowCpu | None:
         """CPU use between the first and last samples inside [start, end]: never the
         neighbouring steps' ramps (samples are a second apart, so the window measured is
-        at most two seconds shorter than the step's)."""
+        at most two seconds shorter than the step's). ``placement`` says which cores
+        each group is pinned to, for the share of each core nobody in the suite used;
+        ``generator_cpus`` judges the generator's saturation second by second."""
         inside = [s for s in self.samples if start <= s.at <= end]
         if len(inside) < 2:
             return None
-        first, last = inside[0], inside[-1]
-        seconds = last.at - first.at
-        result = WindowCpu(seconds=seconds)
-        for name, usage in last.groups.items():
-            earlier = first.groups.get(name, {})
-            if not usage:
-                result.groups[name] = result.busiest_process[name] = None  # not measured
-                continue
-            per_process = [
-                (cpu - earlier.get(pid, 0.0)) / seconds * 100 for pid, cpu in usage.items()
-            ]
-            result.groups[name] = round(sum(per_process), 1)
-            result.busiest_process[name] = round(max(per_process), 1)
-        stolen = elapsed_all = 0.0
-        for core, ((busy1, steal1, total1), (busy0, steal0, total0)) in enumerate(
-            zip(last.cores, first.cores, strict=False)
-        ):
-            elapsed = total1 - total0
-            result.cores[core] = round((busy1 - busy0) / elapsed * 100, 1) if elapsed > 0 else 0.0
-            stolen += steal1 - steal0
-            elapsed_all += elapsed
-        result.steal = round(stolen / elapsed_all * 100, 1) if elapsed_all > 0 else 0.0
+        result = _between(inside[0], inside[-1])
+        placement = placement or {}
+        generator_cpus = placement.get("generator", ())
+        for earlier, later in itertools.pairwise(inside):
+            second = _between(earlier, later)
+            result.seconds_judged += 1
+            result.saturated_seconds += generator_saturated(second, generator_cpus)
+        result.foreign = _foreign(inside[0], inside[-1], result, placement)
         return result
+
+
+def _between(first: Sample, last: Sample) -> WindowCpu:
+    seconds = last.at - first.at
+    result = WindowCpu(seconds=seconds)
+    for name, usage in last.groups.items():
+        earlier = first.groups.get(name, {})
+        if not usage:
+            result.groups[name] = result.busiest_process[name] = None  # not measured
+            continue
+        per_process = [(cpu - earlier.get(pid, 0.0)) / seconds * 100 for pid, cpu in usage.items()]
+        result.groups[name] = round(sum(per_process), 1)
+        result.busiest_process[name] = round(max(per_process), 1)
+    stolen = elapsed_all = 0.0
+    for core, (after, before) in enumerate(zip(last.cores, first.cores, strict=False)):
+        elapsed = after[2] - before[2]
+        result.cores[core] = (
+            round((after[0] - before[0]) / elapsed * 100, 1) if elapsed > 0 else 0.0
+        )
+        stolen += after[1] - before[1]
+        elapsed_all += elapsed
+    result.steal = round(stolen / elapsed_all * 100, 1) if elapsed_all > 0 else 0.0
+    return result
+
+
+def _foreign(
+    first: Sample, last: Sample, window: WindowCpu, placement: dict[str, tuple[int, ...]]
+) -> dict[int, float]:
+    """Per pinned core, the % of it that processes ran which are not in any group pinned
+    there: someone else's load. Cores shared by several groups are judged together."""
+    found: dict[int, float] = {}
+    for cores in set(placement.values()):
+        if not cores or any(c >= len(last.cores) for c in cores):
+            continue
+        elapsed = sum(last.cores[c][2] - first.cores[c][2] for c in cores)
+        if elapsed <= 0:
+            continue
+        busy = sum(last.cores[c][3] - first.cores[c][3] for c in cores) / elapsed * 100
+        ours = sum(
+            window.groups.get(group) or 0.0 for group, where in placement.items() if where == cores
+        )
+        share = round(max(0.0, busy * len(cores) - ours) / len(cores), 1)
+        found.update({core: share for core in cores})
+    return found
 
 
 def generator_saturated(cpu: WindowCpu, generator_cpus: Sequence[int]) -> bool:

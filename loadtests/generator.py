@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtests import launcher
+from loadtests.errors import SuiteError
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
 from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX, StepPlan, id_ranges
-from services.common.settings import ServiceSettings
 
-LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
+LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locust" / "locustfile.py"
+HANG_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
 
 
 def plan_args(plan: StepPlan) -> list[str]:
@@ -26,24 +28,63 @@ def plan_args(plan: StepPlan) -> list[str]:
     ]  # fmt: skip
 
 
+def headless_args(plan: StepPlan, user_class: str, results: Path, *extra: str) -> list[str]:
+    """Locust's options for one headless run through ``plan``, its statistics to ``results``."""
+    return [
+        "--headless", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        *extra, *plan_args(plan), "--results-file", str(results), user_class,
+    ]  # fmt: skip
+
+
 def start(
     args: Sequence[str],
-    settings: ServiceSettings,
+    host: str,
     seed_spec: dict[str, Any],
     log: Path,
     cpus: Sequence[int] | None,
     processes: int = 1,
 ) -> Supervised:
-    """``locust -f loadtests/locustfile.py ARGS`` against the service, logging to ``log``."""
+    """``locust -f loadtests/locust/locustfile.py ARGS`` against the service, logging to ``log``."""
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
-            "--host", launcher.base_url(settings), *args]  # fmt: skip
+            "--host", host, *args]  # fmt: skip
     if processes > 1:
         argv += ["--processes", str(processes)]
-    env = launcher.service_env(settings)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
     env[ID_RANGES_ENV] = json.dumps(id_ranges(seed_spec))
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(f"$ {shlex.join(argv)}\n")
     return Supervised("locust", argv, env, log, cpus, cwd=PROJECT_ROOT)
+
+
+def run_together(
+    hosts: Sequence[str],
+    plan: StepPlan,
+    user_class: str,
+    seed_spec: dict[str, Any],
+    work: Path,
+    cpus: Sequence[int] | None,
+) -> list[dict[str, Any]]:
+    """One headless Locust per host, all started together through ``plan``; waits until
+    every one has finished and returns what each recorded (``work/locust-N.json``, its
+    log beside it). Raises SuiteError if one hangs or records nothing."""
+    locusts: list[Supervised] = []
+    outputs = [work / f"locust-{index}.json" for index in range(len(hosts))]
+    try:
+        for index, host in enumerate(hosts):
+            args = headless_args(plan, user_class, outputs[index])
+            locusts.append(start(args, host, seed_spec, work / f"locust-{index}.log", cpus))
+        deadline = time.monotonic() + plan.total_s + HANG_GRACE_S
+        while any(locust.alive() for locust in locusts):
+            if time.monotonic() > deadline:
+                raise SuiteError(f"Locust did not finish; see the logs in {work}")
+            time.sleep(0.5)
+    finally:
+        for locust in locusts:
+            locust.stop()
+    for locust, output in zip(locusts, outputs, strict=True):
+        if not output.exists():
+            raise SuiteError(f"Locust wrote no statistics: {locust.log_tail(3)} (see {work})")
+    return [json.loads(output.read_text()) for output in outputs]
 
 
 def forward_progress(log: Path, offset: int) -> int:

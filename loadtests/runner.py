@@ -1,18 +1,23 @@
-"""``run``: both services in turn under the same rising load, measured the same way.
+"""``run``: every variant under the same rising load, measured the same way.
 
-For each scenario and each service: reset the database to the seeded state, start the
-service pinned to its own cores, wait until it is healthy, run Locust headless with the
-rising-concurrency shape on the other cores, then stop the service and everything it
-started. The service order alternates between scenarios so neither always goes first.
-``results.json`` is rewritten after every service's run; an interrupted run keeps what
-was measured, marked partial.
+A run is rounds x scenarios x variants. For each (round, scenario) the variants run in a
+recorded random order whose first variant is never the previous block's first; for each
+variant: reset the database to the seeded state, start the service pinned to its own
+cores, wait until it is healthy, run Locust headless with the rising-concurrency shape on
+the other cores, then stop the service and everything it started.
+
+``results.json`` is rewritten after every variant's run; an interrupted run keeps what
+was measured, marked partial. Nothing in the runner assumes two variants: the first one
+listed is the baseline every report compares to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,46 +25,84 @@ from typing import Any
 
 import psutil
 
-from loadtests import cpu, database, environment, generator, launcher, results
+from loadtests import ceiling, cpu, crosscheck, database, environment, generator, noise
 from loadtests.errors import SuiteError
 from loadtests.infra import pgbouncer
-from loadtests.infra.ports import free_port
 from loadtests.infra.postgres import server_processes
 from loadtests.infra.processes import Supervised
-from loadtests.launcher import ServiceKind
 from loadtests.paths import PROJECT_ROOT
-from loadtests.plan import SCENARIOS, StepPlan
+from loadtests.plan import SCENARIOS, ScenarioPlan, StepPlan
+from loadtests.results import measure, store
+from loadtests.results.models import (
+    Ceiling,
+    CpuLayoutInfo,
+    DatabaseInfo,
+    Environment,
+    Fairness,
+    LocustCounts,
+    LocustFiles,
+    PgBouncerInfo,
+    Plan,
+    RunInfo,
+    RunResults,
+    ScenarioResults,
+    Seed,
+    ServiceFailure,
+    SettingDifference,
+    Statements,
+    VariantInfo,
+    VariantRun,
+)
+from loadtests.service import ServiceUnderTest
 from loadtests.service_log import failures as service_log_failures
-from services.common.settings import ServiceSettings
+from loadtests.variants import Variant
 from services.common.urls import redacted
 
 LOCUST_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
+VARIANT_RUN_OVERHEAD_S = 8.0  # reset, start, health check, Locust start and stop
+CEILING_S = ceiling.MEASURE_S + 3.0  # pgbench and a reset, once per scenario
 
-# Settings both services must share for a fair comparison (others apply to one only).
-SHARED_SETTINGS = (
-    "pool_size",
-    "max_overflow",
-    "pool_timeout",
-    "connect_timeout",
-    "workers",
-    "keepalive",
-    "json_encoder",
-)
+FAIRNESS_NOTES = [
+    "Every variant runs pinned to the same service cores with the same shared settings "
+    "(pool, timeouts, keep-alive, JSON encoder, access logs off); what a variant changes is "
+    "listed below as a difference from the baseline.",
+    "Every variant sends the SQL of services/common (queries.py for the ORM modes, sql.py for "
+    "raw asyncpg), closes its session before the response is sent, and keeps "
+    "expire_on_commit=False.",
+    "Inherent differences: gunicorn restarts a worker whose main loop is stuck for 60 s "
+    "(uvicorn has no such watchdog); psycopg2's connect timeout is whole seconds.",
+]
 
 
 @dataclass
 class RunOptions:
-    services: list[ServiceKind]
-    scenarios: tuple[str, ...]
-    plan: StepPlan
+    scenarios: tuple[ScenarioPlan, ...]
+    variants: dict[str, Variant]  # every variant the scenarios name
+    rounds: int = 1
     locust_processes: int = 1
     out_root: Path = PROJECT_ROOT / "reports"
     profile: str | None = None
     pin: bool = True
     port: int | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)  # env overrides for every variant
     command: str = ""
     pgbouncer: bool = False
+    seed: int | None = None
+    cross_check: int | None = None  # users of the wrk-vs-Locust cross-check; None: off
+
+    @property
+    def variant_names(self) -> list[str]:
+        return list(dict.fromkeys(v for s in self.scenarios for v in s.variants))
+
+    def expected_runs(self) -> int:
+        return self.rounds * sum(len(s.variants) for s in self.scenarios)
+
+    def estimated_seconds(self) -> float:
+        per_round = sum(
+            len(s.variants) * (s.plan.total_s + VARIANT_RUN_OVERHEAD_S) for s in self.scenarios
+        )
+        checked = crosscheck.estimated_seconds(self.cross_check, len(self.variant_names))
+        return self.rounds * per_round + len(self.scenarios) * CEILING_S + checked
 
 
 @dataclass
@@ -70,10 +113,14 @@ class Run:
     run_dir: Path
     layout: cpu.CpuLayout
     target: database.Target
-    settings: dict[str, ServiceSettings]
-    results: dict[str, Any]
+    services: dict[str, ServiceUnderTest]
+    results: RunResults
+    seed_spec: dict[str, int]
     bouncer: pgbouncer.PgBouncer | None = None
     started: float = field(default_factory=time.time)
+
+    def save(self) -> None:
+        store.write(self.run_dir, self.results)
 
 
 def run(options: RunOptions) -> Path:
@@ -91,14 +138,14 @@ def _run(options: RunOptions, target: database.Target) -> Path:
         _execute(current)
     except KeyboardInterrupt:
         if current is not None:
-            current.results["run"]["status"] = "partial"
-            current.results["run"]["error"] = "interrupted"
+            current.results.run.status = "partial"
+            current.results.run.error = "interrupted"
             print("\ninterrupted: everything the run started is stopped; partial results kept")
         raise
     except SuiteError as exc:
         if current is not None:
-            current.results["run"]["status"] = "failed"
-            current.results["run"]["error"] = str(exc)
+            current.results.run.status = "failed"
+            current.results.run.error = str(exc)
         raise
     finally:
         if current is not None:
@@ -126,30 +173,34 @@ def _build_reports(current: Run) -> None:
 
 
 def _prepare(options: RunOptions, target: database.Target) -> Run:
-    database.ensure_seeded(target)
+    seed = database.ensure_seeded(target)
     layout = cpu.plan_layout(options.pin)
-    overrides = launcher.with_default_workers(layout, target.url, options.overrides)
-    settings = {}
-    for service in options.services:
-        settings[service.name] = launcher.build_settings(target.url, overrides)
-        launcher.check_budget(service, settings[service.name], target.url)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    scenarios = "+".join(options.scenarios)
-    label = options.profile if options.profile and len(options.scenarios) > 1 else scenarios
-    if options.pgbouncer:
-        label += "-pgbouncer"
-    run_dir = _new_run_dir(options.out_root, f"{stamp}-{label}")
+    # Every variant's settings are checked before anything starts.
+    services = {
+        name: ServiceUnderTest.prepare(
+            options.variants[name], target.url, layout, options.shared, options.port
+        )
+        for name in options.variant_names
+    }
+    run_dir = _new_run_dir(options.out_root, _run_name(options))
     bouncer = None
     if options.pgbouncer:
-        budget = max(s.connection_budget for s in settings.values())
+        budget = max(s.settings.connection_budget for s in services.values())
         cpus = list(layout.other_cpus) if layout.pinned else None
         bouncer = pgbouncer.start(target.url, budget, run_dir / "logs" / "pgbouncer.log", cpus)
     try:
-        return _configure(options, target, layout, overrides, settings, run_dir, bouncer)
+        return _configure(options, target, layout, services, run_dir, bouncer, seed)
     except BaseException:
         if bouncer is not None:  # not yet owned by a Run: stop it here
             bouncer.stop()
         raise
+
+
+def _run_name(options: RunOptions) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    scenarios = [s.scenario for s in options.scenarios]
+    label = options.profile if options.profile and len(scenarios) > 1 else "+".join(scenarios)
+    return f"{stamp}-{label}" + ("-pgbouncer" if options.pgbouncer else "")
 
 
 def _new_run_dir(out_root: Path, name: str) -> Path:
@@ -170,179 +221,254 @@ def _configure(
     options: RunOptions,
     target: database.Target,
     layout: cpu.CpuLayout,
-    overrides: dict[str, Any],
-    settings: dict[str, ServiceSettings],
+    services: dict[str, ServiceUnderTest],
     run_dir: Path,
     bouncer: pgbouncer.PgBouncer | None,
+    seed: dict[str, Any],
 ) -> Run:
-    # Every service gets its own port, the database URL it must use (PgBouncer's when on)
-    # and the prepared-statement setting that is safe there.
-    requested = next(iter(settings.values())).statement_cache
+    # Every variant gets the database URL it must use (PgBouncer's when on) and the
+    # prepared-statement setting that is safe there; ports stay as prepared.
+    requested = next(iter(services.values())).settings.statement_cache
     in_force = pgbouncer.resolve_statement_cache(
         requested, bouncer.tracks_prepared if bouncer else None
     )
     url = bouncer.url() if bouncer else target.url
-    for service in options.services:
-        final = {**overrides, "DB_STATEMENT_CACHE": in_force.value}
-        final["WEB_PORT"] = options.port or free_port()
-        settings[service.name] = launcher.build_settings(url, final)
-    current = Run(options, run_dir, layout, target, settings, {}, bouncer)
-    current.results = _skeleton(current)
+    for name, service in services.items():
+        workers = {"WEB_WORKERS": service.settings.workers}
+        shared = {**options.shared, "DB_STATEMENT_CACHE": in_force.value, **workers}
+        services[name] = ServiceUnderTest.prepare(
+            options.variants[name], url, layout, shared, service.settings.port
+        )
     described = bouncer.describe() if bouncer else {"enabled": False}
     statement_cache = {"requested": requested.value, "in_force": in_force.value}
-    current.results["pgbouncer"] = {**described, "statement_cache": statement_cache}
-    results.write(run_dir, current.results)
+    results = _skeleton(options, target, layout, services, run_dir, seed)
+    results.pgbouncer = PgBouncerInfo(**described, statement_cache=statement_cache)
+    current = Run(options, run_dir, layout, target, services, results, seed["spec"], bouncer)
+    current.save()
     return current
 
 
-def _skeleton(current: Run) -> dict[str, Any]:
-    options, target = current.options, current.target
-    seed = database.require_seed(target)
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "run": {
-            "id": current.run_dir.name,
-            "status": "running",
-            "started_at": current.started,
-            "finished_at": None,
-            "duration_s": None,
-            "profile": options.profile,
-            "command": options.command,
-            "scenarios": list(options.scenarios),
-            "services": [s.name for s in options.services],
-            "steps": list(options.plan.steps),
-            "warmup_seconds": options.plan.warmup_s,
-            "step_seconds": options.plan.measure_s,
-            "locust_processes": options.locust_processes,
+def _skeleton(
+    options: RunOptions,
+    target: database.Target,
+    layout: cpu.CpuLayout,
+    services: dict[str, ServiceUnderTest],
+    run_dir: Path,
+    seed: dict[str, Any],
+) -> RunResults:
+    return RunResults(
+        run=RunInfo(
+            id=run_dir.name,
+            status="running",
+            started_at=time.time(),
+            finished_at=None,
+            duration_s=None,
+            profile=options.profile,
+            command=options.command,
+            scenarios=[s.scenario for s in options.scenarios],
+            variants=options.variant_names,
+            locust_processes=options.locust_processes,
+            rounds=options.rounds,
+        ),
+        environment=Environment(machine=environment.machine(), versions=environment.versions()),
+        database=DatabaseInfo(
+            kind="embedded" if target.embedded else "external",
+            url=redacted(target.url),
+            settings=database.server_settings(target.url),
+            seed=Seed(spec=seed["spec"], rows=seed["rows"], checksum=seed["checksum"]),
+            pinned=bool(target.embedded and layout.pinned),
+        ),
+        pgbouncer=PgBouncerInfo(enabled=False),
+        cpu_layout=CpuLayoutInfo(**layout.to_dict()),
+        variants={name: _variant_info(service) for name, service in services.items()},
+        fairness=_fairness(services),
+        scenarios={
+            s.scenario: ScenarioResults(
+                description=SCENARIOS[s.scenario].description,
+                user_class=SCENARIOS[s.scenario].user_class,
+                variants=list(s.variants),
+                plan=Plan(
+                    steps=list(s.plan.steps),
+                    warmup_seconds=s.plan.warmup_s,
+                    step_seconds=s.plan.measure_s,
+                ),
+            )
+            for s in options.scenarios
         },
-        "environment": {"machine": environment.machine(), "versions": environment.versions()},
-        "database": {
-            "kind": "embedded" if target.embedded else "external",
-            "url": redacted(target.url),
-            "settings": database.server_settings(target.url),
-            "seed": {"spec": seed["spec"], "rows": seed["rows"], "checksum": seed["checksum"]},
-            "pinned": bool(target.embedded and current.layout.pinned),
-        },
-        "pgbouncer": {"enabled": False},
-        "cpu_layout": current.layout.to_dict(),
-        "services": {
-            service.name: {
-                "label": service.label,
-                "stack": service.stack,
-                "process_model": service.describe(current.settings[service.name]),
-                "settings": service.own_settings(current.settings[service.name]),
-            }
-            for service in options.services
-        },
-        "fairness": _fairness(current),
-        "scenarios": {
-            name: {
-                "description": SCENARIOS[name].description,
-                "user_class": SCENARIOS[name].user_class,
-                "results": {},
-            }
-            for name in options.scenarios
-        },
-    }
+    )
 
 
-def _fairness(current: Run) -> dict[str, Any]:
-    """Settings that differ between the services: each one is a warning in the report.
-    Both services are built from one set of overrides today, so this is a guard for
-    per-service settings (tuning sweeps), not something a default run can trigger."""
+def _variant_info(service: ServiceUnderTest) -> VariantInfo:
+    variant = service.variant
+    return VariantInfo(
+        name=variant.name,
+        label=variant.display,
+        service=variant.service.value,
+        mode=variant.mode.value if variant.mode else None,
+        stack=variant.stack,
+        description=variant.description,
+        antipattern=variant.antipattern,
+        builtin=variant.builtin,
+        process_model=service.describe(),
+        settings=service.values(),
+        connection_budget=service.connection_budget(),
+    )
+
+
+def _fairness(services: dict[str, ServiceUnderTest]) -> Fairness:
+    """Every setting in which a variant differs from the baseline (the first listed)."""
+    baseline_name, *others = services
+    baseline = services[baseline_name].values()
     differences = []
-    names = list(current.settings)
-    if len(names) == 2:
-        first, second = (launcher.kind(n).own_settings(current.settings[n]) for n in names)
-        for key in SHARED_SETTINGS:
-            if first.get(key) != second.get(key):
+    for name in others:
+        values = services[name].values()
+        for setting in dict.fromkeys([*baseline, *values]):
+            if baseline.get(setting) != values.get(setting):
                 differences.append(
-                    {"setting": key, names[0]: first.get(key), names[1]: second.get(key)}
+                    SettingDifference(
+                        variant=name,
+                        setting=setting,
+                        value=values.get(setting),
+                        baseline=baseline.get(setting),
+                    )
                 )
-    return {
-        "differences": differences,
-        "shared_settings": list(SHARED_SETTINGS),
-        "notes": [
-            "Flask serves each worker's requests with a thread pool (WEB_THREADS, at most its "
-            "connection pool); FastAPI with one event loop per worker.",
-            "Both services: access logs off, the same JSON encoder, the same SQL statements "
-            "(services/common/queries.py), expire_on_commit=False, sessions closed before the "
-            "response is sent, keep-alive and backlog equal.",
-            "Inherent differences: gunicorn restarts a worker whose main loop is stuck for 60 s "
-            "(uvicorn has no such watchdog); psycopg2's connect timeout is whole seconds; an "
-            "unexpected non-database error makes Starlette log a traceback each time, where "
-            "Flask logs one line (no scenario triggers one).",
-        ],
-    }
+    return Fairness(baseline=baseline_name, differences=differences, notes=FAIRNESS_NOTES)
 
 
-SERVICE_RUN_OVERHEAD_S = 8.0  # reset, start, health check, Locust start and stop
+def run_order(variants: tuple[str, ...], blocks: int, seed: int) -> Iterator[list[str]]:
+    """A random order per block, from ``seed``, whose first variant is never the previous
+    block's first: no variant always runs first, and none always right after a reset of
+    the machine's caches by another."""
+    rng = random.Random(seed)
+    previous = None
+    for _ in range(blocks):
+        order = list(variants)
+        rng.shuffle(order)
+        if len(order) > 1 and order[0] == previous:
+            swap = rng.randrange(1, len(order))
+            order[0], order[swap] = order[swap], order[0]
+        previous = order[0]
+        yield order
 
 
 def _execute(current: Run) -> None:
     options = current.options
-    total = len(options.scenarios) * len(options.services)
-    done = 0
-    for index, scenario in enumerate(options.scenarios):
-        order = options.services if index % 2 == 0 else list(reversed(options.services))
-        for position, service in enumerate(order):
-            left = (total - done) * (options.plan.total_s + SERVICE_RUN_OVERHEAD_S)
+    total, done = options.expected_runs(), 0
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    current.results.run.order_seed = seed
+    current.results.run.noise_band = noise.current()
+    blocks = [(r, s) for r in range(1, options.rounds + 1) for s in options.scenarios]
+    orders = {
+        s.scenario: run_order(s.variants, options.rounds, seed + index)
+        for index, s in enumerate(options.scenarios)
+    }
+    for round_number, plan in blocks:
+        if round_number == 1:
+            _measure_ceiling(current, plan)
+        order = next(orders[plan.scenario])
+        for position, name in enumerate(order, start=1):
+            left = options.estimated_seconds() * (total - done) / total
             print(f"\n[{done + 1}/{total}] about {left / 60:.0f} min left in the run", flush=True)
             done += 1
             # Filled in place, so whatever was measured is in the results even if the
-            # service's run is interrupted.
-            outcome: dict[str, Any] = {"status": "running", "order": position + 1}
-            current.results["scenarios"][scenario]["results"][service.name] = outcome
-            _run_service(current, scenario, service, outcome)
-            results.write(current.run_dir, current.results)
+            # variant's run is interrupted.
+            outcome = VariantRun(
+                variant=name, round=round_number, position=position, status="running"
+            )
+            current.results.scenarios[plan.scenario].runs.append(outcome)
+            _run_variant(current, plan, current.services[name], outcome)
+            current.save()
+    _cross_check(current)
+
+
+def _cross_check(current: Run) -> None:
+    """wrk beside Locust, once per variant, after every round (loadtests/crosscheck.py)."""
+    if current.options.cross_check is None:
+        return
+    result = current.results.cross_check = crosscheck.prepared(current.options.cross_check)
+    crosscheck.run(
+        result, list(current.services.values()), current.target, current.layout,
+        current.seed_spec, current.run_dir / "crosscheck",
+    )  # fmt: skip
+    current.save()
+
+
+def _measure_ceiling(current: Run, plan: ScenarioPlan) -> None:
+    """pgbench on the scenario's SQL, on freshly reset data, before the variants run it."""
+    target, layout = current.target, current.layout
+    clients = max(current.services[name].connection_budget() for name in plan.variants)
+    scripts = ceiling.script_text(plan.scenario)
+    binary = ceiling.pgbench_binary(
+        Path(target.embedded.bin_dir) if target.embedded else database.client_bin_dir()
+    )
+    result = current.results.scenarios[plan.scenario]
+    if binary is None:
+        result.ceiling = Ceiling(
+            tps=None, clients=clients, seconds=0, pinned=False, scripts=scripts,
+            note="not measured: pgbench was not found next to the PostgreSQL binaries",
+        )  # fmt: skip
+        return
+    print(f"\n== {plan.scenario} | database ceiling: pgbench, {clients} connections", flush=True)
+    database.reset(target)
+    cpus = layout.service_cpus if layout.pinned else None
+    with cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)):
+        # Straight to PostgreSQL, also in a PgBouncer run: the ceiling is the database alone.
+        measured = ceiling.measure(
+            binary, target.url, plan.scenario, clients, current.seed_spec, cpus,
+            ceiling.seconds_for(plan.plan.measure_s),
+        )  # fmt: skip
+    note = measured.error
+    if note is None and not target.embedded:
+        note = "an external server: PostgreSQL was not pinned and its CPU was not measured"
+    result.ceiling = Ceiling(
+        tps=measured.tps, clients=clients, seconds=measured.seconds,
+        pinned=bool(layout.pinned and target.embedded), scripts=scripts, note=note,
+    )  # fmt: skip
+    done = f"{measured.tps:,.0f} requests/s" if measured.tps else f"not measured ({note})"
+    print(f"   PostgreSQL alone: {done}", flush=True)
+    current.save()
 
 
 def _finish(current: Run) -> None:
-    run_meta = current.results["run"]
-    outcomes = [
-        outcome["status"]
-        for scenario in current.results["scenarios"].values()
-        for outcome in scenario["results"].values()
-    ]
-    expected = len(current.options.scenarios) * len(current.options.services)
-    if run_meta["status"] == "running":
-        complete = len(outcomes) == expected and all(s == "complete" for s in outcomes)
-        run_meta["status"] = "complete" if complete else "partial"
-    for scenario in current.results["scenarios"].values():
-        for outcome in scenario["results"].values():
-            if outcome["status"] == "running":
-                outcome.update(status="partial", error="interrupted")
-    run_meta["finished_at"] = time.time()
-    run_meta["duration_s"] = round(run_meta["finished_at"] - current.started, 1)
-    results.write(current.run_dir, current.results)
+    run_meta = current.results.run
+    outcomes = [o for s in current.results.scenarios.values() for o in s.runs]
+    if run_meta.status == "running":
+        complete = len(outcomes) == current.options.expected_runs() and all(
+            o.status == "complete" for o in outcomes
+        )
+        run_meta.status = "complete" if complete else "partial"
+    for outcome in outcomes:
+        if outcome.status == "running":
+            outcome.status, outcome.error = "partial", "interrupted"
+    run_meta.finished_at = time.time()
+    run_meta.duration_s = round(run_meta.finished_at - current.started, 1)
+    current.save()
 
 
-def _run_service(
-    current: Run, scenario: str, service: ServiceKind, outcome: dict[str, Any]
+def _tag(scenario: str, outcome: VariantRun, rounds: int) -> str:
+    # Colons would make a relative link look like a URL scheme.
+    tag = f"{scenario}-{outcome.variant.replace(':', '_')}"
+    return f"{tag}-r{outcome.round}" if rounds > 1 else tag
+
+
+def _run_variant(
+    current: Run, plan: ScenarioPlan, service: ServiceUnderTest, outcome: VariantRun
 ) -> None:
-    settings = current.settings[service.name]
     layout, target, run_dir = current.layout, current.target, current.run_dir
-    tag = f"{scenario}-{service.name}"
-    print(f"\n== {scenario} | {service.stack} ({service.describe(settings)})", flush=True)
-    reset_s = database.reset(target)
+    tag = _tag(plan.scenario, outcome, current.options.rounds)
+    round_text = f" round {outcome.round}" if current.options.rounds > 1 else ""
+    print(f"\n== {plan.scenario}{round_text} | {service.label} ({service.describe()})", flush=True)
+    outcome.reset_seconds = round(database.reset(target), 3)
     database.reset_statement_stats(target.url)
-    outcome.update(
-        error=None,
-        reset_seconds=round(reset_s, 3),
-        locust={
-            "html": f"locust/{tag}.html",
-            "csv_prefix": f"locust/{tag}",
-            "log": f"locust/{tag}.log",
-        },
+    outcome.locust = LocustFiles(
+        html=f"locust/{tag}.html", csv_prefix=f"locust/{tag}", log=f"locust/{tag}.log"
     )
     service_log = run_dir / "logs" / f"{tag}.log"
     try:
-        process = launcher.start(
-            service, settings, service_log, layout.service_cpus if layout.pinned else None
-        )
+        service.start(service_log)
     except SuiteError as exc:
         # A service that cannot start stops the run (exit code 2), recorded as failed.
-        outcome.update(status="failed", error=str(exc))
+        outcome.status, outcome.error = "failed", str(exc)
         raise
 
     def postgres() -> list[psutil.Process]:
@@ -351,102 +477,93 @@ def _run_service(
     locust = None
     try:
         locust_out = run_dir / "locust" / f"{tag}.json"
-        locust = _start_locust(current, scenario, service, settings, locust_out)
-        groups = {"generator": locust.processes, "service": process.processes, "database": postgres}
+        locust = _start_locust(current, plan, service, tag, locust_out)
+        groups = {
+            "generator": locust.processes,
+            "service": service.processes,
+            "database": postgres,
+            "suite": _this_process,  # the runner itself, sampling all of this
+        }
         if current.bouncer is not None:
             groups["pgbouncer"] = current.bouncer.process.processes
         with cpu.pinned_to_others(layout, postgres), cpu.CpuMonitor(groups) as monitor:
-            status = _wait_for_locust(
-                locust, current.options.plan, run_dir / outcome["locust"]["log"]
-            )
+            status = _wait_for_locust(locust, plan.plan, run_dir / outcome.locust.log)
         recorded = json.loads(locust_out.read_text()) if locust_out.exists() else None
         if recorded is None:
-            raise SuiteError(
-                f"Locust wrote no statistics ({status}); see {outcome['locust']['log']}"
-            )
-        outcome.update(
-            _measurements(recorded, monitor, layout, target),
-            status="complete" if recorded.get("complete") and status == "finished" else "partial",
-        )
+            raise SuiteError(f"Locust wrote no statistics ({status}); see {outcome.locust.log}")
+        _measured(outcome, recorded, monitor, layout, target)
+        finished = recorded.get("complete") and status == "finished"
+        outcome.status = "complete" if finished else "partial"
         if status != "finished":
-            outcome["error"] = status
+            outcome.error = status
     except KeyboardInterrupt:
-        _collect_partial(outcome, run_dir, tag, layout, target)
+        _collect_partial(outcome, run_dir / "locust" / f"{tag}.json", layout, target)
         raise
     except SuiteError as exc:
-        outcome.update(status="failed", error=str(exc))
+        outcome.status, outcome.error = "failed", str(exc)
         print(f"   failed: {exc}", flush=True)
     finally:
         try:
             if locust is not None and locust.alive():
                 locust.stop()
         finally:
-            process.stop()
-            outcome["service_failures"] = service_log_failures(service_log)
+            service.stop()
+            outcome.service_failures = [
+                ServiceFailure(**f) for f in service_log_failures(service_log)
+            ]
+
+
+def _this_process() -> list[psutil.Process]:
+    return [psutil.Process()]
 
 
 def _collect_partial(
-    outcome: dict[str, Any], run_dir: Path, tag: str, layout: cpu.CpuLayout, target: database.Target
+    outcome: VariantRun, path: Path, layout: cpu.CpuLayout, target: database.Target
 ) -> None:
     """After Ctrl-C: keep the steps Locust had finished (it writes them as it goes)."""
-    path = run_dir / "locust" / f"{tag}.json"
     with contextlib.suppress(OSError, ValueError, KeyError):
-        outcome.update(_measurements(json.loads(path.read_text()), None, layout, target))
-    outcome.update(status="partial", error="interrupted")
+        _measured(outcome, json.loads(path.read_text()), None, layout, target)
+    outcome.status, outcome.error = "partial", "interrupted"
 
 
-def _measurements(
+def _measured(
+    outcome: VariantRun,
     recorded: dict[str, Any],
     monitor: cpu.CpuMonitor | None,
     layout: cpu.CpuLayout,
     target: database.Target,
-) -> dict[str, Any]:
-    steps = results.step_results(recorded, monitor, layout.other_cpus)
-    totals = results.recorded_totals(recorded)
-    statements = database.statement_counts(target.url)
-    requests = totals["requests"]
-    return {
-        "steps": steps,
-        "timeseries": results.timeseries(recorded),
-        "recorded": totals,
-        "locust_counts": recorded["locust"],
-        "statements": {
-            "counts": statements,
-            "per_request": {k: round(v / requests, 3) for k, v in statements.items()}
-            if statements and requests
-            else None,
-        },
-    }
+) -> None:
+    groups = list(monitor.groups) if monitor else []
+    outcome.steps = measure.steps(recorded, monitor, layout.placement(groups))
+    outcome.timeseries = measure.timeseries(recorded)
+    outcome.recorded = measure.recorded_totals(recorded)
+    outcome.locust_counts = LocustCounts(**recorded["locust"])
+    stats = database.statement_stats(target.url)
+    counts = {kind: calls for kind, (calls, _) in stats.items()} if stats else None
+    requests = outcome.recorded.requests
+    outcome.database_time = measure.database_time(recorded, stats)
+    outcome.statements = Statements(
+        counts=counts,
+        per_request={k: round(v / requests, 3) for k, v in counts.items()}
+        if counts and requests
+        else None,
+    )
 
 
 def _start_locust(
-    current: Run, scenario: str, service: ServiceKind, settings: ServiceSettings, out: Path
+    current: Run, plan: ScenarioPlan, service: ServiceUnderTest, tag: str, out: Path
 ) -> Supervised:
     options, locust_dir = current.options, current.run_dir / "locust"
-    tag = f"{scenario}-{service.name}"
-    args = [
-        "--headless",
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "--csv",
-        str(locust_dir / tag),
-        "--html",
-        str(locust_dir / f"{tag}.html"),
-        "--exit-code-on-error",
-        "0",
-        *generator.plan_args(options.plan),
-        "--results-file",
-        str(out),
-        "--run-label",
-        f"{service.name} {scenario}",
-        SCENARIOS[scenario].user_class,
-    ]
+    args = generator.headless_args(
+        plan.plan, SCENARIOS[plan.scenario].user_class, out,
+        "--csv", str(locust_dir / tag), "--html", str(locust_dir / f"{tag}.html"),
+        "--run-label", f"{service.variant.name} {plan.scenario}",
+    )  # fmt: skip
     layout = current.layout
     return generator.start(
         args,
-        settings,
-        current.results["database"]["seed"]["spec"],
+        service.url,
+        current.seed_spec,
         locust_dir / f"{tag}.log",
         layout.other_cpus if layout.pinned else None,
         options.locust_processes,

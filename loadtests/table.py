@@ -1,26 +1,31 @@
-"""The compact side-by-side table printed at the end of a run (from results.json)."""
+"""The compact table printed at the end of a run, every variant side by side (from the
+same results a report reads)."""
 
 from __future__ import annotations
 
-from typing import Any
+from loadtests import analysis
+from loadtests.report.breakdown import largest_at_tail
+from loadtests.results.models import RunResults
 
-COLUMNS = ("req/s", "p50", "p95", "p99", "err%", "gen")
-WIDTHS = (7, 7, 7, 7, 6, 4)
+COLUMNS = ("req/s", "p50", "p99", "err%", "gen", "tail")
+WIDTHS = (7, 7, 8, 6, 4, 13)
+SIDE_BY_SIDE = 2  # variants; more are listed one per line
 
 
-def _cells(step: dict[str, Any] | None) -> list[str]:
-    if step is None:
+def _cells(cell: analysis.Cell | None) -> list[str]:
+    if cell is None:
         return ["-"] * len(COLUMNS)
-    latency = step["latency_ms"]
-    cpu = step.get("cpu") or {}
-    generator = "SAT" if cpu.get("generator_saturated") else ("ok" if cpu else "?")
+    cpus = [step.cpu for step in cell.steps]
+    generator = (
+        "SAT" if any(c and c.generator_saturated for c in cpus) else ("ok" if all(cpus) else "?")
+    )
     return [
-        f"{step['throughput_rps']:.0f}",
-        f"{latency['p50']:.1f}",
-        f"{latency['p95']:.1f}",
-        f"{latency['p99']:.1f}",
-        f"{step['error_rate'] * 100:.2f}",
+        f"{cell.value('throughput'):.0f}",
+        f"{cell.value('p50'):.1f}",
+        f"{cell.value('p99'):.1f}",
+        f"{cell.value('error_rate') * 100:.2f}",
         generator,
+        largest_at_tail(cell.step),
     ]
 
 
@@ -28,27 +33,35 @@ def _row(cells: list[str]) -> str:
     return " ".join(cell.rjust(width) for cell, width in zip(cells, WIDTHS, strict=True))
 
 
-def render(results: dict[str, Any]) -> str:
-    services = results["run"]["services"]
-    labels = {name: results["services"][name]["label"] for name in services}
+def render(results: RunResults) -> str:
+    labels = {name: info.label for name, info in results.variants.items()}
     block = len(_row(list(COLUMNS)))
     lines = []
-    for name, scenario in results["scenarios"].items():
-        lines.append(f"\n{name}: {scenario['description']}")
-        lines.append("latency in ms; gen = load generator CPU (SAT: saturated, numbers suspect)")
-        header = "users | " + " | ".join(labels[s].center(block) for s in services)
-        lines += [header, "      | " + " | ".join(_row(list(COLUMNS)) for _ in services)]
-        per_service = {
-            s: {step["users"]: step for step in scenario["results"].get(s, {}).get("steps", [])}
-            for s in services
-        }
-        for users in results["run"]["steps"]:
-            row = " | ".join(_row(_cells(per_service[s].get(users))) for s in services)
-            lines.append(f"{users:>5} | {row}")
-        for service in services:
-            outcome = scenario["results"].get(service, {})
-            if outcome.get("status") not in ("complete", None):
-                lines.append(
-                    f"  {labels[service]}: {outcome.get('status')} ({outcome.get('error')})"
-                )
+    medians = " (medians over the rounds)" if results.run.rounds > 1 else ""
+    for name, scenario in results.scenarios.items():
+        cells = analysis.grid(results, name)
+        variants = scenario.variants
+        lines.append(f"\n{name}: {scenario.description}")
+        lines.append(
+            f"latency of successes in ms{medians}; req/s = successes per second; "
+            "gen = load generator CPU (SAT: saturated, numbers suspect); tail = what the "
+            "slowest 1% spent most of their time on"
+        )
+        if len(variants) <= SIDE_BY_SIDE:
+            names = [labels[v][:block].center(block) for v in variants]
+            header = "      | " + " | ".join(_row(list(COLUMNS)) for _ in variants)
+            lines += ["users | " + " | ".join(names), header]
+            for users in scenario.plan.steps:
+                row = " | ".join(_row(_cells(cells.get(v, {}).get(users))) for v in variants)
+                lines.append(f"{users:>5} | {row}")
+        else:  # one line per variant and step: eight variants side by side would not fit
+            width = max(len(labels[v]) for v in variants)
+            lines.append(f"users | {'variant'.ljust(width)} | {_row(list(COLUMNS))}")
+            for users in scenario.plan.steps:
+                for v in variants:
+                    cells_text = _row(_cells(cells.get(v, {}).get(users)))
+                    lines.append(f"{users:>5} | {labels[v].ljust(width)} | {cells_text}")
+        for outcome in scenario.runs:
+            if outcome.status != "complete":
+                lines.append(f"  {labels[outcome.variant]}: {outcome.status} ({outcome.error})")
     return "\n".join(lines)

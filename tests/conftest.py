@@ -7,19 +7,21 @@ measure the default seed size do so in their own database on the same server.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from loadtests import database, launcher
+from loadtests import database
 from loadtests.infra.ports import free_port
 from loadtests.infra.postgres import EmbeddedPostgres, layout
-from loadtests.infra.processes import Supervised
+from loadtests.service import ServiceUnderTest, build_settings
+from loadtests.variants import BUILTIN
 from services.common.seed import SeedSpec
-from services.common.settings import ServiceSettings
 
 SMALL_SEED = SeedSpec(users=500, customers=300, products=50, orders=2_000, seed=7)
 
@@ -53,51 +55,59 @@ def seeded(embedded: EmbeddedPostgres) -> database.Target:
     return target
 
 
-class RunningService:
-    """A real gunicorn or uvicorn process serving the session database."""
-
-    def __init__(self, name: str, settings: ServiceSettings, process: Supervised) -> None:
-        self.name = name
-        self.settings = settings
-        self.process = process
-        self.url = launcher.base_url(settings)
-
-
 def start_service(
     name: str, target: database.Target, logs: Path, **overrides: object
-) -> RunningService:
-    settings = launcher.build_settings(target.url, {"WEB_PORT": free_port(), **overrides})
-    log = logs / f"{name}-{settings.port}.log"
-    return RunningService(name, settings, launcher.start(launcher.kind(name), settings, log))
+) -> ServiceUnderTest:
+    """A real gunicorn or uvicorn process of a built-in variant, serving ``target``. The
+    settings are not checked against the budget: tests misconfigure on purpose."""
+    variant = BUILTIN[name]
+    settings = build_settings(
+        target.url, variant.environment(), {"WEB_PORT": free_port(), **overrides}
+    )
+    service = ServiceUnderTest(variant, settings)
+    return service.start(logs / f"{name.replace(':', '_')}-{service.settings.port}.log")
+
+
+@functools.cache
+def http() -> httpx.Client:
+    """One keep-alive client for the session: a new httpx client costs about 60 ms (its
+    SSL context), a request on a kept-alive connection about 1 ms."""
+    return httpx.Client(timeout=15)
 
 
 def wait_until_answering(url: str, timeout: float = 20) -> None:
     """After a reset replaced the database, pooled connections answer 503 once, then the
     service reconnects: wait for that."""
-    import httpx
-
     deadline = time.monotonic() + timeout
-    while httpx.get(f"{url}/users/1", timeout=10).status_code != 200:
+    while http().get(f"{url}/users/1", timeout=10).status_code != 200:
         assert time.monotonic() < deadline, f"{url} does not answer"
         time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
 def session_services(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
-    """Both services, started once for the session with the default settings."""
+    """Every built-in variant, started once for the session with the default settings."""
     logs = tmp_path_factory.mktemp("service-logs")
-    started = {name: start_service(name, seeded, logs) for name in ("flask", "fastapi")}
+    started: dict[str, ServiceUnderTest] = {}
     try:
+        for name in BUILTIN:
+            started[name] = start_service(name, seeded, logs)
         yield started
     finally:
         for service in started.values():
-            service.process.stop()
+            service.stop()
 
 
 @pytest.fixture
-def running(session_services: dict[str, RunningService]) -> dict[str, RunningService]:
+def running(session_services: dict[str, ServiceUnderTest]) -> dict[str, ServiceUnderTest]:
     """The session's services, answering (a reset by an earlier test replaced the database
     under them; their first request after that is a 503 while the pool reconnects)."""
     for service in session_services.values():
         wait_until_answering(service.url)
     return session_services
+
+
+@pytest.fixture
+def two(running: dict[str, ServiceUnderTest]) -> dict[str, ServiceUnderTest]:
+    """The two stacks the suite started with: Flask and FastAPI with the async ORM."""
+    return {name: running[name] for name in ("flask", "fastapi")}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import psycopg2
 import pytest
@@ -80,6 +83,60 @@ def test_up_status_url_down_cycle(reachable_state: Path) -> None:
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert run_cli("db", "down", env=env).stdout.startswith("not running")
     assert run_cli("db", "status", env=env).returncode == 1
+
+
+def _recovers(url: str, within: float) -> float:
+    """Seconds until ``url`` answers 200 again; fails after ``within``."""
+    started = time.monotonic()
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=within).status_code == 200:
+                return time.monotonic() - started
+        assert time.monotonic() - started < within, f"{url} did not recover in {within} s"
+        time.sleep(0.1)
+
+
+def test_restart_keeps_the_port_and_running_services_recover(two, embedded, state_dir) -> None:
+    """`db down` then `db up` under running services: same port, so they reconnect."""
+    env = cli_env(state_dir)
+    port = embedded.status().port
+    for service in two.values():
+        assert httpx.get(f"{service.url}/users/1").status_code == 200
+    assert run_cli("db", "down", env=env).returncode == 0
+    up = run_cli("db", "up", env=env)
+    assert up.returncode == 0, up.stderr
+    assert "started: PostgreSQL 18." in up.stdout and f"127.0.0.1:{port} " in up.stdout
+    assert "moved" not in up.stdout
+    assert embedded.status().port == port
+    for service in two.values():
+        _recovers(f"{service.url}/users/1", within=5)
+
+
+def test_taken_port_moves_with_a_one_line_notice(running, embedded, state_dir) -> None:
+    env = cli_env(state_dir)
+    port = embedded.status().port
+    assert run_cli("db", "down", env=env).returncode == 0
+    try:
+        with socket.socket() as squatter:
+            # SO_REUSEADDR: the server's closed connections linger in TIME_WAIT on the port
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            up = run_cli("db", "up", env=env)
+            assert up.returncode == 0, up.stderr
+            moved = embedded.status().port
+            assert moved != port
+            first, *rest = up.stdout.splitlines()
+            assert first == (
+                f"port {port} is in use now, so PostgreSQL moved to port {moved}: "
+                "restart services that use the old URL"
+            )
+            assert rest[0].startswith("started: PostgreSQL 18.") and f":{moved} " in rest[0]
+            assert not any("moved" in line for line in rest)
+    finally:  # back on the port the session's services use
+        embedded.down()
+        embedded.up(port)
+    assert "moved" not in run_cli("db", "up", env=env).stdout  # already running: no notice
 
 
 def test_port_in_use_is_a_one_line_error(reachable_state: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import signal
 import subprocess
@@ -14,13 +15,15 @@ import httpx
 import psutil
 import pytest
 
-from loadtests import generator, results
+from loadtests import generator
 from loadtests.infra.ports import free_port
 from loadtests.plan import StepPlan
+from loadtests.results import store
 from tests.conftest import SMALL_SEED
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
 
-TINY = ["--steps", "5,10", "--step-seconds", "3", "--warmup-seconds", "1"]
+TINY = ["--steps", "5,10", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
+        "--cross-check", "off"]  # fmt: skip
 
 
 def _run(state_dir: Path, out: Path, *args: str, timeout: float = 240):
@@ -41,7 +44,7 @@ def _locust_csv_total(run_dir: Path, tag: str) -> int:
 @pytest.fixture(scope="module")
 def smoke_run(seeded, state_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    result = _run(state_dir, out, "--scenario", "select-update")
+    result = _run(state_dir, out, "--scenario", "select-update", "--services", "flask,fastapi")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
         "select-update" in result.stdout and "Flask" in result.stdout and "FastAPI" in result.stdout
@@ -50,36 +53,91 @@ def smoke_run(seeded, state_dir, tmp_path_factory) -> Path:
 
 
 def test_smoke_run_results_validate_and_add_up(smoke_run: Path) -> None:
-    data = results.load(smoke_run)  # validates against results.schema.json
-    assert results.schema_problem(data) is None
-    assert data["run"]["status"] == "complete"
-    assert data["database"]["seed"]["spec"]["users"] == SMALL_SEED.users
-    assert data["cpu_layout"]["note"]
-    scenario = data["scenarios"]["select-update"]
-    assert set(scenario["results"]) == {"flask", "fastapi"}
-    for name, outcome in scenario["results"].items():
-        assert outcome["status"] == "complete", (name, outcome.get("error"))
-        assert [step["users"] for step in outcome["steps"]] == [5, 10]
-        for step in outcome["steps"]:
-            latency = step["latency_ms"]
-            assert step["requests"] > 0 and step["errors"] == 0, (name, step)
-            order = [latency[k] for k in ("min", "p50", "p90", "p95", "p99", "p99_9", "max")]
+    data = store.load(smoke_run)  # validates against the typed models
+    assert data.run.status == "complete"
+    assert data.database.seed.spec["users"] == SMALL_SEED.users
+    assert data.cpu_layout.note
+    scenario = data.scenarios["select-update"]
+    assert [run.variant for run in scenario.runs] != [], "every variant ran"
+    assert {run.variant for run in scenario.runs} == {"flask", "fastapi"}
+    for outcome in scenario.runs:
+        name = outcome.variant
+        assert outcome.status == "complete", (name, outcome.error)
+        assert [step.users for step in outcome.steps] == [5, 10]
+        for step in outcome.steps:
+            latency = step.latency_ms
+            assert step.successes > 0 and step.failures.count == 0, (name, step)
+            assert step.requests == step.successes + step.failures.count
+            order = [latency.min, latency.p50, latency.p90, latency.p95, latency.p99,
+                     latency.p99_9, latency.max]  # fmt: skip
             assert order == sorted(order), (name, latency)
-            assert step["throughput_rps"] == pytest.approx(
-                step["requests"] / step["window"]["seconds"], rel=1e-3
+            assert step.throughput_rps == pytest.approx(
+                step.successes / step.window.seconds, rel=1e-3
             )
-            assert step["endpoints"]["PATCH /users/{id}"]["requests"] == step["requests"]
-            assert step["cpu"] is not None and step["cpu"]["service_percent"] > 0
+            assert step.endpoints["PATCH /users/{id}"].requests == step.requests
+            assert step.cpu is not None and step.cpu.service_percent > 0
         # The suite's own record of every response equals what Locust counted.
-        assert outcome["recorded"]["requests"] == outcome["locust_counts"]["requests"]
+        assert outcome.recorded.requests == outcome.locust_counts.requests
         tag = f"select-update-{name}"
-        assert outcome["recorded"]["requests"] == _locust_csv_total(smoke_run, tag)
-        assert sum(s["requests"] for s in outcome["steps"]) < outcome["recorded"]["requests"], (
+        assert outcome.recorded.requests == _locust_csv_total(smoke_run, tag)
+        assert sum(s.requests for s in outcome.steps) < outcome.recorded.requests, (
             "warm-ups are excluded from the steps"
         )
-        assert (smoke_run / outcome["locust"]["html"]).stat().st_size > 10_000
-        per_request = outcome["statements"]["per_request"]
-        assert per_request["UPDATE"] == pytest.approx(1.0, abs=0.02)
+        assert (smoke_run / outcome.locust.html).stat().st_size > 10_000
+        assert outcome.statements.per_request["UPDATE"] == pytest.approx(1.0, abs=0.02)
+    assert scenario.ceiling is not None and scenario.ceiling.tps > 100, scenario.ceiling
+    assert scenario.ceiling.clients == 20 and scenario.ceiling.pinned
+    positions = {run.variant: run.position for run in scenario.runs}
+    assert sorted(positions.values()) == [1, 2]
+    assert data.run.order_seed is not None
+
+
+def test_latency_components_add_up_to_what_the_client_measured(smoke_run: Path) -> None:
+    """queue + app (= pool + db + orm + the application's own code) is the client's mean,
+    for every step of both services, and every successful response was timed."""
+    for outcome in store.load(smoke_run).scenarios["select-update"].runs:
+        for step in outcome.steps:
+            timing = step.attribution
+            assert timing is not None and timing.mean is not None, outcome.variant
+            assert timing.timed == step.successes and timing.untimed == 0
+            mean = timing.mean
+            parts = mean.pool + mean.db + mean.orm + mean.other
+            assert parts == pytest.approx(mean.app, rel=1e-3)
+            assert mean.total == pytest.approx(step.latency_ms.mean, rel=0.05), (
+                outcome.variant,
+                step.users,
+            )
+            assert mean.db > 0 and mean.orm > 0, "the ORM modes report both"
+            assert timing.tail is not None and timing.tail.total >= mean.total
+            assert 0 < timing.tail_requests <= 0.05 * step.successes
+            assert set(timing.histograms) == {"queue", "app", "pool", "db", "orm"}
+        database_time = outcome.database_time
+        assert database_time.server_ms_per_request > 0
+        assert database_time.driver_ms_per_request > database_time.server_ms_per_request
+        assert database_time.statements["UPDATE"].calls >= outcome.recorded.requests * 0.95
+
+
+def test_the_runner_never_imports_locust() -> None:
+    """Locust monkey-patches its process with gevent: the runner must stay out of it."""
+    code = (
+        "import sys, loadtests.cli, loadtests.runner, loadtests.commands.run;"
+        "bad = [m for m in sys.modules if m.startswith(('loadtests.locust', 'locust', 'gevent'))];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_run_order_is_random_but_never_repeats_the_first() -> None:
+    from loadtests.runner import run_order
+
+    variants = ("a", "b", "c")
+    orders = list(run_order(variants, 12, seed=3))
+    assert all(sorted(order) == list(variants) for order in orders)
+    assert all(x[0] != y[0] for x, y in itertools.pairwise(orders))
+    assert len({o[0] for o in orders}) == 3, "every variant runs first sometimes"
+    assert orders == list(run_order(variants, 12, seed=3)), "the seed reproduces it"
 
 
 def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_path) -> None:
@@ -88,21 +146,20 @@ def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_pat
     )
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = _only_run_dir(tmp_path)
-    outcome = results.load(run_dir)["scenarios"]["mixed"]["results"]["fastapi"]
-    recorded = outcome["recorded"]
-    assert len(recorded["per_worker"]) == 2, recorded["per_worker"]
-    assert all(count > 0 for count in recorded["per_worker"].values())
-    assert sum(recorded["per_worker"].values()) == recorded["requests"]
+    (outcome,) = store.load(run_dir).scenarios["mixed"].runs
+    recorded = outcome.recorded
+    assert len(recorded.per_worker) == 2, recorded.per_worker
+    assert all(count > 0 for count in recorded.per_worker.values())
+    assert sum(recorded.per_worker.values()) == recorded.requests
     assert (
-        recorded["requests"]
-        == outcome["locust_counts"]["requests"]
+        recorded.requests
+        == outcome.locust_counts.requests
         == _locust_csv_total(run_dir, "mixed-fastapi")
     )
-    assert recorded["per_endpoint"] == {
-        name: counts["requests"]
-        for name, counts in outcome["locust_counts"]["per_endpoint"].items()
+    assert recorded.per_endpoint == {
+        name: counts.requests for name, counts in outcome.locust_counts.per_endpoint.items()
     }
-    endpoints = outcome["steps"][-1]["endpoints"]
+    endpoints = outcome.steps[-1].endpoints
     assert {"GET /users/{id}", "GET /orders/{id}", "PATCH /users/{id}", "POST /orders"} <= set(
         endpoints
     )
@@ -112,12 +169,12 @@ def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) 
     """Users drawn from 1..5000 against 500 seeded users: about 90% of answers are 404s."""
     service = running["fastapi"]
     out = tmp_path / "recorded.json"
-    plan = StepPlan((5,), warmup_s=1, measure_s=3)
+    plan = StepPlan((5,), warmup_s=1, measure_s=4)
     spec = {**SMALL_SEED.as_dict(), "users": SMALL_SEED.users * 10}
     locust = generator.start(
         ["--headless", "--only-summary", "--exit-code-on-error", "0", *generator.plan_args(plan),
          "--results-file", str(out), "Read"],
-        service.settings, spec, tmp_path / "locust.log", None,
+        service.url, spec, tmp_path / "locust.log", None,
     )  # fmt: skip
     try:
         locust.popen.wait(timeout=60)
@@ -126,7 +183,8 @@ def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) 
     recorded = json.loads(out.read_text())
     totals = recorded["totals"]["GET /users/{id}"]
     not_found = totals["errors"].get("http_404", 0)
-    assert not_found > 0.7 * totals["latency"]["count"], totals["errors"]
+    assert not_found > 0.7 * (totals["ok"]["count"] + totals["failed"]["count"]), totals["errors"]
+    assert totals["failed"]["count"] == sum(totals["errors"].values()), "failures timed apart"
     all_errors = sum(sum(t["errors"].values()) for t in recorded["totals"].values())
     assert all_errors == recorded["locust"]["failures"]
     assert set().union(*(t["errors"] for t in recorded["totals"].values())) == {"http_404"}
@@ -135,16 +193,18 @@ def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--services", "flask,django"], "unknown service 'django'"),
+        (["--services", "flask,django"], "unknown variant 'django' (known: flask, flask:sync"),
+        (["--services", "flask,flask"], "variant 'flask' is listed twice"),
+        (["--rounds", "0"], "--rounds must be between 1 and 20"),
         (["--scenario", "checkout"], "unknown scenario 'checkout'"),
         (["--profile", "huge"], "unknown profile 'huge'"),
         (["--steps", "50,10"], "steps must increase"),
         (["--steps", "10,10"], "steps must increase"),
         (["--steps", "0,10"], "steps must be positive"),
         (["--steps", "ten"], "comma-separated integers"),
-        (["--step-seconds", "0"], "step seconds must be between 1 and 3600, got 0"),
+        (["--step-seconds", "2"], "step seconds must be between 4 and 3600, got 2 (CPU is sampled"),
         (["--workers", "0"], "--workers must be between 1 and 32"),
-        (["--step-seconds", "nan"], "step seconds must be between 1 and 3600, got nan"),
+        (["--step-seconds", "nan"], "step seconds must be between 4 and 3600, got nan"),
         (["--warmup-seconds", "inf"], "warm-up seconds must be between 1 and 3600, got inf"),
         (["--scenario", ""], "no scenario given"),
         (["--steps", ""], "at least one step is needed"),
@@ -178,8 +238,8 @@ def test_a_service_that_cannot_start_stops_the_run(seeded, state_dir, tmp_path) 
     )
     line = one_line_error(result)
     assert "Flask service exited with code" in line and "before becoming healthy" in line
-    data = json.loads((_only_run_dir(tmp_path) / "results.json").read_text())
-    assert data["run"]["status"] == "failed" and "before becoming healthy" in data["run"]["error"]
+    data = store.load(_only_run_dir(tmp_path))
+    assert data.run.status == "failed" and "before becoming healthy" in data.run.error
 
 
 def _leftovers(state_dir: Path, data_dir: str | None = None) -> list[str]:
@@ -218,7 +278,7 @@ def _interrupt_a_run(state: Path, env: dict[str, str], out: Path) -> None:
     assert run_cli("db", "down", env=env).returncode == 0  # the run starts (and stops) it
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadtests", "run", "--steps", "5,10,20", "--step-seconds", "4",
-         "--warmup-seconds", "1", "--out", str(out)],
+         "--warmup-seconds", "1", "--rounds", "1", "--out", str(out)],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -240,12 +300,11 @@ def _interrupt_a_run(state: Path, env: dict[str, str], out: Path) -> None:
     assert "partial results kept" in stdout
     time.sleep(1)
     assert _leftovers(state, data_dir) == []
-    data = json.loads((_only_run_dir(out) / "results.json").read_text())
-    assert data["run"]["status"] == "partial"
-    first = next(iter(data["scenarios"].values()))["results"]
-    kept = next(iter(first.values()))
-    assert kept["status"] == "partial"
-    assert [step["users"] for step in kept["steps"]] == [5], "the finished step is kept"
+    data = store.load(_only_run_dir(out))
+    assert data.run.status == "partial"
+    kept = next(iter(data.scenarios.values())).runs[0]
+    assert kept.status == "partial"
+    assert [step.users for step in kept.steps] == [5], "the finished step is kept"
 
 
 def test_web_ui_starts_runs_reports_and_stops(seeded, state_dir) -> None:
@@ -273,7 +332,7 @@ def test_web_ui_starts_runs_reports_and_stops(seeded, state_dir) -> None:
         assert page.status_code == 200
         started = httpx.post(f"{ui}/swarm", data={
             "user_classes": "SelectUpdate", "shape_class": "RisingSteps", "host": service_url,
-            "steps": "5,10", "step_seconds": "3", "warmup_seconds": "1",
+            "steps": "5,10", "step_seconds": "4", "warmup_seconds": "1",
         }).json()  # fmt: skip
         assert started["success"], started
         deadline = time.monotonic() + 20

@@ -17,10 +17,10 @@ import psutil
 import psycopg2
 import pytest
 
-from loadtests import results
 from loadtests.errors import SuiteError
 from loadtests.infra import pgbouncer
 from loadtests.report import compare_page
+from loadtests.results import store
 from services.common.settings import StatementCache
 from tests.helpers import cli_env, one_line_error, run_cli
 
@@ -31,7 +31,8 @@ except SuiteError:  # no PgBouncer here: the tests that need one are skipped
     BINARY, VERSION = None, ()
 
 needs_pgbouncer = pytest.mark.skipif(BINARY is None, reason="PgBouncer is installed by .ci/run")
-TINY = ["--scenario", "mixed", "--steps", "5", "--step-seconds", "4", "--warmup-seconds", "2"]
+TINY = ["--scenario", "mixed", "--services", "flask,fastapi", "--steps", "5", "--step-seconds", "4",
+        "--warmup-seconds", "2", "--rounds", "1", "--cross-check", "off"]  # fmt: skip
 
 
 def _run(state_dir: Path, out: Path, *args: str) -> dict:
@@ -40,7 +41,7 @@ def _run(state_dir: Path, out: Path, *args: str) -> dict:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir() and (p / "results.json").exists()]
-    return results.load(run_dir)
+    return store.load(run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +54,18 @@ def trap_and_safe(seeded, state_dir, tmp_path_factory) -> tuple[dict, dict]:
 @needs_pgbouncer
 def test_pgbouncer_is_recorded(trap_and_safe) -> None:
     for data in trap_and_safe:
-        bouncer = data["pgbouncer"]
-        assert bouncer["enabled"] and bouncer["pool_mode"] == "transaction"
-        assert bouncer["version"] == ".".join(map(str, VERSION))
-        assert bouncer["default_pool_size"] == 20, "the services' own connection budget"
+        bouncer = data.pgbouncer
+        assert bouncer.enabled and bouncer.pool_mode == "transaction"
+        assert bouncer.version == ".".join(map(str, VERSION))
+        assert bouncer.default_pool_size == 20, "the services' own connection budget"
     trap, safe = trap_and_safe
-    assert trap["pgbouncer"]["statement_cache"] == {"requested": "on", "in_force": "on"}
+    assert trap.pgbouncer.statement_cache.model_dump() == {"requested": "on", "in_force": "on"}
     expected = "off" if VERSION < pgbouncer.TRACKS_PREPARED_FROM else "on"
-    assert safe["pgbouncer"]["statement_cache"] == {"requested": "auto", "in_force": expected}
-    assert safe["services"]["fastapi"]["settings"]["statement_cache"] == expected
+    assert safe.pgbouncer.statement_cache.model_dump() == {
+        "requested": "auto",
+        "in_force": expected,
+    }
+    assert safe.variants["fastapi"].settings["DB_STATEMENT_CACHE"] == expected
 
 
 @needs_pgbouncer
@@ -70,27 +74,27 @@ def test_pgbouncer_is_recorded(trap_and_safe) -> None:
 )
 def test_asyncpg_defaults_fail_behind_transaction_pooling(trap_and_safe) -> None:
     trap, _ = trap_and_safe
-    outcomes = trap["scenarios"]["mixed"]["results"]
-    fastapi = outcomes["fastapi"]
-    step = fastapi["steps"][0]
-    assert step["errors_by_kind"].get("http_500", 0) > 0.2 * step["requests"], step[
-        "errors_by_kind"
-    ]
-    failures = {f["failure"]: f["count"] for f in fastapi["service_failures"]}
+    (fastapi,) = trap.scenarios["mixed"].runs_of("fastapi")
+    (flask,) = trap.scenarios["mixed"].runs_of("flask")
+    step = fastapi.steps[0]
+    by_kind = step.failures.by_kind
+    assert by_kind.get("http_500", 0) > 0.2 * step.requests, by_kind
+    failures = {f.failure: f.count for f in fastapi.service_failures}
     assert any("prepared statement" in kind and "does not exist" in kind for kind in failures), (
         failures
     )
-    assert outcomes["flask"]["steps"][0]["errors"] == 0
-    assert outcomes["flask"]["service_failures"] == []
+    assert flask.steps[0].failures.count == 0
+    assert flask.service_failures == []
 
 
 @needs_pgbouncer
 def test_safe_setting_has_no_errors(trap_and_safe) -> None:
     _, safe = trap_and_safe
-    for name, outcome in safe["scenarios"]["mixed"]["results"].items():
-        assert outcome["status"] == "complete"
-        assert outcome["steps"][0]["errors"] == 0, (name, outcome["steps"][0]["errors_by_kind"])
-        assert outcome["service_failures"] == []
+    for outcome in safe.scenarios["mixed"].runs:
+        assert outcome.status == "complete"
+        step = outcome.steps[0]
+        assert step.failures.count == 0, (outcome.variant, step.failures.by_kind)
+        assert outcome.service_failures == []
 
 
 @needs_pgbouncer
@@ -100,8 +104,8 @@ def test_compare_shows_the_difference(trap_and_safe, tmp_path) -> None:
     setup = {row["label"]: row for row in context["setup"]}
     assert setup["asyncpg prepared statements"]["differs"]
     rows = context["scenarios"][0]["rows"]
-    fastapi = next(r for r in rows if r["service"] == "fastapi")
-    errors = next(c for c in fastapi["cells"] if c["figure"] == "error_rate")
+    fastapi = next(r for r in rows if r["variant"] == "fastapi")
+    errors = next(c for c in fastapi["cells"] if c["metric"].key == "error_rate")
     assert errors["a"] == 0 and errors["b"] > 0.2
 
 
@@ -156,7 +160,7 @@ def test_statement_cache_resolution(requested, tracks, expected) -> None:
 @needs_pgbouncer
 def test_results_schema_accepts_a_pgbouncer_run(trap_and_safe) -> None:
     for data in trap_and_safe:
-        assert results.schema_problem(json.loads(json.dumps(data))) is None
+        assert store.parse(json.loads(data.model_dump_json())) == data
 
 
 def test_pgbouncer_binary_is_found_in_sbin(tmp_path, monkeypatch) -> None:

@@ -24,7 +24,11 @@ def add_parser(commands: Any) -> None:
         ),
     )
     parser.add_argument("action", choices=ACTIONS)
-    parser.add_argument("--port", type=int, help="up: TCP port on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="up: TCP port on 127.0.0.1 (default: the last one if it is free, else a free one)",
+    )
     defaults = SeedSpec()
     sizes = parser.add_argument_group("seed sizes")
     for name, value in defaults.as_dict().items():
@@ -53,6 +57,11 @@ def _describe(state: ServerState) -> str:
 
 def _up(args: argparse.Namespace) -> None:
     state, started = EmbeddedPostgres().up(args.port)
+    if started and state.moved_from is not None:
+        print(
+            f"port {state.moved_from} is in use now, so PostgreSQL moved to port {state.port}: "
+            "restart services that use the old URL"
+        )
     print(f"{'started' if started else 'already running'}: {_describe(state)}")
     print(f"url: {redacted(state.url())}  (full URL: `python -m loadtests db url`)")
 

@@ -1,42 +1,68 @@
-"""``run``: the suite's main job, both services under the same rising load."""
+"""``run``: the suite's main job, every variant under the same rising load."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from loadtests import launcher, results, runner, table
-from loadtests.commands.service_options import add_settings_options, overrides
+from loadtests import crosscheck, runner, table
+from loadtests.commands.service_options import (
+    add_settings_options,
+    add_variants_option,
+    known_variants,
+    overrides,
+    variant_help,
+)
 from loadtests.errors import SuiteError
 from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
-from loadtests.plan import PROFILES, PlanError, StepPlan, parse_scenarios, parse_steps, profile
+from loadtests.plan import (
+    PROFILES,
+    PlanError,
+    ScenarioPlan,
+    StepPlan,
+    parse_scenarios,
+    parse_steps,
+    profile,
+)
+from loadtests.results import store
+from loadtests.variants import resolve
+
+MAX_ROUNDS = 20
+MAX_CROSS_CHECK_USERS = 1000
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
-        help="run the load test: both services in turn under rising concurrency",
+        help="run the load test: every variant in turn under rising concurrency",
         description=(
-            "Start the database (seeding it on first use), then for each scenario and "
-            "service: reset the data, start the service pinned to its own cores, drive it "
+            "Start the database (seeding it on first use), then for each round, scenario and "
+            "variant: reset the data, start the service pinned to its own cores, drive it "
             "with Locust through rising user counts, and write reports/<run>/results.json."
         ),
     )
     names = ", ".join(f"{p.name} ({p.description})" for p in PROFILES.values())
     parser.add_argument("--profile", default="default", help=f"one of: {names}")
     parser.add_argument(
-        "--services", default="flask,fastapi", help="comma-separated (default both)"
+        "--services",
+        help="variants, comma-separated; the first is the baseline "
+        f"(built in: {variant_help()}; default: the profile's)",
     )
+    add_variants_option(parser)
     parser.add_argument(
-        "--scenario", help="scenario(s), comma-separated: select-update, read, write, mixed"
+        "--scenario",
+        help="scenario(s), comma-separated: select-update, get-user, read, write, mixed",
     )
     parser.add_argument("--steps", help="rising user counts, e.g. 10,50,100,200")
     parser.add_argument("--step-seconds", type=float, help="measured seconds per step")
     parser.add_argument("--warmup-seconds", type=float, help="unmeasured warm-up seconds per step")
+    parser.add_argument("--rounds", type=int, help="times every variant runs every step")
+    parser.add_argument("--seed", type=int, help="seed of the random run order (default: random)")
     parser.add_argument(
         "--workers", type=int, default=1, help="Locust processes generating load (default 1)"
     )
@@ -46,43 +72,95 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--pgbouncer",
         action="store_true",
-        help="route both services through a transaction-mode PgBouncer (PATH or PGBOUNCER_BIN)",
+        help="route every variant through a transaction-mode PgBouncer (PATH or PGBOUNCER_BIN)",
     )
-    add_settings_options(parser, renamed={"--workers": "--service-workers"})
+    parser.add_argument(
+        "--cross-check",
+        metavar="USERS|off",
+        help="after the rounds, drive GET /users/{id} with Locust and with wrk at USERS "
+        "concurrency against every variant and compare them (default: the profile's; "
+        "default and full 50, smoke and seeds off)",
+    )
+    add_settings_options(parser)
     parser.set_defaults(handler=handle)
+
+
+def _cross_check(text: str | None, default: int | None) -> int | None:
+    if text is None:
+        return default
+    if text.strip().lower() == "off":
+        return None
+    try:
+        users = int(text)
+    except ValueError:
+        users = 0
+    if not 1 <= users <= MAX_CROSS_CHECK_USERS:
+        raise SuiteError(
+            f"--cross-check must be a user count from 1 to {MAX_CROSS_CHECK_USERS} or off, "
+            f"got '{text}'"
+        )
+    return users
+
+
+def _plans(args: argparse.Namespace) -> tuple[tuple[ScenarioPlan, ...], int]:
+    """The profile's scenario plans with the command line's changes applied."""
+    chosen = profile(args.profile)
+    plans = chosen.scenarios
+    if args.scenario is not None:
+        template = plans[0]
+        plans = tuple(replace(template, scenario=name) for name in parse_scenarios(args.scenario))
+    if args.services is not None:
+        names = tuple(v.name for v in resolve(args.services, known_variants(args)))
+        plans = tuple(replace(p, variants=names) for p in plans)
+    changed = []
+    for plan in plans:
+        steps = plan.plan
+        changed.append(
+            replace(
+                plan,
+                plan=StepPlan(
+                    steps=parse_steps(args.steps) if args.steps is not None else steps.steps,
+                    warmup_s=args.warmup_seconds
+                    if args.warmup_seconds is not None
+                    else steps.warmup_s,
+                    measure_s=args.step_seconds
+                    if args.step_seconds is not None
+                    else steps.measure_s,
+                ),
+            )
+        )
+    rounds = args.rounds if args.rounds is not None else chosen.rounds
+    return tuple(changed), rounds
 
 
 def options_from(args: argparse.Namespace) -> runner.RunOptions:
     try:
-        chosen = profile(args.profile)
-        scenarios = (
-            parse_scenarios(args.scenario) if args.scenario is not None else chosen.scenarios
-        )
-        plan = StepPlan(
-            steps=parse_steps(args.steps) if args.steps is not None else chosen.plan.steps,
-            warmup_s=args.warmup_seconds
-            if args.warmup_seconds is not None
-            else chosen.plan.warmup_s,
-            measure_s=args.step_seconds if args.step_seconds is not None else chosen.plan.measure_s,
-        )
+        plans, rounds = _plans(args)
     except PlanError as exc:
         raise SuiteError(str(exc)) from None
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise SuiteError(f"--rounds must be between 1 and {MAX_ROUNDS}, got {rounds}")
     if not 1 <= args.workers <= 32:
         raise SuiteError(f"--workers must be between 1 and 32, got {args.workers}")
     if args.out.exists() and not args.out.is_dir():
         raise SuiteError(f"--out {args.out} exists and is not a directory")
+    catalogue = known_variants(args)
+    for plan in plans:
+        resolve(",".join(plan.variants), catalogue)  # a profile naming an unknown variant
     return runner.RunOptions(
-        services=launcher.parse_services(args.services),
-        scenarios=scenarios,
-        plan=plan,
+        scenarios=plans,
+        variants=catalogue,
+        rounds=rounds,
         locust_processes=args.workers,
         out_root=args.out.resolve(),
         profile=args.profile,
         pin=not args.no_pin,
         port=args.port,
-        overrides=overrides(args),
+        shared=overrides(args),
         pgbouncer=args.pgbouncer,
         command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
+        seed=args.seed,
+        cross_check=_cross_check(args.cross_check, profile(args.profile).cross_check),
     )
 
 
@@ -90,18 +168,24 @@ def handle(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.port is not None:
         check_port(args.port, "--port")
-    minutes = len(options.scenarios) * len(options.services) * options.plan.total_s / 60
-    plan, services = options.plan, ", ".join(s.name for s in options.services)
-    print(
-        f"running {', '.join(options.scenarios)} on {services}: steps "
-        f"{','.join(map(str, plan.steps))} users, {plan.warmup_s:g} s warm-up + "
-        f"{plan.measure_s:g} s measured each (about {minutes:.0f} min)",
-        flush=True,
-    )
+    for plan in options.scenarios:
+        steps = plan.plan
+        print(
+            f"{plan.scenario}: {', '.join(plan.variants)}; steps "
+            f"{','.join(map(str, steps.steps))} users, {steps.warmup_s:g} s warm-up + "
+            f"{steps.measure_s:g} s measured each",
+            flush=True,
+        )
+    rounds = f"{options.rounds} rounds, " if options.rounds > 1 else ""
+    notice = crosscheck.announce(options.cross_check)
+    if notice:
+        print(notice, flush=True)
+    print(f"{rounds}about {options.estimated_seconds() / 60:.0f} min in all", flush=True)
     run_dir = runner.run(options)
-    data = results.load(run_dir)
+    data = store.load(run_dir)
     print(table.render(data))
-    run_meta = data["run"]
-    where = run_dir / results.FILENAME
-    print(f"\nresults: {where}  ({run_meta['status']}, {run_meta['duration_s']:.0f} s)")
-    return 0 if data["run"]["status"] == "complete" else 1
+    for line in crosscheck.summary(data):
+        print(line)
+    where = run_dir / store.FILENAME
+    print(f"\nresults: {where}  ({data.run.status}, {data.run.duration_s:.0f} s)")
+    return 0 if data.run.status == "complete" else 1

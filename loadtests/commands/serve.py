@@ -1,4 +1,4 @@
-"""``serve flask|fastapi``: run one service in the foreground, as the runner would."""
+"""``serve VARIANT``: run one variant's service in the foreground, as the runner would."""
 
 from __future__ import annotations
 
@@ -6,51 +6,57 @@ import argparse
 import time
 from typing import Any
 
-from loadtests import database, launcher
-from loadtests.commands.service_options import add_settings_options, overrides
+from loadtests import cpu, database
+from loadtests.commands.service_options import (
+    add_settings_options,
+    add_variants_option,
+    known_variants,
+    overrides,
+    variant_help,
+)
 from loadtests.paths import state_dir
+from loadtests.service import ServiceUnderTest
+from loadtests.variants import resolve
 from services.common.urls import redacted
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
-        help="run the Flask or FastAPI service in the foreground",
+        help="run one variant's service in the foreground",
         description=(
-            "Start the database if needed (seeding it on first use), then run one service "
-            "on 127.0.0.1 until Ctrl-C."
+            "Start the database if needed (seeding it on first use), then run one variant's "
+            "service on 127.0.0.1 until Ctrl-C."
         ),
     )
-    parser.add_argument("service", choices=sorted(launcher.SERVICES))
+    parser.add_argument("variant", help=f"a variant: {variant_help()}, or one of --variants")
+    add_variants_option(parser)
     parser.add_argument("--port", type=int, help="TCP port (WEB_PORT, default 8000)")
     add_settings_options(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    (variant,) = resolve(args.variant, known_variants(args))
     with database.command_target() as target:
-        return _serve(args, target)
-
-
-def _serve(args: argparse.Namespace, target: database.Target) -> int:
-    service = launcher.kind(args.service)
-    database.ensure_seeded(target)
-    settings = launcher.build_settings(target.url, overrides(args))
-    launcher.check_budget(service, settings, target.url)
-    log_path = state_dir() / "logs" / f"serve-{service.name}.log"
-    process = launcher.start(service, settings, log_path)
-    print(f"{service.stack} on {launcher.base_url(settings)}  ({service.describe(settings)})")
-    print(f"database: {redacted(settings.database_url)}")
-    for name, value in service.own_settings(settings).items():
-        print(f"  {name} = {value}")
-    print(f"log: {log_path}   (Ctrl-C stops the service and all its workers)", flush=True)
-    try:
-        while process.alive():
-            time.sleep(0.5)
-        print(f"the service exited with code {process.popen.returncode}: {process.log_tail()}")
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping...")
-        return 0
-    finally:
-        process.stop()
+        database.ensure_seeded(target)
+        layout = cpu.plan_layout(pin=False)  # a foreground service gets every CPU
+        port = args.port or int(overrides(args).get("WEB_PORT") or 8000)
+        service = ServiceUnderTest.prepare(variant, target.url, layout, overrides(args), port)
+        log_path = state_dir() / "logs" / f"serve-{variant.name.replace(':', '_')}.log"
+        with service.start(log_path):
+            print(f"{service.label} on {service.url}  ({service.describe()})")
+            print(f"database: {redacted(service.settings.database_url)}")
+            for name, value in service.values().items():
+                print(f"  {name} = {value}")
+            print(f"log: {log_path}   (Ctrl-C stops the service and all its workers)", flush=True)
+            try:
+                while service.alive():
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                print("\nstopping...")
+                return 0
+            assert service.process is not None
+            code = service.process.popen.returncode
+            print(f"the service exited with code {code}: {service.process.log_tail()}")
+            return 1

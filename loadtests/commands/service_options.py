@@ -1,43 +1,52 @@
-"""Command-line options that override the services' settings, shared by serve, run and ui.
+"""Command-line options shared by ``run``, ``serve`` and ``ui``: variants, and the service
+settings every variant of a command shares.
 
-Each option sets one environment variable of ``services/common/settings.py`` for the
-services a command starts; the table keeps option, variable and help in one place.
+The setting options are derived from the settings' own metadata
+(``services/common/settings.py``): each sets one environment variable, with its help.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-# Options that override one service setting: (option, environment variable, type, help).
-SETTING_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
-    ("--workers", "WEB_WORKERS", int, "worker processes (default 1)"),
-    ("--threads", "WEB_THREADS", int, "Flask threads per worker (default 20)"),
-    ("--pool-size", "DB_POOL_SIZE", int, "pooled connections per worker (default 20)"),
-    ("--max-overflow", "DB_MAX_OVERFLOW", int, "overflow connections per worker (default 0)"),
-    ("--json-encoder", "JSON_ENCODER", str, "pydantic or orjson, on both services"),
-    ("--statement-cache", "DB_STATEMENT_CACHE", str, "asyncpg prepared statements: auto, on, off"),
-    ("--data-access", "DATA_ACCESS", str, "FastAPI data-access mode (default orm)"),
-)
+from loadtests import variants
+from loadtests.variants import Variant
+from services.common.settings import SETTINGS
+
+OPTIONS = {info.option: info for info in SETTINGS.values() if info.option}
 
 
 def _dest(option: str) -> str:
     return "setting_" + option.lstrip("-").replace("-", "_")
 
 
-def add_settings_options(
-    parser: argparse.ArgumentParser, renamed: dict[str, str] | None = None
-) -> None:
-    """Options that override the service settings (environment variables) for one command;
-    ``renamed`` maps an option to another flag where the command uses the name itself."""
-    group = parser.add_argument_group("service settings (override the environment)")
-    for option, env, kind, text in SETTING_OPTIONS:
-        flag = (renamed or {}).get(option, option)
-        group.add_argument(flag, dest=_dest(option), type=kind, help=f"{text}; sets {env}")
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "service settings, for every variant (override the environment)"
+    )
+    for option, info in OPTIONS.items():
+        group.add_argument(option, dest=_dest(option), help=f"{info.help}; sets {info.env}")
+
+
+def add_variants_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--variants",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file of your own variants (see README: Variants)",
+    )
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values = {env: getattr(args, _dest(option), None) for option, env, _, _ in SETTING_OPTIONS}
-    if getattr(args, "port", None) is not None:
-        values["WEB_PORT"] = args.port
-    return values
+    """The environment settings the options set (None: not given)."""
+    return {info.env: getattr(args, _dest(option), None) for option, info in OPTIONS.items()}
+
+
+def known_variants(args: argparse.Namespace) -> dict[str, Variant]:
+    return variants.catalogue(getattr(args, "variants", None))
+
+
+def variant_help() -> str:
+    return ", ".join(variants.BUILTIN)

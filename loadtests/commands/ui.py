@@ -1,4 +1,4 @@
-"""``ui flask|fastapi``: the Locust web UI against one running service."""
+"""``ui VARIANT``: the Locust web UI against one running variant."""
 
 from __future__ import annotations
 
@@ -9,25 +9,34 @@ import time
 import webbrowser
 from typing import Any
 
-from loadtests import cpu, database, generator, launcher
-from loadtests.commands.service_options import add_settings_options, overrides
-from loadtests.infra.ports import check_port, free_port
+from loadtests import cpu, database, generator
+from loadtests.commands.service_options import (
+    add_settings_options,
+    add_variants_option,
+    known_variants,
+    overrides,
+    variant_help,
+)
+from loadtests.infra.ports import check_port
 from loadtests.infra.postgres import server_processes
 from loadtests.paths import state_dir
 from loadtests.plan import PROFILES
+from loadtests.service import ServiceUnderTest
+from loadtests.variants import resolve
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "ui",
-        help="Locust's web UI on 127.0.0.1:8089 against one service",
+        help="Locust's web UI on 127.0.0.1:8089 against one variant",
         description=(
-            "Start the database and one service (pinned like a run), then Locust's web UI "
-            "with every scenario and the rising-concurrency shape (RisingSteps) selectable. "
-            "Ctrl-C stops everything it started."
+            "Start the database and one variant's service (pinned like a run), then Locust's "
+            "web UI with every scenario and the rising-concurrency shape (RisingSteps) "
+            "selectable. Ctrl-C stops everything it started."
         ),
     )
-    parser.add_argument("service", choices=sorted(launcher.SERVICES))
+    parser.add_argument("variant", help=f"a variant: {variant_help()}, or one of --variants")
+    add_variants_option(parser)
     parser.add_argument(
         "--web-port", type=int, default=8089, help="the web UI's port (default 8089)"
     )
@@ -46,36 +55,38 @@ def _can_open_browser() -> bool:
 
 def handle(args: argparse.Namespace) -> int:
     check_port(args.web_port, "Locust web UI")
-    service = launcher.kind(args.service)
+    (variant,) = resolve(args.variant, known_variants(args))
     with database.command_target() as target:
-        return _serve_ui(args, service, target)
+        seed = database.ensure_seeded(target)
+        database.reset(target)
+        layout = cpu.plan_layout(not args.no_pin)
+        service = ServiceUnderTest.prepare(variant, target.url, layout, overrides(args), args.port)
+        logs = state_dir() / "logs"
+        tag = variant.name.replace(":", "_")
+        with service.start(logs / f"ui-{tag}.log"):
+            return _serve_ui(args, service, target, seed["spec"], layout, logs, tag)
 
 
 def _serve_ui(
-    args: argparse.Namespace, service: launcher.ServiceKind, target: database.Target
+    args: argparse.Namespace,
+    service: ServiceUnderTest,
+    target: database.Target,
+    seed_spec: dict[str, Any],
+    layout: cpu.CpuLayout,
+    logs: Any,
+    tag: str,
 ) -> int:
-    seed = database.ensure_seeded(target)
-    database.reset(target)
-    layout = cpu.plan_layout(not args.no_pin)
-    chosen = launcher.with_default_workers(layout, target.url, overrides(args))
-    settings = launcher.build_settings(target.url, {**chosen, "WEB_PORT": args.port or free_port()})
-    launcher.check_budget(service, settings, target.url)
-    logs = state_dir() / "logs"
-    process = launcher.start(service, settings, logs / f"ui-{service.name}.log",
-                             layout.service_cpus if layout.pinned else None)  # fmt: skip
     locust = None
     try:
         with cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)):
-            locust_log = logs / f"ui-locust-{service.name}.log"
+            locust_log = logs / f"ui-locust-{tag}.log"
             locust = generator.start(
                 ["--web-host", "127.0.0.1", "--web-port", str(args.web_port), "--class-picker",
-                 *generator.plan_args(PROFILES["default"].plan)],
-                settings, seed["spec"], locust_log, layout.other_cpus if layout.pinned else None,
+                 *generator.plan_args(PROFILES["default"].scenarios[0].plan)],
+                service.url, seed_spec, locust_log, layout.other_cpus if layout.pinned else None,
             )  # fmt: skip
             url = f"http://127.0.0.1:{args.web_port}"
-            print(
-                f"{service.stack} on {launcher.base_url(settings)} ({service.describe(settings)})"
-            )
+            print(f"{service.label} on {service.url} ({service.describe()})")
             print(
                 f"Locust web UI: {url}  "
                 "(pick a scenario, and RisingSteps as the shape for rising load)"
@@ -84,7 +95,7 @@ def _serve_ui(
             if not args.no_browser and _can_open_browser():
                 webbrowser.open(url)
             offset = 0
-            while locust.alive() and process.alive():
+            while locust.alive() and service.alive():
                 offset = generator.forward_progress(locust_log, offset)
                 time.sleep(0.5)
             which = "Locust" if not locust.alive() else f"the {service.label} service"
@@ -94,8 +105,5 @@ def _serve_ui(
         print("\nstopping...")
         return 0
     finally:
-        try:
-            if locust is not None:
-                locust.stop()
-        finally:
-            process.stop()
+        if locust is not None:
+            locust.stop()

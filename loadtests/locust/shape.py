@@ -5,8 +5,9 @@ fixed window; only the measured windows count in the statistics. Windows are tim
 from the moment the step actually started (Locust calls ``tick`` about once a second
 and can be late while spawning), so every step measures exactly ``step_seconds``.
 After the last step the shape holds zero users for ``DRAIN_S`` seconds before it ends
-the test: Locust workers report every 3 s, and a report that arrives after the test has
-ended is lost.
+the test when Locust runs distributed: workers report every 3 s, and a report that
+arrives after the test has ended is lost. A single process records every response as it
+completes, so it only waits one tick for the requests still in flight.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from locust import LoadTestShape
+from locust.runners import MasterRunner
 
 from loadtests.plan import DRAIN_S, StepPlan
 
 PROGRESS_EVERY_S = 5.0
+LOCAL_DRAIN_S = 1.0
 
 
 @dataclass
@@ -69,7 +72,8 @@ class RisingSteps(LoadTestShape):
             self.plan = StepPlan.from_options(self.runner.environment.parsed_options)
         plan, now = self.plan, time.time()
         if self.drain_started is not None:
-            return None if now - self.drain_started >= DRAIN_S else (0, 1.0)
+            drain = DRAIN_S if isinstance(self.runner, MasterRunner) else LOCAL_DRAIN_S
+            return None if now - self.drain_started >= drain else (0, 1.0)
         if self.step < 0 or now - self.step_started >= plan.step_s:
             if self.step >= 0:
                 self._hook("step_end", self.step, self.step == len(plan.steps) - 1)

@@ -18,11 +18,13 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.attribution import parse_header
+from loadtests.locust.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
+from loadtests.locust.shape import Progress, RisingSteps
 from loadtests.plan import ID_RANGES_ENV, LATE_REPORT_S, PROGRESS_PREFIX, id_ranges
-from loadtests.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
 from loadtests.report import fmt
-from loadtests.shape import Progress, RisingSteps
 from services.common.seed import SeedSpec
+from services.common.timing import HEADER
 
 recorder = Recorder()
 _state: dict[str, Any] = {"environment": None, "complete": False, "steps": {}}
@@ -80,7 +82,9 @@ def _request(
     **_: Any,
 ) -> None:
     started = start_time if start_time is not None else time.time() - response_time / 1000.0
-    recorder.record(name, started, response_time, error_kind(exception, response))
+    headers = getattr(response, "headers", None)
+    timing = parse_header(headers.get(HEADER) if headers else None)
+    recorder.record(name, started, response_time, error_kind(exception, response), timing)
 
 
 @events.report_to_master.add_listener

@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 from locust import FastHttpUser, constant
 
-from loadtests.recorder import WRONG_BODY
+from loadtests import plan
+from loadtests.tally import WRONG_BODY
 from services.common.models import OrderStatus
 
 STATUSES = [status.value for status in OrderStatus]
@@ -69,7 +70,7 @@ class ScenarioUser(FastHttpUser):
 
 def get_user(user: ScenarioUser) -> None:
     ident = user.random_id("user")
-    user.expect("GET", f"/users/{ident}", "GET /users/{id}", 200, lambda b: b["id"] == ident)
+    user.expect("GET", f"/users/{ident}", plan.GET_USER, 200, lambda b: b["id"] == ident)
 
 
 def rename_user(user: ScenarioUser) -> None:
@@ -77,7 +78,7 @@ def rename_user(user: ScenarioUser) -> None:
     skip an UPDATE that does not change the row."""
     ident, name = user.random_id("user"), f"user {uuid.uuid4().hex[:12]}"
     user.expect(
-        "PATCH", f"/users/{ident}", "PATCH /users/{id}", 200,
+        "PATCH", f"/users/{ident}", plan.RENAME_USER, 200,
         lambda b: b["id"] == ident and b["name"] == name, {"name": name},
     )  # fmt: skip
 
@@ -85,7 +86,7 @@ def rename_user(user: ScenarioUser) -> None:
 def list_users(user: ScenarioUser) -> None:
     after = random.randint(0, max(0, user.max_id("user") - 20))
     user.expect(
-        "GET", f"/users?limit=20&after_id={after}", "GET /users", 200,
+        "GET", f"/users?limit=20&after_id={after}", plan.LIST_USERS, 200,
         lambda b: all(u["id"] > after for u in b["items"]),
     )  # fmt: skip
 
@@ -93,7 +94,7 @@ def list_users(user: ScenarioUser) -> None:
 def get_order(user: ScenarioUser) -> None:
     ident = user.random_id("order")
     user.expect(
-        "GET", f"/orders/{ident}", "GET /orders/{id}", 200,
+        "GET", f"/orders/{ident}", plan.GET_ORDER, 200,
         lambda b: b["id"] == ident and len(b["items"]) > 0,
     )  # fmt: skip
 
@@ -101,7 +102,7 @@ def get_order(user: ScenarioUser) -> None:
 def list_orders(user: ScenarioUser) -> None:
     status = random.choice(STATUSES)
     user.expect(
-        "GET", f"/orders?status={status}&limit=10", "GET /orders", 200,
+        "GET", f"/orders?status={status}&limit=10", plan.LIST_ORDERS, 200,
         lambda b: all(o["status"] == status for o in b["items"]),
     )  # fmt: skip
 
@@ -109,7 +110,7 @@ def list_orders(user: ScenarioUser) -> None:
 def order_summary(user: ScenarioUser) -> None:
     ident = user.random_id("order")
     user.expect(
-        "GET", f"/orders/{ident}/summary", "GET /orders/{id}/summary", 200,
+        "GET", f"/orders/{ident}/summary", plan.ORDER_SUMMARY, 200,
         lambda b: b["id"] == ident and b["item_count"] >= 1,
     )  # fmt: skip
 
@@ -122,43 +123,61 @@ def create_order(user: ScenarioUser) -> None:
     ]
     customer = user.random_id("customer")
     user.expect(
-        "POST", "/orders", "POST /orders", 201,
+        "POST", "/orders", plan.CREATE_ORDER, 201,
         lambda b: b["customer"]["id"] == customer and len(b["items"]) == len(items),
         {"customer_id": customer, "items": items},
     )  # fmt: skip
 
 
-# -- the scenarios ------------------------------------------------------------------------
+# -- the scenarios: their mixes are data in loadtests/plan.py ------------------------------
+
+REQUESTS: dict[str, Callable[[ScenarioUser], None]] = {
+    plan.GET_USER: get_user,
+    plan.RENAME_USER: rename_user,
+    plan.LIST_USERS: list_users,
+    plan.GET_ORDER: get_order,
+    plan.LIST_ORDERS: list_orders,
+    plan.ORDER_SUMMARY: order_summary,
+    plan.CREATE_ORDER: create_order,
+}
+
+
+def task_table(scenario: str) -> dict[Callable[[ScenarioUser], None], int]:
+    """Locust's task table for a scenario, from its mix."""
+    return {REQUESTS[endpoint]: weight for endpoint, weight in plan.SCENARIOS[scenario].mix.items()}
 
 
 class SelectUpdate(ScenarioUser):
     """Only PATCH /users/{id} on random users: the articles' "1 SELECT + 1 UPDATE"."""
 
-    tasks = {rename_user: 1}  # noqa: RUF012 - Locust's declarative task table
+    tasks = task_table("select-update")
+
+
+class GetUser(ScenarioUser):
+    """Only GET /users/{id}: one SELECT by primary key (the first article's benchmark)."""
+
+    tasks = task_table("get-user")
 
 
 class Read(ScenarioUser):
     """A weighted mix of the GET endpoints."""
 
-    tasks = {get_user: 4, get_order: 3, order_summary: 2, list_users: 1, list_orders: 1}  # noqa: RUF012
+    tasks = task_table("read")
 
 
 class Write(ScenarioUser):
     """POST /orders: the unit-of-work insert of an order and its items."""
 
-    tasks = {create_order: 1}  # noqa: RUF012
+    tasks = task_table("write")
 
 
 class Mixed(ScenarioUser):
     """80% reads, 20% writes (half renames, half new orders)."""
 
-    tasks = {  # noqa: RUF012
-        get_user: 25, get_order: 25, order_summary: 15, list_users: 8, list_orders: 7,
-        rename_user: 10, create_order: 10,
-    }  # fmt: skip
+    tasks = task_table("mixed")
 
 
 # By class name, as loadtests/plan.py names them for the runner.
 USER_CLASSES: dict[str, type[ScenarioUser]] = {
-    cls.__name__: cls for cls in (SelectUpdate, Read, Write, Mixed)
+    cls.__name__: cls for cls in (SelectUpdate, GetUser, Read, Write, Mixed)
 }

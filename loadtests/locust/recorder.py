@@ -25,45 +25,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from loadtests.histogram import Histogram
+from loadtests.attribution import Attribution
+from loadtests.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally
 
 WINDOW_MESSAGE = "loadtests_window"
 REPORT_KEY = "loadtests"
-
-TIMEOUT = "timeout"
-CONNECTION = "connection"
-WRONG_BODY = "wrong_body"
-
-
-class Tally:
-    """Latencies of all responses (failed ones included, as Locust counts them) and
-    failures by kind."""
-
-    __slots__ = ("errors", "latency")
-
-    def __init__(self) -> None:
-        self.latency = Histogram()
-        self.errors: Counter[str] = Counter()
-
-    def add(self, micros: int, kind: str | None) -> None:
-        self.latency.record(micros)
-        if kind is not None:
-            self.errors[kind] += 1
-
-    def merge(self, other: Tally) -> Tally:
-        self.latency.merge(other.latency)
-        self.errors.update(other.errors)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"latency": self.latency.to_dict(), "errors": dict(self.errors)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Tally:
-        tally = cls()
-        tally.latency = Histogram.from_dict(data["latency"])
-        tally.errors = Counter(data["errors"])
-        return tally
 
 
 def error_kind(exception: BaseException | None, response: Any) -> str | None:
@@ -104,14 +70,23 @@ class Recorder:
                 return step
         return None
 
-    def record(self, name: str, started: float, millis: float, kind: str | None) -> None:
+    def record(
+        self,
+        name: str,
+        started: float,
+        millis: float,
+        kind: str | None,
+        timing: dict[str, int] | None = None,
+    ) -> None:
+        """One response; ``timing``: the service's Server-Timing parts in microseconds."""
         micros = round(millis * 1000)
         completed = started + millis / 1000.0
-        self.totals.setdefault(name, Tally()).add(micros, kind)
+        self.totals.setdefault(name, Tally(Attribution())).add(micros, kind, timing)
         self.series.setdefault(int(completed), Tally()).add(micros, kind)
         step = self.step_at(completed)
         if step is not None:
-            self.measured.setdefault((step, name), Tally()).add(micros, kind)
+            measured = self.measured.setdefault((step, name), Tally(Attribution(detailed=True)))
+            measured.add(micros, kind, timing)
 
     # -- worker -> master ------------------------------------------------------------------
 
@@ -130,7 +105,7 @@ class Recorder:
             self.measured.setdefault((int(step), name), Tally()).merge(Tally.from_dict(data))
         for name, data in delta["totals"].items():
             tally = Tally.from_dict(data)
-            self.per_worker[worker] += tally.latency.count
+            self.per_worker[worker] += tally.count
             self.totals.setdefault(name, Tally()).merge(tally)
         for second, data in delta["series"].items():
             self.series.setdefault(int(second), Tally()).merge(Tally.from_dict(data))

@@ -1,0 +1,11 @@
+"""The suite's locustfile: the scenarios, the rising-concurrency shape, and the hooks
+that record every response. Used by the runner, by `make ui`, and by hand:
+
+    python -m locust -f loadtests/locust/locustfile.py --host http://127.0.0.1:8000 SelectUpdate
+"""
+
+from loadtests.locust import collector  # noqa: F401 - registers the suite's Locust event hooks
+from loadtests.locust.scenarios import GetUser, Mixed, Read, SelectUpdate, Write
+from loadtests.locust.shape import RisingSteps
+
+__all__ = ["GetUser", "Mixed", "Read", "RisingSteps", "SelectUpdate", "Write"]

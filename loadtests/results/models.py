@@ -1,0 +1,411 @@
+"""The typed ``results.json``: everything one run measured, the single source of every
+report, the terminal table and ``compare``.
+
+The JSON schema (``schema.json`` beside this module) is generated from these models
+(``python -m loadtests.results.schema`` rewrites it; a test keeps it current). Fields
+added after a file was written are optional, and reports say "not measured" where an
+older file lacks them; files of schema version 1 are converted on load (``legacy.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 2
+
+Status = Literal["running", "complete", "partial", "failed"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Latency(Model):
+    """Milliseconds: exact min, max and mean; percentiles within 0.1% (HdrHistogram-style
+    buckets, nearest rank)."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p99_9: float
+    max: float
+    min: float
+    mean: float
+
+
+class Failures(Model):
+    count: int
+    rate: float = Field(description="failed responses / all responses")
+    by_kind: dict[str, int] = Field(
+        description="http_<status>, timeout, connection or wrong_body -> count"
+    )
+    latency_ms: Latency | None = Field(
+        None, description="latency of the failed responses; null when there were none"
+    )
+
+
+class Components(Model):
+    """Milliseconds of a response, by where they went (services' Server-Timing header)."""
+
+    queue: float = Field(description="client latency - app: before the application saw it")
+    app: float = Field(description="inside the application, all of the below included")
+    pool: float = Field(description="waiting to check out a database connection")
+    db: float = Field(description="inside the database driver's round trips")
+    orm: float = Field(description="SQLAlchemy around the driver (0 without the ORM)")
+    other: float = Field(description="app - pool - db - orm: framework, validation, serialising")
+
+    @property
+    def total(self) -> float:
+        return self.queue + self.app
+
+
+class Breakdown(Model):
+    """Where the time of successful responses went."""
+
+    timed: int = Field(description="successful responses that carried Server-Timing")
+    untimed: int = Field(description="responses of any kind without it (server errors, timeouts)")
+    mean: Components | None = Field(description="the mean timed response; null if none")
+    tail: Components | None = Field(
+        None, description="the mean of the responses at or above p99 (to about 2%)"
+    )
+    tail_requests: int = 0
+    tail_from_ms: float | None = Field(None, description="the p99 the tail starts at")
+    histograms: dict[str, dict[str, Any]] | None = Field(
+        None, description="per component, microseconds, in the histogram's own format"
+    )
+
+
+class Traffic(Model):
+    """One window's (or one endpoint's) responses."""
+
+    requests: int = Field(description="every response, failed ones included")
+    successes: int
+    throughput_rps: float = Field(description="successful responses per second (goodput)")
+    latency_ms: Latency = Field(description="of successful responses")
+    failures: Failures
+    latency_includes_failures: bool = Field(
+        False, description="true for results converted from schema 1, which mixed them"
+    )
+    attribution: Breakdown | None = Field(
+        None, description="where the time went; null when not measured (older results)"
+    )
+
+
+class Window(Model):
+    start: float
+    end: float
+    seconds: float
+
+
+class StepCpu(Model):
+    """CPU in % of one core over the measured window."""
+
+    generator_percent: float | None
+    generator_busiest_process_percent: float | None
+    service_percent: float | None
+    database_percent: float | None
+    pgbouncer_percent: float | None = None
+    cores_percent: dict[str, float]
+    steal_percent: float
+    generator_saturated: bool = Field(description="saturated for 3 or more seconds")
+    seconds_judged: int | None = Field(
+        None, description="one-second CPU samples the saturation was judged on (null: older)"
+    )
+    saturated_seconds: int | None = None
+    foreign_percent: dict[str, float] | None = Field(
+        None, description="per pinned core, % of it busy with processes outside the suite"
+    )
+
+
+class Stability(Model):
+    seconds: int
+    throughput_cv: float | None = Field(
+        description="coefficient of variation of the per-second request counts"
+    )
+
+
+class Step(Traffic):
+    step: int
+    users: int
+    window: Window
+    endpoints: dict[str, Traffic]
+    cpu: StepCpu | None
+    stability: Stability
+
+
+class TimePoint(Model):
+    t: int = Field(description="seconds since the first response of this Locust run")
+    epoch: int
+    users: int
+    requests: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class Recorded(Model):
+    requests: int
+    per_endpoint: dict[str, int]
+    per_worker: dict[str, int]
+
+
+class EndpointCount(Model):
+    requests: int
+    failures: int
+
+
+class LocustCounts(Model):
+    requests: int
+    failures: int
+    per_endpoint: dict[str, EndpointCount]
+    cpu_warning: bool
+
+
+class LocustFiles(Model):
+    html: str
+    csv_prefix: str
+    log: str
+
+
+class Statements(Model):
+    counts: dict[str, int] | None = Field(description="pg_stat_statements calls by first keyword")
+    per_request: dict[str, float] | None
+
+
+class StatementTime(Model):
+    calls: int
+    total_ms: float
+    mean_ms: float
+
+
+class DatabaseTime(Model):
+    """The server's own execution time beside the round trips the service measured, over
+    the whole run of the variant (warm-ups included, like pg_stat_statements)."""
+
+    statements: dict[str, StatementTime] = Field(description="by first keyword")
+    requests: int
+    server_ms_per_request: float = Field(description="pg_stat_statements execution time")
+    driver_ms_per_request: float | None = Field(
+        description="the services' db component, per timed response; null when not timed"
+    )
+
+
+class ServiceFailure(Model):
+    failure: str
+    count: int
+
+
+class VariantRun(Model):
+    """One variant through every step of one scenario, in one round."""
+
+    variant: str
+    round: int = 1
+    position: int = Field(description="1 = ran first in its round and scenario")
+    status: Status
+    error: str | None = None
+    reset_seconds: float | None = None
+    locust: LocustFiles | None = None
+    steps: list[Step] = []
+    timeseries: list[TimePoint] = []
+    recorded: Recorded | None = None
+    locust_counts: LocustCounts | None = None
+    statements: Statements | None = None
+    database_time: DatabaseTime | None = None
+    service_failures: list[ServiceFailure] = []
+
+
+class Plan(Model):
+    steps: list[int]
+    warmup_seconds: float
+    step_seconds: float
+
+
+class Ceiling(Model):
+    """What PostgreSQL did alone on the scenario's SQL (pgbench), before the variants ran."""
+
+    tps: float | None = Field(description="pgbench transactions (requests) per second")
+    clients: int = Field(description="connections: the variants' connection budget")
+    seconds: float = Field(description="measured seconds (after a short warm-up)")
+    pinned: bool = Field(description="pgbench on the service cores, PostgreSQL on its own")
+    scripts: dict[str, str] = Field(description="each endpoint's pgbench script, with its weight")
+    note: str | None = Field(None, description="why it was not measured, or what differs")
+
+
+class ScenarioResults(Model):
+    description: str
+    user_class: str
+    variants: list[str] = Field(description="in the order given; the first is the baseline")
+    plan: Plan
+    ceiling: Ceiling | None = Field(None, description="null: not measured (older results)")
+    runs: list[VariantRun] = []
+
+    def runs_of(self, variant: str) -> list[VariantRun]:
+        return [run for run in self.runs if run.variant == variant]
+
+
+class VariantInfo(Model):
+    name: str
+    label: str
+    service: str
+    mode: str | None
+    stack: str
+    description: str
+    antipattern: bool
+    builtin: bool
+    process_model: str
+    settings: dict[str, Any] = Field(description="the settings this variant reads, by variable")
+    connection_budget: int | None = Field(
+        None, description="connections it can hold at once, all workers together"
+    )
+
+
+class SettingDifference(Model):
+    variant: str
+    setting: str
+    value: Any
+    baseline: Any = Field(description="the baseline's value; null when it does not read it")
+
+
+class Fairness(Model):
+    baseline: str
+    differences: list[SettingDifference]
+    notes: list[str]
+
+
+class NoiseBand(Model):
+    """How different two identical variants can look in one run (loadtests/noise.py)."""
+
+    ratio: float = Field(description="a ratio inside [1/ratio, ratio] is no difference")
+    error_points: float = Field(description="the same for error rates, as a difference")
+    comparisons: int = Field(description="A/A comparisons it was measured from")
+    source: str = Field(description="where and how it was measured")
+
+
+class RunInfo(Model):
+    id: str
+    status: Status
+    started_at: float
+    finished_at: float | None
+    duration_s: float | None
+    profile: str | None
+    command: str
+    scenarios: list[str]
+    variants: list[str] = Field(description="every variant of the run; the first is the baseline")
+    locust_processes: int
+    rounds: int = 1
+    order_seed: int | None = Field(None, description="the seed of the recorded run order")
+    noise_band: NoiseBand | None = Field(
+        None, description="the band verdicts used; null in older results (the current one then)"
+    )
+    error: str | None = None
+
+
+class Versions(Model):
+    key: dict[str, str | None]
+    all: dict[str, str]
+
+
+class Environment(Model):
+    machine: dict[str, Any]
+    versions: Versions
+
+
+class Seed(Model):
+    spec: dict[str, int]
+    rows: dict[str, int]
+    checksum: str
+
+
+class DatabaseInfo(Model):
+    kind: Literal["embedded", "external"]
+    url: str
+    settings: dict[str, str]
+    seed: Seed
+    pinned: bool
+
+
+class StatementCacheInfo(Model):
+    requested: str
+    in_force: str
+
+
+class PgBouncerInfo(Model):
+    enabled: bool
+    version: str | None = None
+    pool_mode: str | None = None
+    default_pool_size: int | None = None
+    max_client_conn: int | None = None
+    max_prepared_statements: int | None = None
+    tracks_prepared_statements: bool | None = None
+    port: int | None = None
+    statement_cache: StatementCacheInfo | None = None
+
+
+class CpuLayoutInfo(Model):
+    pinned: bool
+    service_cpus: list[int]
+    other_cpus: list[int]
+    note: str
+
+
+class RunResults(Model):
+    schema_version: Literal[2] = SCHEMA_VERSION
+    run: RunInfo
+    environment: Environment
+    database: DatabaseInfo
+    pgbouncer: PgBouncerInfo
+    cpu_layout: CpuLayoutInfo
+    variants: dict[str, VariantInfo]
+    fairness: Fairness
+    scenarios: dict[str, ScenarioResults]
+    cross_check: CrossCheck | None = Field(
+        None, description="wrk beside Locust on GET /users/{id}; null: not run (or older results)"
+    )
+
+    def label(self, variant: str) -> str:
+        info = self.variants.get(variant)
+        return info.label if info else variant
+
+
+class GeneratorFigures(Model):
+    """What one load generator measured of GET /users/{id} in the cross-check's window."""
+
+    requests: int = Field(description="every response, failed ones included")
+    successes: int
+    failures: dict[str, int] = Field(description="failed requests by kind")
+    seconds: float = Field(description="the measured window")
+    throughput_rps: float = Field(description="successful responses per second (goodput)")
+    p50_ms: float | None = Field(description="median latency; null without a response")
+    latency_includes_failures: bool = Field(
+        description="wrk times every response it gets, failed ones (non-2xx) included"
+    )
+
+
+class CrossCheckRun(Model):
+    """One variant, driven by Locust and then by wrk, on one start of its service."""
+
+    variant: str
+    locust: GeneratorFigures | None = None
+    wrk: GeneratorFigures | None = None
+    error: str | None = Field(None, description="why it was not (fully) measured")
+
+
+class CrossCheck(Model):
+    """A second, independent load generator: wrk (C, one thread, pinned where Locust runs)
+    and Locust drive the same request at the same concurrency, warm-up and window."""
+
+    endpoint: str
+    users: int = Field(description="Locust users = wrk connections")
+    warmup_seconds: float
+    window_seconds: float
+    wrk_version: str | None = Field(description="null: wrk was not found, nothing ran")
+    wrk_command: str | None = Field(None, description="the measured wrk run, for one variant")
+    note: str | None = Field(None, description="why it was skipped")
+    runs: list[CrossCheckRun] = []
+
+
+RunResults.model_rebuild()

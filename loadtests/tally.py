@@ -1,0 +1,81 @@
+"""What the recorder counts per endpoint, window or second: successful responses' latency,
+failed responses' latency, failures by kind, and where the successes' time went. Pure
+data, shared by the recorder inside Locust and the runner that summarises what it wrote
+(neither imports the other)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from loadtests.attribution import Attribution
+from loadtests.histogram import Histogram
+
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+WRONG_BODY = "wrong_body"
+
+
+class Tally:
+    """Successes and failures are kept apart: throughput is goodput and the latency
+    percentiles are those of successful responses; a service that fails fast does not
+    look fast."""
+
+    __slots__ = ("errors", "failed", "ok", "timing")
+
+    def __init__(self, timing: Attribution | None = None) -> None:
+        """``timing``: where the successes' time went (None: not kept, as per second)."""
+        self.ok = Histogram()
+        self.failed = Histogram()
+        self.errors: Counter[str] = Counter()
+        self.timing = timing
+
+    @property
+    def count(self) -> int:
+        return self.ok.count + self.failed.count
+
+    def add(self, micros: int, kind: str | None, parts: dict[str, int] | None = None) -> None:
+        if kind is None:
+            self.ok.record(micros)
+        else:
+            self.failed.record(micros)
+            self.errors[kind] += 1
+        if self.timing is not None:
+            self.timing.add(micros, parts, success=kind is None)
+
+    def merge(self, other: Tally) -> Tally:
+        self.ok.merge(other.ok)
+        self.failed.merge(other.failed)
+        self.errors.update(other.errors)
+        if other.timing is not None:
+            if self.timing is None:
+                self.timing = Attribution(detailed=other.timing.tail is not None)
+            self.timing.merge(other.timing)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ok": self.ok.to_dict(),
+            "failed": self.failed.to_dict(),
+            "errors": dict(self.errors),
+        }
+        if self.timing is not None:
+            data["timing"] = self.timing.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tally:
+        timing = data.get("timing")
+        tally = cls(Attribution.from_dict(timing) if timing else None)
+        tally.ok = Histogram.from_dict(data["ok"])
+        tally.failed = Histogram.from_dict(data["failed"])
+        tally.errors = Counter(data["errors"])
+        return tally
+
+
+def merged(tallies: Iterable[Tally]) -> Tally:
+    total = Tally()
+    for tally in tallies:
+        total.merge(tally)
+    return total

@@ -9,12 +9,17 @@ STAMP   := $(VENV)/.installed
 CLI     := $(PY) -m loadtests
 
 PROFILE   ?= default
-SERVICE   ?= flask
+VARIANTS  ?=
+VARIANT   ?= $(or $(SERVICE),flask)
+VARIANTS_FILE ?=
 PGBOUNCER ?= 0
 RUN_ARGS  ?=
 
+# Options built from the variables above (empty ones add nothing).
+VARIANT_OPTS := $(if $(VARIANTS_FILE),--variants $(VARIANTS_FILE))
+
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint load-test ui serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
+.PHONY: help setup test lint load-test ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,11 +40,14 @@ lint: $(STAMP)  ## ruff check and format check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-load-test: $(STAMP)  ## start PostgreSQL, seed, run both services under rising load, write reports/<run>/
-	$(CLI) run --profile $(PROFILE) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)
+load-test: $(STAMP)  ## start PostgreSQL, seed, run the variants under rising load, write reports/<run>/
+	$(CLI) run --profile $(PROFILE) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)
 
-ui: $(STAMP)  ## Locust web UI on 127.0.0.1:8089 against SERVICE=flask|fastapi
-	$(CLI) ui $(SERVICE)
+ui: $(STAMP)  ## Locust web UI on 127.0.0.1:8089 against VARIANT (default flask)
+	$(CLI) ui $(VARIANT) $(VARIANT_OPTS)
+
+serve: $(STAMP)  ## run VARIANT's service in the foreground (e.g. VARIANT=fastapi:raw)
+	$(CLI) serve $(VARIANT) $(VARIANT_OPTS)
 
 serve-flask: $(STAMP)  ## run the Flask service in the foreground
 	$(CLI) serve flask

@@ -30,8 +30,9 @@ def ratio(value: float) -> str:
 
 
 def ratio_interval(low: float, high: float) -> str:
-    """``"1.52-2.10"``: both ends with the precision of the larger."""
-    digits = _ratio_digits(high)
+    """``"1.52-2.10"``: both ends with the precision of the smaller end, so that a wide
+    interval reads ``"7.0-10.6"``, not ``"7-11"``."""
+    digits = _ratio_digits(low)
     return f"{low:,.{digits}f}-{high:,.{digits}f}"
 
 

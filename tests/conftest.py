@@ -7,6 +7,7 @@ measure the default seed size do so in their own database on the same server.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -84,18 +85,24 @@ def wait_until_answering(url: str, timeout: float = 20) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
-def session_services(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
-    """Every built-in variant, started once for the session with the default settings."""
-    logs = tmp_path_factory.mktemp("service-logs")
+@contextlib.contextmanager
+def every_variant(target: database.Target, logs: Path) -> Iterator[dict[str, ServiceUnderTest]]:
+    """Every built-in variant with the default settings, stopped on the way out."""
     started: dict[str, ServiceUnderTest] = {}
     try:
         for name in BUILTIN:
-            started[name] = start_service(name, seeded, logs)
+            started[name] = start_service(name, target, logs)
         yield started
     finally:
         for service in started.values():
             service.stop()
+
+
+@pytest.fixture(scope="session")
+def session_services(seeded: database.Target, tmp_path_factory: pytest.TempPathFactory):
+    """Every built-in variant, started once for the session."""
+    with every_variant(seeded, tmp_path_factory.mktemp("service-logs")) as started:
+        yield started
 
 
 @pytest.fixture

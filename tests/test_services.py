@@ -12,9 +12,7 @@ import pytest
 
 from loadtests import database
 from loadtests.infra.postgres import EmbeddedPostgres
-from loadtests.service import ServiceUnderTest
-from loadtests.variants import BUILTIN
-from tests.conftest import SMALL_SEED, start_service
+from tests.conftest import SMALL_SEED, every_variant, start_service
 from tests.helpers import cli_env, one_line_error, run_cli
 
 JSON = {"content-type": "application/json"}
@@ -93,15 +91,8 @@ def fresh(seeded, tmp_path_factory):
     """Every built-in variant, started for this module only: the session's services have
     been through outages, resets and load by now, and a pool that had to open a new
     connection for a request would count that connection's setup as the request's."""
-    logs = tmp_path_factory.mktemp("fresh-services")
-    started: dict[str, ServiceUnderTest] = {}
-    try:
-        for name in BUILTIN:
-            started[name] = start_service(name, seeded, logs)
+    with every_variant(seeded, tmp_path_factory.mktemp("fresh-services")) as started:
         yield started
-    finally:
-        for service in started.values():
-            service.stop()
 
 
 @pytest.mark.parametrize(("method", "path", "body", "orm"), ORM_STATEMENTS)

@@ -3,11 +3,13 @@ pools behave the same way."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.deadline import ThreadWatch, watch
 from services.common.settings import ServiceSettings
 from services.common.timing import TimedConnection, TimedQueuePool
 from services.common.urls import sync_url
@@ -34,18 +36,21 @@ def pool_options(settings: ServiceSettings, size: int | None = None) -> dict[str
 
 def sync_engine(settings: ServiceSettings) -> Engine:
     """SQLAlchemy + psycopg2: Flask, and FastAPI's sync-def and blocking modes."""
-    # libpq takes whole seconds (and at least 2 since PostgreSQL 12's libpq).
-    connect_args: dict[str, Any] = {"connect_timeout": max(2, round(settings.connect_timeout))}
+    # libpq takes whole seconds; before version 17 it turns 1 into 2 (the wheel has 17).
+    connect_args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(settings.connect_limit))}
     timed: dict[str, Any] = {}
     if settings.server_timing:
         connect_args["connection_factory"] = TimedConnection
         timed["poolclass"] = TimedQueuePool
-    return create_engine(
+    engine = create_engine(
         sync_url(settings.database_url),
         connect_args=connect_args,
         **pool_options(settings),
         **timed,
     )
+    if settings.deadline is not None:
+        watch(engine, ThreadWatch(settings.deadline))
+    return engine
 
 
 def sync_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -126,6 +126,13 @@ class ServiceSettings(BaseModel):
         "DB_CONNECT_TIMEOUT", 5.0, "seconds to wait for a new database connection",
         gt=0, le=60,
     )  # fmt: skip
+    request_deadline: float = setting(
+        "REQUEST_DEADLINE_S", 5.0,
+        "seconds a request may hold a database connection (statements, commit, the "
+        "pool's reset) before it is cut and the request answers 503, even when the server "
+        "is frozen; also the most a new connection may take to open; 0: off",
+        option="--request-deadline", ge=0, le=60,
+    )  # fmt: skip
     statement_cache: StatementCache = setting(
         "DB_STATEMENT_CACHE", StatementCache.auto,
         "asyncpg prepared statements: auto, on, off (see PgBouncer)",
@@ -203,6 +210,16 @@ class ServiceSettings(BaseModel):
     @property
     def connection_budget(self) -> int:
         return self.workers * self.connections_per_worker
+
+    @property
+    def deadline(self) -> float | None:
+        """REQUEST_DEADLINE_S, or None when it is off."""
+        return self.request_deadline or None
+
+    @property
+    def connect_limit(self) -> float:
+        """Seconds to open a connection: the connect timeout, within the deadline."""
+        return min(self.connect_timeout, self.deadline or self.connect_timeout)
 
     @property
     def thread_count(self) -> int:

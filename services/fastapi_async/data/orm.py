@@ -10,6 +10,7 @@ from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from services.common import queries
+from services.common.deadline import LoopWatch, watch
 from services.common.engine import SESSION_OPTIONS, pool_options
 from services.common.orders import build_order
 from services.common.schemas import (
@@ -31,7 +32,7 @@ from services.fastapi_async.data.timed_asyncpg import TimedConnection
 
 def asyncpg_connect_args(settings: ServiceSettings) -> dict[str, Any]:
     """asyncpg's own connect arguments (shared with the raw mode's pool)."""
-    args: dict[str, Any] = {"timeout": settings.connect_timeout}
+    args: dict[str, Any] = {"timeout": settings.connect_limit}
     if settings.server_timing:
         args["connection_class"] = TimedConnection
     if settings.statement_cache is StatementCache.off:
@@ -58,6 +59,8 @@ class OrmBackend:
             **pool_options(settings, connections),
             **timed,
         )
+        if settings.deadline is not None:
+            watch(self.engine.sync_engine, LoopWatch(settings.deadline))
         self.sessions = async_sessionmaker(self.engine, **SESSION_OPTIONS)
         self.gate = gate_for(settings, connections or settings.connections_per_worker)
 

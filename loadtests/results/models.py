@@ -118,6 +118,12 @@ class StepCpu(Model):
     foreign_percent: dict[str, float] | None = Field(
         None, description="per pinned core, % of it busy with processes outside the suite"
     )
+    service_memory_mib: float | None = Field(
+        None,
+        description="the most memory the service's processes held together, sampled once a "
+        "second in the window: PSS, resident memory with shared pages split between the "
+        "processes sharing them (null: not measured)",
+    )
 
 
 class Stability(Model):
@@ -194,6 +200,63 @@ class DatabaseTime(Model):
     )
 
 
+class FaultPlan(Model):
+    """The fault of a run (loadtests/faults.py), injected into every variant's run."""
+
+    kind: Literal["db-freeze", "db-restart"]
+    step: int = Field(description="1 = the first step")
+    seconds: float = Field(description="how long the database is made unavailable")
+    description: str
+
+
+class FaultOutcome(Model):
+    """What one variant's run went through; seconds are whole (per-second series)."""
+
+    kind: str
+    step: int
+    users: int | None
+    seconds: float
+    started_at: float | None = Field(description="epoch; null: the fault did not happen")
+    ended_at: float | None = Field(description="epoch the database was back")
+    unavailable_s: float | None = None
+    first_error_after_s: int | None = Field(
+        None, description="second of the first failed response, counted from the fault's start"
+    )
+    recovered_after_s: int | None = Field(
+        None,
+        description="seconds from the database's return to the first of 3 seconds in a row "
+        "with successes and no failure; null: not within the run",
+    )
+    failed_requests: int = Field(0, description="from the fault's start to the recovery")
+    successful_requests: int = Field(0, description="in the same seconds")
+    note: str | None = None
+
+
+class WriteCounts(Model):
+    acknowledged: int = Field(0, description="answered 2xx with a readable body")
+    failed: int = Field(0, description="answered with another status")
+    unknown: int = Field(0, description="never answered: test stopped, connection error, timeout")
+
+
+class Findings(Model):
+    count: int = 0
+    examples: list[str] = Field(default_factory=list, description="up to 10")
+
+
+class AuditResult(Model):
+    """What the audit of one variant's run found. ``ok``: nothing lost, duplicated or
+    unexpected (loadtests/audit.py)."""
+
+    writes: dict[str, WriteCounts] = Field(description="endpoint -> writes by outcome")
+    lost: Findings = Field(description="acknowledged writes missing or changed")
+    duplicated: Findings = Field(description="rows repeating an acknowledged write")
+    unexpected: Findings = Field(description="changes no request explains")
+    ok: bool
+    complete: bool = Field(description="false when the ledger looks cut short")
+    note: str | None = Field(None, description="why the ledger looks incomplete")
+    seconds: float = Field(description="time the audit took")
+
+
 class ServiceFailure(Model):
     failure: str
     count: int
@@ -216,6 +279,8 @@ class VariantRun(Model):
     statements: Statements | None = None
     database_time: DatabaseTime | None = None
     service_failures: list[ServiceFailure] = []
+    fault: FaultOutcome | None = None
+    audit: AuditResult | None = Field(None, description="null: not audited")
 
 
 class Plan(Model):
@@ -301,6 +366,8 @@ class RunInfo(Model):
     noise_band: NoiseBand | None = Field(
         None, description="the band verdicts used; null in older results (the current one then)"
     )
+    fault: FaultPlan | None = Field(None, description="the fault injected; null: none")
+    audit: bool = Field(False, description="acknowledged writes were audited after each run")
     error: str | None = None
 
 

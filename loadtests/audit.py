@@ -1,0 +1,336 @@
+"""The ledger audit: after a variant's run, was every acknowledged write kept, as it was
+acknowledged, and nothing else written?
+
+The Locust processes record every write and its answer (``loadtests/locust/ledger.py``);
+the database was reset from its seed template before the run, so the template tells
+what the run changed. A write is *acknowledged* when it was answered 2xx with a readable
+body, *failed* when it was answered another status, and *unknown* when it got no answer
+(the test stopped, a connection error, a timeout) or a 2xx it could not read. A failed or
+unknown write may or may not have been committed; an acknowledged one must have been.
+Times are the Locust processes' ``time.time()``, all on one machine.
+
+``POST /orders`` (new orders: ids above the template's largest):
+- each acknowledged order id must exist with the acknowledged customer and items
+  (product, quantity, unit price, compared as multisets), else it is **lost** (missing,
+  or different);
+- each other new order is explained by one failed or unknown POST with the same
+  customer, products and quantities (each such POST explains at most one order); if
+  none is left, an order with an acknowledged POST's content is **duplicated**, any
+  other **unexpected**;
+- new items attached to seeded orders, and seeded orders that are gone, are
+  **unexpected**.
+
+``PATCH /users/{id}`` (one register per user; concurrent renames of one user are
+normal, so any of them may win):
+- a user's final name must be one a request sent to that user, or the seeded name when
+  no rename of that user was acknowledged, else it is **unexpected** (also: renamed
+  users nobody wrote to, users added or gone);
+- when renames were acknowledged, the final name must come from a write W that no
+  acknowledged write started after W was answered (one that did is ordered after W;
+  failed and unknown writes count as answered never), else that later acknowledged
+  rename was **lost**.
+
+The expected result is 0 lost, 0 duplicated, 0 unexpected. A ledger that looks cut
+short (no file, a torn or unreadable line, a file Locust did not close) is reported as
+incomplete: its writes are still checked, but a missing acknowledgement cannot be.
+Cost: one pass over the ledger and a handful of queries (the users of the template and
+of the target, the new orders with their items). The template refuses connections
+between resets; the audit allows them while it reads it, so its role must own it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg2
+import psycopg2.extensions
+from sqlalchemy.engine import make_url
+
+from loadtests import database, plan
+from loadtests.errors import SuiteError
+from loadtests.results.models import AuditResult, Findings, WriteCounts
+from services.common.urls import with_database
+
+MAX_EXAMPLES = 10
+OUTCOMES = ("acknowledged", "failed", "unknown")
+FINDINGS = ("lost", "duplicated", "unexpected")
+
+
+@dataclass(slots=True)
+class Write:
+    """One write from the ledger."""
+
+    kind: str
+    target: int
+    body: Any
+    start: float
+    end: float = math.inf  # when acknowledged; never, for failed and unknown writes
+    status: int | None = None  # None: no answer line
+    ack: Any = None
+
+    @property
+    def outcome(self) -> str:
+        if self.ack is not None:
+            return "acknowledged"
+        return "failed" if self.status and not 200 <= self.status < 300 else "unknown"
+
+    @property
+    def name(self) -> str:
+        """A rename's value: what was acknowledged, or else what was sent."""
+        return (self.ack or self.body)["name"]
+
+
+def read_ledger(directory: Path) -> tuple[list[Write], list[str]]:
+    """Every write in ``directory/ledger-*.jsonl``, and what looks cut short."""
+    files = sorted(directory.glob("ledger-*.jsonl")) if directory.is_dir() else []
+    writes: list[Write] = []
+    gaps = [] if files else [f"no ledger file in {directory}"]
+    for path in files:
+        lines = path.read_bytes().split(b"\n")
+        if lines.pop():  # the last line lacks its newline: Locust died writing it
+            gaps.append(f"{path.name}: torn last line")
+        sent: dict[int, Write] = {}
+        bad, closed = 0, False
+        for line in lines:
+            try:
+                record = orjson.loads(line)
+                if "kind" in record:
+                    sent[record["w"]] = Write(
+                        record["kind"], record["target"], record["body"], record["t"]
+                    )
+                elif "end" in record:
+                    closed = True
+                else:
+                    write = sent[record["w"]]
+                    write.status, write.ack = record["status"], record["ack"]
+                    if write.ack is not None:
+                        write.end = record["t"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                bad += 1
+        if bad:
+            gaps.append(f"{path.name}: {bad} unreadable lines")
+        if not closed:
+            gaps.append(f"{path.name}: not closed (Locust did not quit cleanly)")
+        writes.extend(sent.values())
+    return writes, gaps
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.found = {kind: Findings() for kind in FINDINGS}
+
+    def add(self, kind: str, line: str, count: int = 1) -> None:
+        found = self.found[kind]
+        found.count += count
+        if len(found.examples) < MAX_EXAMPLES:
+            found.examples.append(line)
+
+
+@dataclass
+class _Seed:
+    """What the template holds that the audit compares with."""
+
+    users: dict[int, str]
+    max_order: int
+    orders: int
+    max_item: int
+
+
+@contextlib.contextmanager
+def _template(url: str, template_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """A connection to the seed template, which refuses connections between audits: a
+    stray session would block every reset (loadtests/database.py)."""
+    name = make_url(template_url).database
+    with database.connect(with_database(url, "postgres")) as admin, admin.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        try:
+            with database.connect(template_url) as conn:
+                yield conn
+        finally:
+            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+
+
+def _read_seed(url: str, template_url: str) -> _Seed:
+    with _template(url, template_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, name FROM users")
+        users = dict(cur.fetchall())
+        cur.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM orders), (SELECT count(*) FROM orders),"
+            " (SELECT coalesce(max(id), 0) FROM order_items)"
+        )
+        return _Seed(users, *cur.fetchone())
+
+
+Content = tuple[int, tuple[tuple[int, ...], ...]]  # customer, sorted item tuples
+
+
+def _content(customer: int, items: Any) -> Content:
+    return customer, tuple(sorted(tuple(item) for item in items))
+
+
+def _sent_content(customer: int, items: Any) -> Content:
+    """Customer, products and quantities: what a failed POST is known to have asked for."""
+    return _content(customer, ((item[0], item[1]) for item in items))
+
+
+def _describe(content: Content) -> str:
+    customer, items = content
+    lines = ", ".join(f"{q} x product {p}" + (f" at {c[0]}" if c else "") for p, q, *c in items)
+    return f"customer {customer}: {lines or 'no items'}"
+
+
+def _check_orders(cur: Any, seed: _Seed, writes: list[Write], report: _Report) -> None:
+    cur.execute(
+        "SELECT o.id, o.customer_id, coalesce(array_agg(ARRAY[i.product_id, i.quantity,"
+        " i.unit_price_cents]) FILTER (WHERE i.id IS NOT NULL), '{}')"
+        " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id"
+        " WHERE o.id > %s GROUP BY o.id",
+        (seed.max_order,),
+    )
+    rows = {ident: _content(customer, items) for ident, customer, items in cur.fetchall()}
+    claimed: set[int] = set()
+    acked_by_content: dict[Content, int] = {}
+    pending: Counter[Content] = Counter()  # failed and unknown POSTs, by what they asked for
+    for write in writes:
+        if write.ack is None:
+            asked = ((item["product_id"], item["quantity"]) for item in write.body["items"])
+            pending[_content(write.body["customer_id"], asked)] += 1
+            continue
+        ident, content = write.ack["id"], _content(write.ack["customer_id"], write.ack["items"])
+        acked_by_content[_sent_content(*content)] = ident
+        row = rows.get(ident)
+        if row is None:
+            report.add("lost", f"order {ident} ({_describe(content)}) is missing")
+        elif ident in claimed:
+            report.add("lost", f"order {ident} was acknowledged to two POSTs")
+        elif row != content:
+            report.add("lost", f"order {ident} holds {_describe(row)}, not {_describe(content)}")
+        claimed.add(ident)
+    for ident in sorted(rows.keys() - claimed):
+        content = _sent_content(*rows[ident])
+        if pending[content] > 0:
+            pending[content] -= 1
+        elif content in acked_by_content:
+            first = acked_by_content[content]
+            report.add("duplicated", f"order {ident} repeats order {first}: {_describe(content)}")
+        else:
+            report.add("unexpected", f"order {ident} ({_describe(content)}) was never sent")
+    cur.execute("SELECT count(*) FROM orders WHERE id <= %s", (seed.max_order,))
+    if gone := seed.orders - cur.fetchone()[0]:
+        report.add("unexpected", f"{gone} seeded orders are gone", gone)
+    cur.execute(
+        "SELECT id, order_id FROM order_items WHERE id > %s AND order_id <= %s",
+        (seed.max_item, seed.max_order),
+    )
+    for item, order in cur.fetchall():
+        report.add("unexpected", f"item {item} was added to seeded order {order}")
+
+
+def _check_user(
+    ident: int, seeded: str | None, final: str | None, writes: list[Write], t0: float
+) -> tuple[str, str] | None:
+    """The finding about one user, if any: (kind, line)."""
+    acked = [w for w in writes if w.ack is not None]
+    if final is None:
+        if seeded is None and not acked:
+            return None  # renames of a user that never existed, answered 404
+        return "lost" if acked else "unexpected", f"user {ident} is gone"
+    if seeded is None:
+        return "unexpected", f"user {ident} was added"
+    sources = [w for w in writes if w.name == final]
+    if not acked:
+        if final == seeded or sources:
+            return None
+        return "unexpected", f"user {ident} is named {final!r}, which no request sent"
+    last = max(acked, key=lambda w: w.start)
+    if not sources:
+        if final != seeded:
+            return "unexpected", f"user {ident} is named {final!r}, which no request sent"
+        return "lost", (
+            f"user {ident} kept its seeded name: {len(acked)} acknowledged renames lost,"
+            f" the last to {last.name!r} (sent at t+{last.start - t0:.3f} s)"
+        )
+    source = max(sources, key=lambda w: w.end)
+    if source.end >= last.start:
+        return None
+    return "lost", (
+        f"user {ident} is named {final!r} (answered at t+{source.end - t0:.3f} s), but the"
+        f" rename to {last.name!r} sent after that (at t+{last.start - t0:.3f} s) was acknowledged"
+    )
+
+
+def _check_users(cur: Any, seed: _Seed, writes: list[Write], report: _Report) -> None:
+    cur.execute("SELECT id, name FROM users")
+    final = dict(cur.fetchall())
+    by_user: defaultdict[int, list[Write]] = defaultdict(list)
+    for write in writes:
+        by_user[write.target].append(write)
+    changed = {i for i in seed.users.keys() | final.keys() if seed.users.get(i) != final.get(i)}
+    t0 = min((w.start for w in writes), default=0.0)
+    for ident in sorted(changed | by_user.keys()):
+        finding = _check_user(ident, seed.users.get(ident), final.get(ident), by_user[ident], t0)
+        if finding:
+            report.add(*finding)
+
+
+def audit(url: str, template_url: str, ledger_dir: Path) -> AuditResult:
+    """Check the database at ``url`` against the ledger in ``ledger_dir`` and the seed
+    template at ``template_url`` it was reset from (see the module's rules). A database
+    or ledger that cannot be read is a SuiteError."""
+    try:
+        return _audit(url, template_url, ledger_dir)
+    except psycopg2.Error as exc:
+        raise SuiteError(f"the database: {str(exc).strip().splitlines()[0]}") from None
+    except OSError as exc:
+        raise SuiteError(f"the ledger: {exc}") from None
+
+
+def _audit(url: str, template_url: str, ledger_dir: Path) -> AuditResult:
+    started = time.perf_counter()
+    writes, gaps = read_ledger(ledger_dir)
+    by_kind: defaultdict[str, list[Write]] = defaultdict(list)
+    for write in writes:
+        by_kind[write.kind].append(write)
+    tally = Counter((write.kind, write.outcome) for write in writes)
+    seed, report = _read_seed(url, template_url), _Report()
+    with database.connect(url, autocommit=False) as conn, conn.cursor() as cur:
+        conn.set_session(readonly=True, isolation_level="REPEATABLE READ")  # one snapshot
+        _check_orders(cur, seed, by_kind[plan.CREATE_ORDER], report)
+        _check_users(cur, seed, by_kind[plan.RENAME_USER], report)
+    found = report.found
+    return AuditResult(
+        writes={
+            kind: WriteCounts(**{outcome: tally[kind, outcome] for outcome in OUTCOMES})
+            for kind in sorted(by_kind)
+        },
+        **found,
+        ok=not any(f.count for f in found.values()),
+        complete=not gaps,
+        note="; ".join(gaps) or None,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def findings(found: AuditResult) -> str:
+    """``"0 lost, 0 duplicated, 0 unexpected"``."""
+    return ", ".join(f"{getattr(found, kind).count} {kind}" for kind in FINDINGS)
+
+
+def summary(found: AuditResult) -> str:
+    """One line for the terminal."""
+    counts = {o: sum(getattr(c, o) for c in found.writes.values()) for o in OUTCOMES}
+    line = (
+        f"audit: {counts['acknowledged']:,} acknowledged writes ({counts['failed']:,} failed, "
+        f"{counts['unknown']:,} unanswered): {findings(found)}"
+    )
+    if not found.complete:
+        line += f" (the ledger is incomplete: {found.note})"
+    return line + ("" if found.ok else " -- WRITES WERE LOST OR CHANGED")

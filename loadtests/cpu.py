@@ -6,7 +6,8 @@ service to its own cores and keeps Locust and PostgreSQL on the others (on 2 cor
 service on CPU 1, the rest on CPU 0), and measures, once a second, how much CPU each
 group used and how busy each core was. A step where the generator's process was near a
 full core, or where its cores were saturated, is flagged: its latencies include time
-the requests spent waiting for the generator, not for the service.
+the requests spent waiting for the generator, not for the service. The same samples
+record the service's memory (its peak per step is in the report).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from typing import Any
 
 import psutil
 
+from loadtests.infra.processes import interrupts_to_main_thread
+
 SAMPLE_EVERY_S = 1.0
 PROCESS_SATURATED_PERCENT = 90.0  # one Locust process is single-threaded (gevent)
 CORES_SATURATED_PERCENT = 95.0
 SATURATED_SECONDS = 3  # saturated this many seconds of a window: the generator is flagged
 FOREIGN_PERCENT = 10.0  # % of a core busy with processes the suite did not start
+MEMORY_GROUPS = ("service",)  # whose memory is sampled (PSS costs a page-table walk)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class Sample:
     # per core, cumulative seconds: busy, steal, total, and busy in processes (user,
     # nice and system: interrupts are nobody's process and are left out of "foreign")
     cores: list[tuple[float, float, float, float]]
+    memory: dict[str, int] = field(default_factory=dict)  # group -> PSS bytes, all together
 
 
 @dataclass
@@ -120,6 +125,17 @@ class WindowCpu:
     seconds_judged: int = 0  # one-second intervals the generator's saturation was judged on
     saturated_seconds: int = 0  # of those, the ones it was saturated in
     foreign: dict[int, float] = field(default_factory=dict)  # core -> % of it not ours
+    memory_peak: dict[str, int] = field(default_factory=dict)  # group -> most PSS bytes
+
+
+def _memory(proc: psutil.Process) -> int:
+    """PSS: resident memory with the pages shared by several processes split between
+    them, so a forked worker and its master (gunicorn) are not counted twice. RSS where
+    the kernel does not tell."""
+    try:
+        return int(proc.memory_full_info().pss)
+    except (psutil.AccessDenied, AttributeError):
+        return int(proc.memory_info().rss)
 
 
 def _cpu_seconds(proc: psutil.Process) -> float:
@@ -128,7 +144,8 @@ def _cpu_seconds(proc: psutil.Process) -> float:
 
 
 class CpuMonitor:
-    """Samples the CPU of named process groups and of every core, once a second."""
+    """Samples the CPU of named process groups (and the service's memory) and the CPU of
+    every core, once a second."""
 
     def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]]) -> None:
         self.groups = groups
@@ -146,18 +163,25 @@ class CpuMonitor:
         self.sample()
 
     def _loop(self) -> None:
+        interrupts_to_main_thread()
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(SAMPLE_EVERY_S)
 
     def sample(self) -> None:
         groups: dict[str, dict[int, float]] = {}
+        memory: dict[str, int] = {}
         for name, members in self.groups.items():
             usage: dict[int, float] = {}
+            held = 0
             for proc in members():
                 with contextlib.suppress(psutil.Error):
                     usage[proc.pid] = _cpu_seconds(proc)
+                    if name in MEMORY_GROUPS:
+                        held += _memory(proc)
             groups[name] = usage
+            if usage and name in MEMORY_GROUPS:
+                memory[name] = held
         cores = [
             (
                 t.user + t.nice + t.system + t.irq + t.softirq,
@@ -167,7 +191,7 @@ class CpuMonitor:
             )
             for t in psutil.cpu_times(percpu=True)
         ]
-        self.samples.append(Sample(time.time(), groups, cores))
+        self.samples.append(Sample(time.time(), groups, cores, memory))
 
     def window(
         self, start: float, end: float, placement: dict[str, tuple[int, ...]] | None = None
@@ -188,6 +212,9 @@ class CpuMonitor:
             result.seconds_judged += 1
             result.saturated_seconds += generator_saturated(second, generator_cpus)
         result.foreign = _foreign(inside[0], inside[-1], result, placement)
+        for sample in inside:
+            for group, held in sample.memory.items():
+                result.memory_peak[group] = max(result.memory_peak.get(group, 0), held)
         return result
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from loadtests.errors import SuiteError
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
-from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX, StepPlan, id_ranges
+from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX, WINDOW_PREFIX, StepPlan, id_ranges
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locust" / "locustfile.py"
 HANG_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
@@ -87,8 +88,12 @@ def run_together(
     return [json.loads(output.read_text()) for output in outputs]
 
 
-def forward_progress(log: Path, offset: int) -> int:
-    """Print the progress lines written to ``log`` since ``offset``; return the new offset."""
+WindowListener = Callable[[int, float, float], None]
+
+
+def forward_progress(log: Path, offset: int, on_window: WindowListener | None = None) -> int:
+    """Print the progress lines written to ``log`` since ``offset`` (and tell ``on_window``
+    of each measured window that opened); return the new offset."""
     try:
         with log.open("rb") as handle:
             handle.seek(offset)
@@ -99,4 +104,8 @@ def forward_progress(log: Path, offset: int) -> int:
     for line in chunk[:complete].decode(errors="replace").splitlines():
         if line.startswith(PROGRESS_PREFIX):
             print("   " + line[len(PROGRESS_PREFIX) :], flush=True)
+        elif line.startswith(WINDOW_PREFIX) and on_window is not None:
+            with contextlib.suppress(ValueError):  # a garbled line: no window announced
+                step, start, end = line[len(WINDOW_PREFIX) :].split()
+                on_window(int(step), float(start), float(end))
     return offset + complete

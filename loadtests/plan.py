@@ -13,6 +13,7 @@ MAX_WINDOW_S = 3600.0  # one step's warm-up or measured window, at most
 
 # The runner and the Locust processes agree on these.
 PROGRESS_PREFIX = "loadtests: "  # progress lines the runner forwards to the terminal
+WINDOW_PREFIX = "loadtests-window: "  # "STEP START END": a measured window opens (epochs)
 ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ranges
 LATE_REPORT_S = 4.0  # the master writes its results again this long after a step ends
 
@@ -40,10 +41,16 @@ class ScenarioInfo:
     # (pgbench, loadtests/ceiling.py) runs, in the same proportions
     mix: dict[str, int]
 
+    @property
+    def writes(self) -> bool:
+        """It sends writes the ledger audit can check (loadtests/audit.py)."""
+        return any(endpoint in WRITES for endpoint in self.mix)
+
 
 GET_USER, RENAME_USER, LIST_USERS = "GET /users/{id}", "PATCH /users/{id}", "GET /users"
 GET_ORDER, LIST_ORDERS = "GET /orders/{id}", "GET /orders"
 ORDER_SUMMARY, CREATE_ORDER = "GET /orders/{id}/summary", "POST /orders"
+WRITES = (RENAME_USER, CREATE_ORDER)
 
 SCENARIOS: dict[str, ScenarioInfo] = {
     info.name: info
@@ -217,6 +224,12 @@ PROFILES: dict[str, Profile] = {
                 ),
             ),
             rounds=3,
+        ),
+        Profile(
+            name="overload",
+            description="flask and fastapi on select-update at 100 and 1,000 users: slow "
+            "answers or 503s, never a crash; the services' memory per step (about 2 minutes)",
+            scenarios=_same(("select-update",), TWO_STACKS, StepPlan((100, 1000), 5, 10)),
         ),
         Profile(
             name="full",

@@ -18,17 +18,27 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from loadtests import ceiling, cpu, crosscheck, database, environment, generator, noise
+from loadtests import (
+    audit,
+    ceiling,
+    cpu,
+    crosscheck,
+    database,
+    environment,
+    faults,
+    generator,
+    noise,
+)
 from loadtests.errors import SuiteError
 from loadtests.infra import pgbouncer
-from loadtests.infra.postgres import server_processes
+from loadtests.infra.postgres import ServerState, server_processes
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
 from loadtests.plan import SCENARIOS, ScenarioPlan, StepPlan
@@ -39,6 +49,7 @@ from loadtests.results.models import (
     DatabaseInfo,
     Environment,
     Fairness,
+    FaultPlan,
     LocustCounts,
     LocustFiles,
     PgBouncerInfo,
@@ -56,7 +67,7 @@ from loadtests.results.models import (
 from loadtests.service import ServiceUnderTest
 from loadtests.service_log import failures as service_log_failures
 from loadtests.variants import Variant
-from services.common.urls import redacted
+from services.common.urls import redacted, with_database
 
 LOCUST_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
 VARIANT_RUN_OVERHEAD_S = 8.0  # reset, start, health check, Locust start and stop
@@ -89,6 +100,9 @@ class RunOptions:
     pgbouncer: bool = False
     seed: int | None = None
     cross_check: int | None = None  # users of the wrk-vs-Locust cross-check; None: off
+    fault: FaultPlan | None = None  # injected into every variant's run (loadtests/faults.py)
+    audit: bool = False  # check every acknowledged write after each run (loadtests/audit.py)
+    ceiling: bool = True  # pgbench on the scenario's SQL before the variants run it
 
     @property
     def variant_names(self) -> list[str]:
@@ -102,7 +116,8 @@ class RunOptions:
             len(s.variants) * (s.plan.total_s + VARIANT_RUN_OVERHEAD_S) for s in self.scenarios
         )
         checked = crosscheck.estimated_seconds(self.cross_check, len(self.variant_names))
-        return self.rounds * per_round + len(self.scenarios) * CEILING_S + checked
+        ceilings = len(self.scenarios) * CEILING_S if self.ceiling else 0.0
+        return self.rounds * per_round + ceilings + checked
 
 
 @dataclass
@@ -269,6 +284,8 @@ def _skeleton(
             variants=options.variant_names,
             locust_processes=options.locust_processes,
             rounds=options.rounds,
+            fault=options.fault,
+            audit=options.audit,
         ),
         environment=Environment(machine=environment.machine(), versions=environment.versions()),
         database=DatabaseInfo(
@@ -376,8 +393,14 @@ def _execute(current: Run) -> None:
                 variant=name, round=round_number, position=position, status="running"
             )
             current.results.scenarios[plan.scenario].runs.append(outcome)
+            url = current.target.url
             _run_variant(current, plan, current.services[name], outcome)
             current.save()
+            if current.target.url != url:  # a restart could not have its port back
+                raise SuiteError(
+                    "PostgreSQL came back on another port after the fault (now "
+                    f"{current.target.describe()}): the next variants could not reach it"
+                )
     _cross_check(current)
 
 
@@ -402,11 +425,17 @@ def _measure_ceiling(current: Run, plan: ScenarioPlan) -> None:
         Path(target.embedded.bin_dir) if target.embedded else database.client_bin_dir()
     )
     result = current.results.scenarios[plan.scenario]
-    if binary is None:
+    skipped = (
+        "the run was started with --no-ceiling"
+        if not current.options.ceiling
+        else "pgbench was not found next to the PostgreSQL binaries"
+        if binary is None
+        else None
+    )
+    if skipped:
         result.ceiling = Ceiling(
-            tps=None, clients=clients, seconds=0, pinned=False, scripts=scripts,
-            note="not measured: pgbench was not found next to the PostgreSQL binaries",
-        )  # fmt: skip
+            tps=None, clients=clients, seconds=0, pinned=False, scripts=scripts, note=skipped
+        )
         return
     print(f"\n== {plan.scenario} | database ceiling: pgbench, {clients} connections", flush=True)
     database.reset(target)
@@ -471,13 +500,17 @@ def _run_variant(
         outcome.status, outcome.error = "failed", str(exc)
         raise
 
+    injector = _injector(current)
+    ledger = _ledger_dir(current, plan, tag)
+
     def postgres() -> list[psutil.Process]:
-        return server_processes(target.embedded)
+        # A restart (--fault db-restart) replaces the server's processes mid-run.
+        return server_processes(injector.state if injector else target.embedded)
 
     locust = None
     try:
         locust_out = run_dir / "locust" / f"{tag}.json"
-        locust = _start_locust(current, plan, service, tag, locust_out)
+        locust = _start_locust(current, plan, service, tag, locust_out, ledger)
         groups = {
             "generator": locust.processes,
             "service": service.processes,
@@ -486,18 +519,26 @@ def _run_variant(
         }
         if current.bouncer is not None:
             groups["pgbouncer"] = current.bouncer.process.processes
-        with cpu.pinned_to_others(layout, postgres), cpu.CpuMonitor(groups) as monitor:
-            status = _wait_for_locust(locust, plan.plan, run_dir / outcome.locust.log)
+        with (
+            cpu.pinned_to_others(layout, postgres),
+            cpu.CpuMonitor(groups) as monitor,
+            injector or contextlib.nullcontext(),
+        ):
+            on_window = injector.window if injector else None
+            status = _wait_for_locust(locust, plan.plan, run_dir / outcome.locust.log, on_window)
         recorded = json.loads(locust_out.read_text()) if locust_out.exists() else None
         if recorded is None:
             raise SuiteError(f"Locust wrote no statistics ({status}); see {outcome.locust.log}")
-        _measured(outcome, recorded, monitor, layout, target)
+        _measured(outcome, recorded, monitor, layout, current.target)
+        if injector is not None:
+            outcome.fault = injector.result(outcome.timeseries, plan.plan.steps)
+            print(f"   {faults.summary(outcome.fault)}", flush=True)
         finished = recorded.get("complete") and status == "finished"
         outcome.status = "complete" if finished else "partial"
         if status != "finished":
             outcome.error = status
     except KeyboardInterrupt:
-        _collect_partial(outcome, run_dir / "locust" / f"{tag}.json", layout, target)
+        _collect_partial(outcome, run_dir / "locust" / f"{tag}.json", layout, current.target)
         raise
     except SuiteError as exc:
         outcome.status, outcome.error = "failed", str(exc)
@@ -511,6 +552,46 @@ def _run_variant(
             outcome.service_failures = [
                 ServiceFailure(**f) for f in service_log_failures(service_log)
             ]
+    if ledger is not None:
+        _audit(current, outcome, ledger)
+
+
+def _ledger_dir(current: Run, plan: ScenarioPlan, tag: str) -> Path | None:
+    """Where Locust records the writes of this variant's run, when they are audited."""
+    if not (current.options.audit and SCENARIOS[plan.scenario].writes):
+        return None
+    ledger = current.run_dir / "ledger" / tag
+    ledger.mkdir(parents=True, exist_ok=True)
+    return ledger
+
+
+def _audit(current: Run, outcome: VariantRun, ledger: Path) -> None:
+    """Every acknowledged write against the database, before the next reset."""
+    target = current.target
+    try:
+        outcome.audit = audit.audit(target.url, with_database(target.url, target.template), ledger)
+    except SuiteError as exc:
+        reason = f"the audit could not run: {exc}"
+        outcome.error = f"{outcome.error}; {reason}" if outcome.error else reason
+        outcome.status = "failed"
+        print(f"   {reason}", flush=True)
+        return
+    print(f"   {audit.summary(outcome.audit)}", flush=True)
+
+
+def _injector(current: Run) -> faults.Injector | None:
+    """The run's fault for one variant's run; a restarted server's new processes are
+    pinned like the old ones, and the run follows the server to its new state."""
+    fault, embedded = current.options.fault, current.target.embedded
+    if fault is None or embedded is None:
+        return None
+
+    def back(state: ServerState) -> None:
+        current.target = replace(current.target, url=state.url(current.target.name), embedded=state)
+        if current.layout.pinned:
+            cpu.pin(server_processes(state), current.layout.other_cpus)
+
+    return faults.Injector(fault, embedded, on_back=back)
 
 
 def _this_process() -> list[psutil.Process]:
@@ -551,13 +632,19 @@ def _measured(
 
 
 def _start_locust(
-    current: Run, plan: ScenarioPlan, service: ServiceUnderTest, tag: str, out: Path
+    current: Run,
+    plan: ScenarioPlan,
+    service: ServiceUnderTest,
+    tag: str,
+    out: Path,
+    ledger: Path | None,
 ) -> Supervised:
     options, locust_dir = current.options, current.run_dir / "locust"
     args = generator.headless_args(
         plan.plan, SCENARIOS[plan.scenario].user_class, out,
         "--csv", str(locust_dir / tag), "--html", str(locust_dir / f"{tag}.html"),
         "--run-label", f"{service.variant.name} {plan.scenario}",
+        *(["--ledger-dir", str(ledger)] if ledger is not None else []),
     )  # fmt: skip
     layout = current.layout
     return generator.start(
@@ -570,12 +657,17 @@ def _start_locust(
     )
 
 
-def _wait_for_locust(locust: Supervised, plan: StepPlan, log: Path) -> str:
+def _wait_for_locust(
+    locust: Supervised,
+    plan: StepPlan,
+    log: Path,
+    on_window: generator.WindowListener | None = None,
+) -> str:
     """Forward progress lines until Locust exits. Returns 'finished' or why it did not."""
     deadline = time.monotonic() + plan.total_s + LOCUST_GRACE_S
     offset = 0
     while True:
-        offset = generator.forward_progress(log, offset)
+        offset = generator.forward_progress(log, offset, on_window)
         if not locust.alive():
             generator.forward_progress(log, offset)
             code = locust.popen.returncode

@@ -3,12 +3,12 @@ same results a report reads)."""
 
 from __future__ import annotations
 
-from loadtests import analysis
+from loadtests import analysis, faults
 from loadtests.report.breakdown import largest_at_tail
 from loadtests.results.models import RunResults
 
-COLUMNS = ("req/s", "p50", "p99", "err%", "gen", "tail")
-WIDTHS = (7, 7, 8, 6, 4, 13)
+COLUMNS = ("req/s", "p50", "p99", "err%", "gen", "MiB", "tail")
+WIDTHS = (7, 7, 8, 6, 4, 5, 13)
 SIDE_BY_SIDE = 2  # variants; more are listed one per line
 
 
@@ -19,12 +19,14 @@ def _cells(cell: analysis.Cell | None) -> list[str]:
     generator = (
         "SAT" if any(c and c.generator_saturated for c in cpus) else ("ok" if all(cpus) else "?")
     )
+    memory = [c.service_memory_mib for c in cpus if c and c.service_memory_mib is not None]
     return [
         f"{cell.value('throughput'):.0f}",
         f"{cell.value('p50'):.1f}",
         f"{cell.value('p99'):.1f}",
         f"{cell.value('error_rate') * 100:.2f}",
         generator,
+        f"{max(memory):.0f}" if memory else "-",
         largest_at_tail(cell.step),
     ]
 
@@ -44,8 +46,8 @@ def render(results: RunResults) -> str:
         lines.append(f"\n{name}: {scenario.description}")
         lines.append(
             f"latency of successes in ms{medians}; req/s = successes per second; "
-            "gen = load generator CPU (SAT: saturated, numbers suspect); tail = what the "
-            "slowest 1% spent most of their time on"
+            "gen = load generator CPU (SAT: saturated, numbers suspect); MiB = the service's "
+            "peak memory; tail = what the slowest 1% spent most of their time on"
         )
         if len(variants) <= SIDE_BY_SIDE:
             names = [labels[v][:block].center(block) for v in variants]
@@ -64,4 +66,6 @@ def render(results: RunResults) -> str:
         for outcome in scenario.runs:
             if outcome.status != "complete":
                 lines.append(f"  {labels[outcome.variant]}: {outcome.status} ({outcome.error})")
+            if outcome.fault is not None:
+                lines.append(f"  {labels[outcome.variant]}: {faults.summary(outcome.fault)}")
     return "\n".join(lines)

@@ -141,12 +141,22 @@ def test_run_order_is_random_but_never_repeats_the_first() -> None:
 
 
 def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_path) -> None:
-    result = _run(
-        state_dir, tmp_path, "--services", "fastapi", "--scenario", "mixed", "--workers", "2"
-    )
+    result = _run(state_dir, tmp_path, "--services", "fastapi", "--scenario", "mixed",
+                  "--workers", "2", "--audit", "--no-ceiling")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = _only_run_dir(tmp_path)
     (outcome,) = store.load(run_dir).scenarios["mixed"].runs
+    # Each Locust process kept its own ledger of the writes; the audit read them all and
+    # found every write Locust counted as a success, and nothing else.
+    ledgers = list((run_dir / "ledger").glob("*/ledger-*.jsonl"))
+    assert len(ledgers) == 3, "the master's (no writes) and each worker's"
+    assert sum(path.stat().st_size > 1000 for path in ledgers) == 2
+    audit = outcome.audit
+    assert audit is not None and audit.ok and audit.complete, audit
+    for kind in ("POST /orders", "PATCH /users/{id}"):
+        successes = sum(step.endpoints[kind].successes for step in outcome.steps)
+        assert audit.writes[kind].acknowledged >= successes > 0, kind
+    assert "0 lost, 0 duplicated, 0 unexpected" in result.stdout
     recorded = outcome.recorded
     assert len(recorded.per_worker) == 2, recorded.per_worker
     assert all(count > 0 for count in recorded.per_worker.values())

@@ -140,10 +140,15 @@ def test_a_group_without_processes_is_not_measured_rather_than_idle() -> None:
 
 
 def test_interrupts_wait_for_a_stop_to_finish() -> None:
+    # Python's own Ctrl-C handler: an earlier test's library may have replaced it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     finished = False
-    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
-        # To this thread: a signal to the process may go to any thread not blocking it.
-        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
-        time.sleep(0.2)
-        finished = True
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+            # To this thread: a signal to the process may go to any thread not blocking it.
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+            time.sleep(0.2)
+            finished = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert finished, "the interrupt arrived only after the protected block"

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from loadtests import crosscheck, runner, table
+from loadtests import crosscheck, database, faults, runner, table
 from loadtests.commands.service_options import (
     add_settings_options,
     add_variants_option,
@@ -22,6 +22,7 @@ from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
     PROFILES,
+    SCENARIOS,
     PlanError,
     ScenarioPlan,
     StepPlan,
@@ -30,6 +31,7 @@ from loadtests.plan import (
     profile,
 )
 from loadtests.results import store
+from loadtests.results.models import FaultPlan
 from loadtests.variants import resolve
 
 MAX_ROUNDS = 20
@@ -70,6 +72,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="where run directories go")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the database's ceiling (pgbench on the scenario's SQL, about 10 s per "
+        "scenario); the report then says it was not measured",
+    )
+    parser.add_argument(
         "--pgbouncer",
         action="store_true",
         help="route every variant through a transaction-mode PgBouncer (PATH or PGBOUNCER_BIN)",
@@ -80,6 +88,24 @@ def add_parser(commands: Any) -> None:
         help="after the rounds, drive GET /users/{id} with Locust and with wrk at USERS "
         "concurrency against every variant and compare them (default: the profile's; "
         "default and full 50, smoke and seeds off)",
+    )
+    parser.add_argument(
+        "--fault",
+        metavar="KIND@STEP",
+        help="make the embedded database unavailable in the middle of step STEP (1 = the "
+        "first) of every variant's run: "
+        + "; ".join(f"{kind}: {what}" for kind, what in faults.KINDS.items()),
+    )
+    parser.add_argument(
+        "--fault-seconds",
+        type=float,
+        help=f"how long the database is unavailable (default {faults.DEFAULT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="after each variant's run, check that every acknowledged write (POST /orders, "
+        "PATCH /users/{id}) is in the database as acknowledged; scenarios with writes only",
     )
     add_settings_options(parser)
     parser.set_defaults(handler=handle)
@@ -161,7 +187,27 @@ def options_from(args: argparse.Namespace) -> runner.RunOptions:
         command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
         seed=args.seed,
         cross_check=_cross_check(args.cross_check, profile(args.profile).cross_check),
+        fault=_fault(args, plans),
+        audit=_audit(args.audit, plans),
+        ceiling=not args.no_ceiling,
     )
+
+
+def _fault(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> FaultPlan | None:
+    fault = faults.parse(args.fault, args.fault_seconds, [p.plan for p in plans])
+    if fault is not None and database.external_url():
+        raise SuiteError(
+            "--fault needs the embedded PostgreSQL: the suite freezes or restarts only a "
+            "server it started (unset DATABASE_URL)"
+        )
+    return fault
+
+
+def _audit(wanted: bool, plans: tuple[ScenarioPlan, ...]) -> bool:
+    if wanted and not any(SCENARIOS[p.scenario].writes for p in plans):
+        with_writes = ", ".join(name for name, info in SCENARIOS.items() if info.writes)
+        raise SuiteError(f"--audit needs a scenario with writes ({with_writes})")
+    return wanted
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -176,6 +222,20 @@ def handle(args: argparse.Namespace) -> int:
             f"{steps.measure_s:g} s measured each",
             flush=True,
         )
+    if options.fault is not None:
+        fault = options.fault
+        print(
+            f"fault: {fault.kind} for {fault.seconds:g} s in the middle of step {fault.step} "
+            f"of every variant's run ({fault.description})",
+            flush=True,
+        )
+    if options.audit:
+        skipped = [p.scenario for p in options.scenarios if not SCENARIOS[p.scenario].writes]
+        print(
+            "audit: every acknowledged write is checked after each variant's run"
+            + (f" (not in {', '.join(skipped)}: no writes)" if skipped else ""),
+            flush=True,
+        )
     rounds = f"{options.rounds} rounds, " if options.rounds > 1 else ""
     notice = crosscheck.announce(options.cross_check)
     if notice:
@@ -188,4 +248,8 @@ def handle(args: argparse.Namespace) -> int:
         print(line)
     where = run_dir / store.FILENAME
     print(f"\nresults: {where}  ({data.run.status}, {data.run.duration_s:.0f} s)")
+    audits = [r.audit for s in data.scenarios.values() for r in s.runs if r.audit is not None]
+    if any(not found.ok for found in audits):
+        print("the audit found lost, duplicated or unexpected writes: see the report", flush=True)
+        return 1
     return 0 if data.run.status == "complete" else 1

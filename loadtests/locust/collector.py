@@ -21,7 +21,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtests.attribution import parse_header
 from loadtests.locust.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
 from loadtests.locust.shape import Progress, RisingSteps
-from loadtests.plan import ID_RANGES_ENV, LATE_REPORT_S, PROGRESS_PREFIX, id_ranges
+from loadtests.plan import ID_RANGES_ENV, LATE_REPORT_S, PROGRESS_PREFIX, WINDOW_PREFIX, id_ranges
 from loadtests.report import fmt
 from services.common.seed import SeedSpec
 from services.common.timing import HEADER
@@ -115,6 +115,7 @@ def _restart() -> None:
 
 def _open_window(step: int, users: int, start: float, end: float) -> None:
     recorder.open_window(step, start, end)
+    print(f"{WINDOW_PREFIX}{step} {start:.3f} {end:.3f}", flush=True)  # for --fault
     _state["steps"][step] = {"users": users, "started_at": time.time(), "window": [start, end]}
     runner = _state["environment"].runner
     if isinstance(runner, MasterRunner):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import analysis, crosscheck, noise
-from loadtests.report import breakdown, charts, published, render, verdicts
+from loadtests.report import audits, breakdown, charts, faults, published, render, verdicts
 from loadtests.results import store
 from loadtests.results.models import RunResults
 
@@ -57,6 +57,14 @@ def scenario_view(
     why = breakdown.tail_gap(cells, labels)
     if why and len(headlines) > 1:
         headlines.insert(1, why)
+    fault = data.run.fault
+    fault_line = faults.headline(fault, scenario, labels) if fault else None
+    if fault_line:
+        headlines.insert(0, fault_line)
+    audit_line = audits.headline(scenario, labels)
+    if audit_line:
+        headlines.insert(0, audit_line)
+    fault_chart = faults.timeline(chart_id, scenario, labels, colors) if fault else None
     return {
         "name": name,
         "anchor": f"scenario-{name}",
@@ -87,6 +95,9 @@ def scenario_view(
         "endpoint_charts": charts.per_endpoint(chart_id, cells, labels, colors),
         "rows": _step_rows(cells, data.run.rounds),
         "claims": published.checks(name, cells, band),
+        "fault_runs": faults.rows(scenario),
+        "fault_charts": [fault_chart] if fault_chart else [],
+        "audit_runs": audits.rows(scenario),
     }
 
 
@@ -184,6 +195,10 @@ def build(run_dir: Path) -> Path:
     """Write ``run_dir/index.html`` from ``run_dir/results.json``."""
     data = store.load(run_dir)
     context = view(data)
-    all_charts = [c for s in context["scenarios"] for c in (*s["charts"], *s["endpoint_charts"])]
+    all_charts = [
+        c
+        for s in context["scenarios"]
+        for c in (*s["charts"], *s["endpoint_charts"], *s["fault_charts"])
+    ]
     html = render.page("run.html.j2", charts_json=render.script_json(all_charts), **context)
     return render.write(run_dir / FILENAME, html)

@@ -11,7 +11,7 @@ from loadtests import crosscheck, noise, stats
 from loadtests.analysis import METRICS, Cell, Grid, common_users
 from loadtests.cpu import FOREIGN_PERCENT, SATURATED_SECONDS
 from loadtests.report import fmt
-from loadtests.results.models import NoiseBand, RunResults
+from loadtests.results.models import AuditResult, NoiseBand, RunResults
 
 NOISY_CV = 0.25  # per-second throughput varied more than this inside a window
 STEAL_WARN = 5.0  # % CPU stolen by the hypervisor
@@ -255,6 +255,7 @@ def warnings(results: RunResults) -> list[Caveat]:
         reason = run.error or "not every variant finished every step"
         found.append(Caveat("high", f"The run is {run.status}: {reason}."))
     found += _budget_warnings(results)
+    found += _bound_warnings(results)
     found += [Caveat("medium", text) for text in crosscheck.disagreements(results)]
     for scenario, data in results.scenarios.items():
         for outcome in data.runs:
@@ -267,6 +268,7 @@ def warnings(results: RunResults) -> list[Caveat]:
                 )
             for step in outcome.steps:
                 found += _step_warnings(f"{scenario}, {label}, {step.users} users", step)
+            found += _audit_warnings(f"{scenario}, {label}", outcome.audit)
     if not results.cpu_layout.pinned:
         found.append(
             Caveat("medium", f"Processes were not pinned to CPUs: {results.cpu_layout.note}.")
@@ -279,6 +281,57 @@ def warnings(results: RunResults) -> list[Caveat]:
                 "not pinned.",
             )
         )
+    return found
+
+
+def _audit_warnings(where: str, found: AuditResult | None) -> list[Caveat]:
+    if found is None:
+        return []
+    caveats = []
+    if not found.ok:
+        example = next(
+            (f.examples[0] for f in (found.lost, found.duplicated, found.unexpected) if f.examples),
+            "",
+        )
+        caveats.append(
+            Caveat(
+                "high",
+                f"{where}: the audit found {found.lost.count} lost, {found.duplicated.count} "
+                f"duplicated and {found.unexpected.count} unexpected writes"
+                + (f" (e.g. {example})." if example else "."),
+            )
+        )
+    if not found.complete:
+        note = f"{where}: the audit's ledger is incomplete: {found.note}."
+        caveats.append(Caveat("medium", note))
+    return caveats
+
+
+def _bound_warnings(results: RunResults) -> list[Caveat]:
+    """A response slower than the services promise: the request deadline plus the pool
+    timeout (waiting for a connection, then holding it), plus a second of slack."""
+    found = []
+    for scenario, data in results.scenarios.items():
+        for outcome in data.runs:
+            settings = results.variants[outcome.variant].settings
+            deadline, pool = settings.get("REQUEST_DEADLINE_S"), settings.get("DB_POOL_TIMEOUT")
+            if not deadline or pool is None:
+                continue  # no deadline (0), or older results
+            bound = float(deadline) + float(pool)
+            for step in outcome.steps:
+                slowest = max(
+                    step.latency_ms.max,
+                    step.failures.latency_ms.max if step.failures.latency_ms else 0.0,
+                )
+                if slowest / 1000 > bound + 1:
+                    found.append(
+                        Caveat(
+                            "high",
+                            f"{scenario}, {results.label(outcome.variant)}, {step.users} users: "
+                            f"a response took {slowest / 1000:.1f} s, longer than the request "
+                            f"deadline plus the pool timeout ({bound:g} s).",
+                        )
+                    )
     return found
 
 

@@ -160,7 +160,12 @@ def _step_cpu(
         seconds_judged=window.seconds_judged,
         saturated_seconds=window.saturated_seconds,
         foreign_percent={str(core): share for core, share in window.foreign.items()} or None,
+        service_memory_mib=_mib(window.memory_peak.get("service")),
     )
+
+
+def _mib(size: int | None) -> float | None:
+    return round(size / 2**20, 1) if size else None
 
 
 def timeseries(recorded: dict[str, Any]) -> list[TimePoint]:

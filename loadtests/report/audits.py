@@ -1,0 +1,31 @@
+"""The report's audit section: were the acknowledged writes kept (loadtests/audit.py)?"""
+
+from __future__ import annotations
+
+from loadtests.audit import findings
+from loadtests.results.models import AuditResult, ScenarioResults, VariantRun
+
+
+def rows(scenario: ScenarioResults) -> list[VariantRun]:
+    return [run for run in scenario.runs if run.audit is not None]
+
+
+def acknowledged(found: AuditResult) -> int:
+    return sum(counts.acknowledged for counts in found.writes.values())
+
+
+def headline(scenario: ScenarioResults, labels: dict[str, str]) -> str | None:
+    audited = rows(scenario)
+    if not audited:
+        return None
+    bad = [run for run in audited if run.audit is not None and not run.audit.ok]
+    total = sum(acknowledged(run.audit) for run in audited if run.audit is not None)
+    if not bad:
+        return (
+            f"Audit: all {total:,} acknowledged writes were in the database as acknowledged, "
+            "in every variant's run; nothing duplicated or unexpected."
+        )
+    named = "; ".join(
+        f"{labels[run.variant]}: {findings(run.audit)}" for run in bad if run.audit is not None
+    )
+    return f"Audit: writes were lost or changed. {named}."

@@ -228,7 +228,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="overload",
             description="flask and fastapi on select-update at 100 and 1,000 users: slow "
-            "answers or 503s, never a crash; the services' memory per step (about 2 minutes)",
+            "answers or 503s, never a crash; the services' memory per step (about 90 seconds)",
             scenarios=_same(("select-update",), TWO_STACKS, StepPlan((100, 1000), 5, 10)),
         ),
         Profile(

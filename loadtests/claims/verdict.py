@@ -98,6 +98,44 @@ def _ratio_stats(
     return statistics.median(ratios), stats.log_ratio_interval(nums, dens)
 
 
+# (as claimed, the opposite, no difference): a ratio is judged against 1, a cost against 0.
+RATIO_WORDS = (
+    1.0,
+    "above 1 as claimed",
+    "the opposite: below 1",
+    "no significant difference from 1",
+)
+COST_WORDS = (0.0, "a cost, as claimed", "the opposite: a saving", "no significant cost")
+
+
+def _beyond(
+    rule: Ratio | Difference,
+    median: float,
+    ci: tuple[float, float, float] | None,
+    unit: str,
+    words: tuple[float, str, str, str],
+) -> CheckResult:
+    """A paired figure must have its interval (or, with one round, its median) wholly
+    beyond the neutral value on the claimed side, and its median within the tolerance."""
+    neutral, claimed_side, opposite, none = words
+    low, high = _bounds(rule.claimed)
+    if ci[1] > neutral if ci else median > neutral:
+        passed, reason = _size_reason(median, low, high)
+        reason = f"{claimed_side}; {reason}"
+    else:
+        passed = False
+        below = ci[2] < neutral if ci else median < neutral
+        reason = opposite if below else none
+    return CheckResult(
+        what=rule.what,
+        claimed=_claimed_range(low, high, unit),
+        measured=f"{show(median, unit)} ({_interval_text(ci, unit)})",
+        passed=passed,
+        reason=reason,
+        setting=rule.setting,
+    )
+
+
 @dataclass(frozen=True)
 class Ratio:
     """``num / den`` per round (both measured in the same process, so paired), against
@@ -117,22 +155,7 @@ class Ratio:
         if found is None:
             return _unmeasured(self.what, self.setting)
         median, ci = found
-        low, high = _bounds(self.claimed)
-        if ci[1] > 1 if ci else median > 1:
-            passed, reason = _size_reason(median, low, high)
-            reason = f"above 1 as claimed; {reason}"
-        else:
-            passed = False
-            below = ci[2] < 1 if ci else median < 1
-            reason = "the opposite: below 1" if below else "no significant difference from 1"
-        return CheckResult(
-            what=self.what,
-            claimed=_claimed_range(low, high, "x"),
-            measured=f"{show(median, 'x')} ({_interval_text(ci, 'x')})",
-            passed=passed,
-            reason=reason,
-            setting=self.setting,
-        )
+        return _beyond(self, median, ci, "x", RATIO_WORDS)
 
 
 @dataclass(frozen=True)
@@ -153,23 +176,8 @@ class Difference:
         diffs = [x - y for x, y in zip(values[self.a], values[self.b], strict=False)]
         if not diffs:
             return _unmeasured(self.what, self.setting)
-        median = statistics.median(diffs)
-        ci = stats.t_interval(diffs)
-        low, high = _bounds(self.claimed)
-        if ci[1] > 0 if ci else median > 0:
-            passed, reason = _size_reason(median, low, high)
-            reason = f"a cost, as claimed; {reason}"
-        else:
-            passed = False
-            below = ci[2] < 0 if ci else median < 0
-            reason = "the opposite: a saving" if below else "no significant cost"
-        return CheckResult(
-            what=self.what,
-            claimed=_claimed_range(low, high, self.unit),
-            measured=f"{show(median, self.unit)} ({_interval_text(ci, self.unit)})",
-            passed=passed,
-            reason=reason,
-            setting=self.setting,
+        return _beyond(
+            self, statistics.median(diffs), stats.t_interval(diffs), self.unit, COST_WORDS
         )
 
 

@@ -504,8 +504,8 @@ def _run_variant(
     ledger = _ledger_dir(current, plan, tag)
 
     def postgres() -> list[psutil.Process]:
-        # A restart (--fault db-restart) replaces the server's processes mid-run.
-        return server_processes(injector.state if injector else target.embedded)
+        # Read each time: a restart (--fault db-restart) replaces the server mid-run.
+        return server_processes(current.target.embedded)
 
     locust = None
     try:

@@ -152,6 +152,7 @@ def test_a_frozen_database_mid_step_fails_fast_and_recovers(seeded, state_dir, t
     assert "The fault: db-freeze for 3 s at step 1" in page
     assert "With the database unavailable (db-freeze, 3 s at step 1, 10 users)" in page
     assert '"s0-fault"' in page
+    assert "mixed, 10 users: the step includes the injected fault (db-freeze, 3 s)" in page
 
 
 def test_a_restart_then_1000_users(embedded, seeded, state_dir, tmp_path) -> None:

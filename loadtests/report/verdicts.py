@@ -256,6 +256,7 @@ def warnings(results: RunResults) -> list[Caveat]:
         found.append(Caveat("high", f"The run is {run.status}: {reason}."))
     found += _budget_warnings(results)
     found += _bound_warnings(results)
+    found += _fault_warnings(results)
     found += [Caveat("medium", text) for text in crosscheck.disagreements(results)]
     for scenario, data in results.scenarios.items():
         for outcome in data.runs:
@@ -305,6 +306,26 @@ def _audit_warnings(where: str, found: AuditResult | None) -> list[Caveat]:
         note = f"{where}: the audit's ledger is incomplete: {found.note}."
         caveats.append(Caveat("medium", note))
     return caveats
+
+
+def _fault_warnings(results: RunResults) -> list[Caveat]:
+    """The step with an injected fault is compared like any other: say so."""
+    fault = results.run.fault
+    if fault is None:
+        return []
+    found = []
+    for scenario, data in results.scenarios.items():
+        if fault.step <= len(data.plan.steps):
+            users = data.plan.steps[fault.step - 1]
+            found.append(
+                Caveat(
+                    "medium",
+                    f"{scenario}, {users} users: the step includes the injected fault "
+                    f"({fault.kind}, {fault.seconds:g} s); its figures and verdicts describe "
+                    "behaviour under the fault.",
+                )
+            )
+    return found
 
 
 def _bound_warnings(results: RunResults) -> list[Caveat]:

@@ -30,6 +30,7 @@ from loadtests.claims.verdict import (
 )
 from loadtests.commands.claims import select
 from services.common.urls import with_database
+from tests.browser import CHROMIUM, open_page
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
 
 ISSUE_IDS = (
@@ -234,6 +235,10 @@ def test_a_quick_run_measures_judges_and_renders(seeded, state_dir, tmp_path) ->
     assert 'href="claims-' in (tmp_path / "index.html").read_text()
     assert terminal.table(document).count("\n") > 5 and "pk-select" in result.stdout
     assert f"{seeded.name}_claims" not in _databases(seeded), "the scratch copy is dropped"
+    if CHROMIUM is not None:  # the page in a real browser: no error, offline, charts drawn
+        opened = open_page(out / "claims.html", "claims.png")
+        assert opened.errors == [] and opened.offline(), (opened.errors, opened.requests)
+        assert opened.charts and opened.drawn(), opened.charts
     print(f"quick run of 3 claims: {took:.1f} s")
 
 

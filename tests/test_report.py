@@ -6,16 +6,15 @@ import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loadtests import analysis
 from loadtests.report import compare_page, index_page, run_page
 from loadtests.results import store
+from tests.browser import ARTIFACTS, CHROMIUM, NO_CHROMIUM, open_page
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / ".pytest_artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 class Cells(HTMLParser):
@@ -199,52 +198,18 @@ def test_generated_schema_is_current() -> None:
     )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by .ci/run")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_report_renders_in_a_real_browser_without_network(two_runs) -> None:
-    from playwright.sync_api import sync_playwright
+    def hover(page: Any) -> str:
+        page.screenshot(path=str(ARTIFACTS / "report-top.png"))
+        page.hover("#s0-latency .u-over", position={"x": 200, "y": 100})
+        return page.inner_text("#s0-latency")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page_path = run_page.build(two_runs[0])
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_path.as_uri())
-            page.wait_for_load_state("load")
-            charts = page.eval_on_selector_all(
-                ".chart",
-                """els => els.map(el => {
-                    const canvas = el.querySelector('canvas');
-                    let inked = 0;
-                    if (canvas) {
-                      const ctx = canvas.getContext('2d');
-                      const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-                      for (let i = 3; i < px.length; i += 4) if (px[i] > 0) inked++;
-                    }
-                    return {id: el.id, drawn: el.dataset.drawn, points: +el.dataset.points, inked};
-                })""",
-            )
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-            page.screenshot(path=str(ARTIFACTS / "report-top.png"))
-            page.hover("#s0-latency .u-over", position={"x": 200, "y": 100})
-            legend = page.inner_text("#s0-latency")
-        finally:
-            browser.close()
-    assert errors == []
-    assert all(url.startswith(("file://", "data:", "about:")) for url in requests), requests
-    assert len(charts) >= 9
-    for chart in charts:
-        assert chart["drawn"] == "true" and chart["points"] > 0 and chart["inked"] > 1000, chart
-    assert "p99" in legend
+    opened = open_page(run_page.build(two_runs[0]), "report.png", hover)
+    assert opened.errors == []
+    assert opened.offline(), opened.requests
+    assert len(opened.charts) >= 9 and opened.drawn(), opened.charts
+    assert "p99" in opened.extra
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
 
 

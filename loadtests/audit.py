@@ -40,24 +40,19 @@ between resets; the audit allows them while it reads it, so its role must own it
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg2
-import psycopg2.extensions
-from sqlalchemy.engine import make_url
 
 from loadtests import database, plan
 from loadtests.errors import SuiteError
 from loadtests.results.models import AuditResult, Findings, WriteCounts
-from services.common.urls import with_database
 
 MAX_EXAMPLES = 10
 OUTCOMES = ("acknowledged", "failed", "unknown")
@@ -144,22 +139,8 @@ class _Seed:
     max_item: int
 
 
-@contextlib.contextmanager
-def _template(url: str, template_url: str) -> Iterator[psycopg2.extensions.connection]:
-    """A connection to the seed template, which refuses connections between audits: a
-    stray session would block every reset (loadtests/database.py)."""
-    name = make_url(template_url).database
-    with database.connect(with_database(url, "postgres")) as admin, admin.cursor() as cur:
-        cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
-        try:
-            with database.connect(template_url) as conn:
-                yield conn
-        finally:
-            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-
-
-def _read_seed(url: str, template_url: str) -> _Seed:
-    with _template(url, template_url) as conn, conn.cursor() as cur:
+def _read_seed(target: database.Target) -> _Seed:
+    with database.template_connection(target) as conn, conn.cursor() as cur:
         cur.execute("SELECT id, name FROM users")
         users = dict(cur.fetchall())
         cur.execute(
@@ -201,8 +182,8 @@ def _check_orders(cur: Any, seed: _Seed, writes: list[Write], report: _Report) -
     pending: Counter[Content] = Counter()  # failed and unknown POSTs, by what they asked for
     for write in writes:
         if write.ack is None:
-            asked = ((item["product_id"], item["quantity"]) for item in write.body["items"])
-            pending[_content(write.body["customer_id"], asked)] += 1
+            asked = [(item["product_id"], item["quantity"]) for item in write.body["items"]]
+            pending[_sent_content(write.body["customer_id"], asked)] += 1
             continue
         ident, content = write.ack["id"], _content(write.ack["customer_id"], write.ack["items"])
         acked_by_content[_sent_content(*content)] = ident
@@ -281,27 +262,27 @@ def _check_users(cur: Any, seed: _Seed, writes: list[Write], report: _Report) ->
             report.add(*finding)
 
 
-def audit(url: str, template_url: str, ledger_dir: Path) -> AuditResult:
-    """Check the database at ``url`` against the ledger in ``ledger_dir`` and the seed
-    template at ``template_url`` it was reset from (see the module's rules). A database
-    or ledger that cannot be read is a SuiteError."""
+def audit(target: database.Target, ledger_dir: Path) -> AuditResult:
+    """Check the target database against the ledger in ``ledger_dir`` and the seed
+    template it was reset from (see the module's rules). A database or ledger that
+    cannot be read is a SuiteError."""
     try:
-        return _audit(url, template_url, ledger_dir)
+        return _audit(target, ledger_dir)
     except psycopg2.Error as exc:
         raise SuiteError(f"the database: {str(exc).strip().splitlines()[0]}") from None
     except OSError as exc:
         raise SuiteError(f"the ledger: {exc}") from None
 
 
-def _audit(url: str, template_url: str, ledger_dir: Path) -> AuditResult:
+def _audit(target: database.Target, ledger_dir: Path) -> AuditResult:
     started = time.perf_counter()
     writes, gaps = read_ledger(ledger_dir)
     by_kind: defaultdict[str, list[Write]] = defaultdict(list)
     for write in writes:
         by_kind[write.kind].append(write)
     tally = Counter((write.kind, write.outcome) for write in writes)
-    seed, report = _read_seed(url, template_url), _Report()
-    with database.connect(url, autocommit=False) as conn, conn.cursor() as cur:
+    seed, report = _read_seed(target), _Report()
+    with database.connect(target.url, autocommit=False) as conn, conn.cursor() as cur:
         conn.set_session(readonly=True, isolation_level="REPEATABLE READ")  # one snapshot
         _check_orders(cur, seed, by_kind[plan.CREATE_ORDER], report)
         _check_users(cur, seed, by_kind[plan.RENAME_USER], report)

@@ -287,15 +287,36 @@ def reset(target: Target) -> float:
     """Recreate the target database from the seed template. Returns the seconds it took."""
     started = time.perf_counter()
     info = require_seed(target)
-    with _maintenance(target) as conn, conn.cursor() as cur:
-        _drop_if_ours(cur, target, target.name)
-        _create(
-            cur,
-            target.name,
-            {MARKER: "reset from seed", "checksum": info["checksum"]},
-            target.template,
-        )
+    copy_seed(target, target.name, {MARKER: "reset from seed", "checksum": info["checksum"]})
     return time.perf_counter() - started
+
+
+def copy_seed(target: Target, name: str, comment: dict[str, Any]) -> str:
+    """Database ``name`` as a fresh copy of the seed template (an earlier one is replaced
+    only if the suite made it); returns its URL."""
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        _drop_if_ours(cur, target, name)
+        _create(cur, name, comment, target.template)
+    return with_database(target.url, name)
+
+
+def drop_copy(target: Target, name: str) -> None:
+    """Drop database ``name`` if the suite made it."""
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        _drop_if_ours(cur, target, name)
+
+
+@contextlib.contextmanager
+def template_connection(target: Target) -> Iterator[psycopg2.extensions.connection]:
+    """A connection to the seed template, which refuses connections the rest of the time
+    (a stray session would block every reset): allowed while the block runs."""
+    with _maintenance(target) as admin, admin.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{target.template}" WITH ALLOW_CONNECTIONS true')
+        try:
+            with connect(with_database(target.url, target.template)) as conn:
+                yield conn
+        finally:
+            cur.execute(f'ALTER DATABASE "{target.template}" WITH ALLOW_CONNECTIONS false')
 
 
 def server_settings(url: str) -> dict[str, str]:

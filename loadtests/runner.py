@@ -19,7 +19,6 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from loadtests import (
     database,
     environment,
     faults,
+    files,
     generator,
     noise,
 )
@@ -67,7 +67,7 @@ from loadtests.results.models import (
 from loadtests.service import ServiceUnderTest
 from loadtests.service_log import failures as service_log_failures
 from loadtests.variants import Variant
-from services.common.urls import redacted, with_database
+from services.common.urls import redacted
 
 LOCUST_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
 VARIANT_RUN_OVERHEAD_S = 8.0  # reset, start, health check, Locust start and stop
@@ -197,7 +197,7 @@ def _prepare(options: RunOptions, target: database.Target) -> Run:
         )
         for name in options.variant_names
     }
-    run_dir = _new_run_dir(options.out_root, _run_name(options))
+    run_dir = files.new_output_dir(options.out_root, _run_name(options), "locust")
     bouncer = None
     if options.pgbouncer:
         budget = max(s.settings.connection_budget for s in services.values())
@@ -212,24 +212,9 @@ def _prepare(options: RunOptions, target: database.Target) -> Run:
 
 
 def _run_name(options: RunOptions) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     scenarios = [s.scenario for s in options.scenarios]
     label = options.profile if options.profile and len(scenarios) > 1 else "+".join(scenarios)
-    return f"{stamp}-{label}" + ("-pgbouncer" if options.pgbouncer else "")
-
-
-def _new_run_dir(out_root: Path, name: str) -> Path:
-    """A fresh run directory (a suffix if two runs start in the same second)."""
-    for attempt in range(1, 100):
-        run_dir = out_root / (name if attempt == 1 else f"{name}-{attempt}")
-        try:
-            (run_dir / "locust").mkdir(parents=True, exist_ok=False)
-            return run_dir
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise SuiteError(f"cannot create the run directory {run_dir}: {exc.strerror}") from None
-    raise SuiteError(f"cannot create a run directory under {out_root}")
+    return f"{files.stamp()}-{label}" + ("-pgbouncer" if options.pgbouncer else "")
 
 
 def _configure(
@@ -567,9 +552,8 @@ def _ledger_dir(current: Run, plan: ScenarioPlan, tag: str) -> Path | None:
 
 def _audit(current: Run, outcome: VariantRun, ledger: Path) -> None:
     """Every acknowledged write against the database, before the next reset."""
-    target = current.target
     try:
-        outcome.audit = audit.audit(target.url, with_database(target.url, target.template), ledger)
+        outcome.audit = audit.audit(current.target, ledger)
     except SuiteError as exc:
         reason = f"the audit could not run: {exc}"
         outcome.error = f"{outcome.error}; {reason}" if outcome.error else reason

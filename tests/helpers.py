@@ -37,6 +37,12 @@ def run_cli(
     return result
 
 
+def only_run_dir(out: Path) -> Path:
+    """The one run directory a command wrote under ``out``."""
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     """Assert the suite's error convention (exit 2, one line on stderr) and return the line."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)

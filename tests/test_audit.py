@@ -13,7 +13,6 @@ import pytest
 from loadtests import database
 from loadtests.audit import AuditResult, audit
 from loadtests.plan import CREATE_ORDER, RENAME_USER
-from services.common.urls import with_database
 
 
 class Book:
@@ -74,7 +73,7 @@ def book(tmp_path: Path) -> Book:
 
 def run_audit(seeded: database.Target, book: Book) -> AuditResult:
     book.save()
-    return audit(seeded.url, with_database(seeded.url, seeded.template), book.path.parent)
+    return audit(seeded, book.path.parent)
 
 
 def counts(result: AuditResult) -> tuple[int, int, int]:
@@ -235,12 +234,12 @@ def test_a_name_nobody_sent_is_unexpected(seeded, db, book) -> None:
 def test_a_torn_ledger_is_incomplete_not_a_crash(seeded, db, book, tmp_path) -> None:
     acked_order(db, book, 3, [(1, 2)])
     book.save(tail=b'{"w": 3, "kind": "POST /ord')
-    result = audit(seeded.url, with_database(seeded.url, seeded.template), tmp_path)
+    result = audit(seeded, tmp_path)
     assert counts(result) == (0, 0, 0) and result.ok
     assert not result.complete
     assert result.note == (
         "ledger-1.jsonl: torn last line; ledger-1.jsonl: not closed (Locust did not quit cleanly)"
     )
     assert result.writes[CREATE_ORDER].acknowledged == 1
-    missing = audit(seeded.url, with_database(seeded.url, seeded.template), tmp_path / "none")
+    missing = audit(seeded, tmp_path / "none")
     assert not missing.complete and "no ledger file" in missing.note

@@ -15,7 +15,7 @@ from loadtests.plan import StepPlan
 from loadtests.report import faults as faults_report
 from loadtests.results import store
 from loadtests.results.models import FaultPlan, Plan, ScenarioResults, TimePoint, VariantRun
-from tests.helpers import cli_env, one_line_error, run_cli
+from tests.helpers import cli_env, one_line_error, only_run_dir, run_cli
 
 FREEZE = FaultPlan(kind="db-freeze", step=2, seconds=3, description="test")
 PLAN = StepPlan((10, 20), 2, 6)
@@ -116,7 +116,7 @@ def _run(out: Path, state_dir: Path, *args: str) -> dict:
                      "--out", str(out), *args,
                      env=cli_env(state_dir), timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    run_dir = only_run_dir(out)
     return {"dir": run_dir, "data": store.load(run_dir), "stdout": result.stdout}
 
 

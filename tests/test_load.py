@@ -20,7 +20,7 @@ from loadtests.infra.ports import free_port
 from loadtests.plan import StepPlan
 from loadtests.results import store
 from tests.conftest import SMALL_SEED
-from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
 
 TINY = ["--steps", "5,10", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
         "--cross-check", "off"]  # fmt: skip
@@ -28,11 +28,6 @@ TINY = ["--steps", "5,10", "--step-seconds", "4", "--warmup-seconds", "1", "--ro
 
 def _run(state_dir: Path, out: Path, *args: str, timeout: float = 240):
     return run_cli("run", *TINY, "--out", str(out), *args, env=cli_env(state_dir), timeout=timeout)
-
-
-def _only_run_dir(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
 
 
 def _locust_csv_total(run_dir: Path, tag: str) -> int:
@@ -49,7 +44,7 @@ def smoke_run(seeded, state_dir, tmp_path_factory) -> Path:
     assert (
         "select-update" in result.stdout and "Flask" in result.stdout and "FastAPI" in result.stdout
     )
-    return _only_run_dir(out)
+    return only_run_dir(out)
 
 
 def test_smoke_run_results_validate_and_add_up(smoke_run: Path) -> None:
@@ -144,7 +139,7 @@ def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_pat
     result = _run(state_dir, tmp_path, "--services", "fastapi", "--scenario", "mixed",
                   "--workers", "2", "--audit", "--no-ceiling")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    run_dir = _only_run_dir(tmp_path)
+    run_dir = only_run_dir(tmp_path)
     (outcome,) = store.load(run_dir).scenarios["mixed"].runs
     # Each Locust process kept its own ledger of the writes; the audit read them all and
     # found every write Locust counted as a success, and nothing else.
@@ -248,7 +243,7 @@ def test_a_service_that_cannot_start_stops_the_run(seeded, state_dir, tmp_path) 
     )
     line = one_line_error(result)
     assert "Flask service exited with code" in line and "before becoming healthy" in line
-    data = store.load(_only_run_dir(tmp_path))
+    data = store.load(only_run_dir(tmp_path))
     assert data.run.status == "failed" and "before becoming healthy" in data.run.error
 
 
@@ -310,7 +305,7 @@ def _interrupt_a_run(state: Path, env: dict[str, str], out: Path) -> None:
     assert "partial results kept" in stdout
     time.sleep(1)
     assert _leftovers(state, data_dir) == []
-    data = store.load(_only_run_dir(out))
+    data = store.load(only_run_dir(out))
     assert data.run.status == "partial"
     kept = next(iter(data.scenarios.values())).runs[0]
     assert kept.status == "partial"

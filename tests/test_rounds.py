@@ -16,7 +16,7 @@ from loadtests.analysis import Cell
 from loadtests.report import verdicts
 from loadtests.results import store
 from loadtests.results.models import Failures, Latency, NoiseBand, Stability, Step, Window
-from tests.helpers import PROJECT_ROOT, cli_env, run_cli
+from tests.helpers import PROJECT_ROOT, cli_env, only_run_dir, run_cli
 
 BAND = NoiseBand(ratio=1.05, error_points=0.005, comparisons=10, source="test")
 SLOW = PROJECT_ROOT / "tests" / "data" / "slowed-variants.toml"
@@ -133,7 +133,7 @@ def test_aa_finds_no_difference_and_a_slowed_variant_is_found(seeded, state_dir,
         env=cli_env(state_dir), timeout=400,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    run_dir = only_run_dir(tmp_path)
     data = store.load(run_dir)
     cells = analysis.grid(data, "select-update")
     band = verdicts.band_of(data)

@@ -8,13 +8,12 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from loadtests import cpu, database, environment
+from loadtests import cpu, database, environment, files
 from loadtests.claims import measure, page, terminal, verdict
 from loadtests.claims.models import FILENAME, ClaimResult, ClaimsDocument, ClaimsRun
 from loadtests.claims.registry import Claim
@@ -38,20 +37,6 @@ class Options:
     command: str
 
 
-def _new_dir(out_root: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 100):
-        out = out_root / (f"claims-{stamp}" if attempt == 1 else f"claims-{stamp}-{attempt}")
-        try:
-            (out / "logs").mkdir(parents=True, exist_ok=False)
-            return out
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise SuiteError(f"cannot create {out}: {exc.strerror}") from None
-    raise SuiteError(f"cannot create a claims directory under {out_root}")
-
-
 def _placement(layout: cpu.CpuLayout, embedded: bool) -> str:
     if not layout.pinned:
         return layout.note
@@ -72,14 +57,12 @@ class Recorder:
 
     def save(self) -> None:
         self.run.duration_s = round(time.perf_counter() - self.started, 1)
-        tmp = self.out / f".{FILENAME}.tmp"
-        tmp.write_text(self.document().model_dump_json(indent=1))
-        tmp.replace(self.out / FILENAME)
+        files.write_atomically(self.out / FILENAME, self.document().model_dump_json(indent=1))
         page.build(self.out)
 
 
 def run(options: Options) -> tuple[Path, ClaimsDocument]:
-    out = _new_dir(options.out_root)
+    out = files.new_output_dir(options.out_root, f"claims-{files.stamp()}", "logs")
     with database.command_target() as target:
         seed = database.ensure_seeded(target)
         layout = cpu.plan_layout(options.pin)

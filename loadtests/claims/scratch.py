@@ -5,7 +5,7 @@ The claims write (renames, inserts that are rolled back) and some leave connecti
 behind when they fail on purpose, so they never run in the database the services use:
 they get ``<name>_claims``, cloned from the seed template like a reset and dropped at
 the end. A copy left by a killed run is replaced by the next one (the suite's marker
-says it may be: see ``database._drop_if_ours``).
+says it may be: see ``database.copy_seed``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from loadtests import database
 from loadtests.errors import SuiteError
 from loadtests.infra import pgbouncer
-from services.common.urls import with_database
 
 SUFFIX = "_claims"
 BOUNCER_SERVERS = 2  # fewer server connections than the trap's clients
@@ -27,17 +26,13 @@ BOUNCER_SERVERS = 2  # fewer server connections than the trap's clients
 def scratch_copy(target: database.Target) -> Iterator[str]:
     """The URL of a fresh copy of the seeded database, dropped afterwards."""
     name = f"{target.name}{SUFFIX}"
-    maintenance = with_database(target.url, "postgres")
-    # The marker check and the FILE_COPY clone are the reset's own (database.py), so a
-    # database the suite did not create is never dropped here either.
-    with database.connect(maintenance) as conn, conn.cursor() as cur:
-        database._drop_if_ours(cur, target, name)
-        database._create(cur, name, {database.MARKER: "claims scratch copy"}, target.template)
+    # The reset's own copy (database.py): a database the suite did not create is never
+    # dropped here either.
+    url = database.copy_seed(target, name, {database.MARKER: "claims scratch copy"})
     try:
-        yield with_database(target.url, name)
+        yield url
     finally:
-        with database.connect(maintenance) as conn, conn.cursor() as cur:
-            database._drop_if_ours(cur, target, name)
+        database.drop_copy(target, name)
 
 
 def pgbouncer_available() -> str | None:

@@ -181,8 +181,41 @@ class Difference:
         )
 
 
+class _OneSeries:
+    """A rule on one series: "not measured" when no round measured it, else ``rule``'s
+    (claimed, measured, passed, reason) on the per-round values."""
+
+    key: str
+    what: str
+    setting: Setting | None
+
+    def keys(self) -> tuple[str, ...]:
+        return (self.key,)
+
+    def rule(self, measured: list[float]) -> tuple[str, str, bool, str]:
+        raise NotImplementedError
+
+    def judge(self, values: Values) -> CheckResult:
+        measured = values[self.key]
+        if not measured:
+            return _unmeasured(self.what, self.setting)
+        claimed, shown, passed, reason = self.rule(measured)
+        return CheckResult(
+            what=self.what,
+            claimed=claimed,
+            measured=shown,
+            passed=passed,
+            reason=reason,
+            setting=self.setting,
+        )
+
+
+def _median_spread(measured: list[float], unit: str) -> str:
+    return f"{show(statistics.median(measured), unit)} ({_spread_text(measured, unit)})"
+
+
 @dataclass(frozen=True)
-class Value:
+class Value(_OneSeries):
     """One measured value against the article's figure or range."""
 
     key: str
@@ -191,28 +224,15 @@ class Value:
     what: str
     setting: Setting | None = None
 
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
-
-    def judge(self, values: Values) -> CheckResult:
-        measured = values[self.key]
-        if not measured:
-            return _unmeasured(self.what, self.setting)
-        median = statistics.median(measured)
+    def rule(self, measured: list[float]) -> tuple[str, str, bool, str]:
         low, high = _bounds(self.claimed)
-        passed, reason = _size_reason(median, low, high)
-        return CheckResult(
-            what=self.what,
-            claimed=_claimed_range(low, high, self.unit),
-            measured=f"{show(median, self.unit)} ({_spread_text(measured, self.unit)})",
-            passed=passed,
-            reason=reason,
-            setting=self.setting,
-        )
+        passed, reason = _size_reason(statistics.median(measured), low, high)
+        claimed = _claimed_range(low, high, self.unit)
+        return claimed, _median_spread(measured, self.unit), passed, reason
 
 
 @dataclass(frozen=True)
-class AtLeast:
+class AtLeast(_OneSeries):
     """A value that must reach a bound in every round (``claimed``: the article's words
     for it, when the bound is the suite's reading of them)."""
 
@@ -223,27 +243,18 @@ class AtLeast:
     claimed: str | None = None
     setting: Setting | None = None
 
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
-
-    def judge(self, values: Values) -> CheckResult:
-        measured = values[self.key]
-        if not measured:
-            return _unmeasured(self.what, self.setting)
+    def rule(self, measured: list[float]) -> tuple[str, str, bool, str]:
         passed = min(measured) >= self.bound
-        return CheckResult(
-            what=self.what,
-            claimed=self.claimed or f"at least {show(self.bound, self.unit)}",
-            measured=f"{show(statistics.median(measured), self.unit)} "
-            f"({_spread_text(measured, self.unit)})",
-            passed=passed,
-            reason="reached in every round" if passed else "below the bound in some round",
-            setting=self.setting,
+        return (
+            self.claimed or f"at least {show(self.bound, self.unit)}",
+            _median_spread(measured, self.unit),
+            passed,
+            "reached in every round" if passed else "below the bound in some round",
         )
 
 
 @dataclass(frozen=True)
-class Within:
+class Within(_OneSeries):
     """A value that must stay inside fixed bounds in every round (no tolerance: the
     bounds are what the claim means, e.g. "fails after the pool timeout")."""
 
@@ -255,25 +266,14 @@ class Within:
     claimed: str
     setting: Setting | None = None
 
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
-
-    def judge(self, values: Values) -> CheckResult:
-        measured = values[self.key]
-        if not measured:
-            return _unmeasured(self.what, self.setting)
+    def rule(self, measured: list[float]) -> tuple[str, str, bool, str]:
         passed = all(self.low <= v <= self.high for v in measured)
         bounds = f"{show(self.low, self.unit)} to {show(self.high, self.unit)}"
-        return CheckResult(
-            what=self.what,
-            claimed=self.claimed,
-            measured=f"{show(statistics.median(measured), self.unit)} "
-            f"({_spread_text(measured, self.unit)})",
-            passed=passed,
-            reason=f"{'inside' if passed else 'outside'} {bounds} "
-            f"{'in every round' if passed else 'in some round'}",
-            setting=self.setting,
+        reason = (
+            f"{'inside' if passed else 'outside'} {bounds} "
+            f"{'in every round' if passed else 'in some round'}"
         )
+        return self.claimed, _median_spread(measured, self.unit), passed, reason
 
 
 @dataclass(frozen=True)
@@ -339,7 +339,7 @@ def _occurrence(values: Sequence[float], unit: str) -> str:
 
 
 @dataclass(frozen=True)
-class Happens:
+class Happens(_OneSeries):
     """Something the claim says happens (an exception, failures): above 0 in every round
     (``never=True``: 0 in every round, e.g. after the fix)."""
 
@@ -350,23 +350,11 @@ class Happens:
     never: bool = False
     setting: Setting | None = None
 
-    def keys(self) -> tuple[str, ...]:
-        return (self.key,)
-
-    def judge(self, values: Values) -> CheckResult:
-        measured = values[self.key]
-        if not measured:
-            return _unmeasured(self.what, self.setting)
+    def rule(self, measured: list[float]) -> tuple[str, str, bool, str]:
         hits = sum(1 for v in measured if v > 0)
         passed = hits == 0 if self.never else hits == len(measured)
-        return CheckResult(
-            what=self.what,
-            claimed=self.claimed,
-            measured=_occurrence(measured, self.unit),
-            passed=passed,
-            reason="as claimed in every round" if passed else "not in every round",
-            setting=self.setting,
-        )
+        reason = "as claimed in every round" if passed else "not in every round"
+        return self.claimed, _occurrence(measured, self.unit), passed, reason
 
 
 Check = Ratio | Difference | Value | AtLeast | Within | Exceeds | NotBelow | Happens

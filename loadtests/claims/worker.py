@@ -17,6 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
+from loadtests import files
 from loadtests.claims.harness import Context, one_line
 from loadtests.claims.registry import catalogue
 
@@ -57,9 +58,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # reported as the claim's one-line error; details in its log
         traceback.print_exc()
         result, code = {"error": one_line(exc)}, 1
-    tmp = args.result.with_name(args.result.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(args.result)
+    files.write_atomically(args.result, json.dumps(result))
     return code
 
 

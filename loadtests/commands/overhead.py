@@ -4,11 +4,10 @@ running at the same time on the same cores (see loadtests/overhead.py)."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtests import overhead
+from loadtests import files, overhead
 from loadtests.commands.service_options import add_variants_option, known_variants
 from loadtests.errors import SuiteError
 from loadtests.paths import REPORTS_DIR
@@ -50,8 +49,7 @@ def handle(args: argparse.Namespace) -> int:
         raise SuiteError(f"--users must be between 1 and 1000, got {args.users}")
     if not 3 <= args.seconds <= 600:
         raise SuiteError(f"--seconds must be between 3 and 600, got {args.seconds:g}")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    work = REPORTS_DIR / f"overhead-{stamp}"
+    work = REPORTS_DIR / f"overhead-{files.stamp()}"
     print(f"{other.name} against {base.name}, at the same time on the same cores: "
           f"{args.repeat} runs of {scenario} at {args.users} users each", flush=True)  # fmt: skip
     result = overhead.run(base, other, scenario, args.users, args.seconds, args.repeat, work)

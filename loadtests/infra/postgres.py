@@ -34,6 +34,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import URL
 
+from loadtests import files
 from loadtests.errors import SuiteError
 from loadtests.infra import pgsettings
 from loadtests.infra.ports import LOOPBACK, check_port, free_port, is_free
@@ -469,11 +470,7 @@ class EmbeddedPostgres:
             return None
 
     def _write_state(self, state: ServerState) -> None:
-        path = self.layout.state_file
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(state), indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        files.write_atomically(self.layout.state_file, json.dumps(asdict(state), indent=2), 0o600)
 
 
 def _server_version(bin_dir: Path) -> str:

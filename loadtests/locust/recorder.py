@@ -20,11 +20,11 @@ the same boundaries.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from loadtests import files
 from loadtests.attribution import Attribution
 from loadtests.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally
 
@@ -127,6 +127,4 @@ class Recorder:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically: the runner may read the file while a run is still going."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    files.write_atomically(path, json.dumps(data))

@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 
+from loadtests import files
 from loadtests.report import fmt
 
 HERE = Path(__file__).parent
@@ -46,7 +47,4 @@ def page(template: str, **context: Any) -> str:
 
 
 def write(path: Path, html: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(html)
-    tmp.replace(path)
-    return path
+    return files.write_atomically(path, html)

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from loadtests import files
 from loadtests.errors import SuiteError
 from loadtests.results import legacy
 from loadtests.results.models import SCHEMA_VERSION, RunResults
@@ -20,11 +20,7 @@ SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 def write(run_dir: Path, results: RunResults) -> Path:
     """Atomically, so a reader never sees half a file."""
-    path = run_dir / FILENAME
-    tmp = run_dir / f".{FILENAME}.{os.getpid()}.tmp"
-    tmp.write_text(results.model_dump_json(indent=1))
-    tmp.replace(path)
-    return path
+    return files.write_atomically(run_dir / FILENAME, results.model_dump_json(indent=1))
 
 
 def load(run_dir: Path | str) -> RunResults:

@@ -20,7 +20,7 @@ CLAIMS_ARGS ?=
 VARIANT_OPTS := $(if $(VARIANTS_FILE),--variants $(VARIANTS_FILE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint load-test claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
+.PHONY: help setup test test-fast lint load-test claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,12 +34,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project (done automatically by the others)
 
-test: $(STAMP)  ## run the whole test suite against a real PostgreSQL
+test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI runs)
 	$(PY) -m pytest
 
-lint: $(STAMP)  ## ruff check and format check
+test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3 minutes)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (import-linter)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 load-test: $(STAMP)  ## start PostgreSQL, seed, run the variants under rising load, write reports/<run>/
 	$(CLI) run --profile $(PROFILE) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)

@@ -12,6 +12,7 @@ import resource
 import signal
 import sys
 from types import FrameType
+from typing import NoReturn
 
 from loadtests.commands import (
     claims,
@@ -32,7 +33,7 @@ OPEN_FILES = 16_384
 class _Parser(argparse.ArgumentParser):
     """argparse, but bad arguments exit with the suite's one-line error convention."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 

@@ -10,12 +10,9 @@ from typing import Any
 DRAIN_S = 4.0  # zero users after the last step: > one Locust worker report interval (3 s)
 
 MAX_WINDOW_S = 3600.0  # one step's warm-up or measured window, at most
-
-# The runner and the Locust processes agree on these.
-PROGRESS_PREFIX = "loadtests: "  # progress lines the runner forwards to the terminal
-WINDOW_PREFIX = "loadtests-window: "  # "STEP START END": a measured window opens (epochs)
-ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ranges
-LATE_REPORT_S = 4.0  # the master writes its results again this long after a step ends
+# A request's answer may take this long before it counts as a timeout, in every load
+# generator (Locust's network_timeout, wrk's --timeout): slow answers stay in the numbers.
+NETWORK_TIMEOUT_S = 30.0
 
 
 def id_ranges(spec: dict[str, Any]) -> dict[str, int]:
@@ -38,12 +35,12 @@ class ScenarioInfo:
     user_class: str  # the FastHttpUser subclass in loadtests/locust/scenarios.py
     description: str
     # endpoint -> weight: what the Locust users send, and what the database ceiling
-    # (pgbench, loadtests/ceiling.py) runs, in the same proportions
+    # (pgbench, loadtests/run/extras/ceiling.py) runs, in the same proportions
     mix: dict[str, int]
 
     @property
     def writes(self) -> bool:
-        """It sends writes the ledger audit can check (loadtests/audit.py)."""
+        """It sends writes the ledger audit can check (loadtests/run/extras/audit.py)."""
         return any(endpoint in WRITES for endpoint in self.mix)
 
 
@@ -184,7 +181,7 @@ TWO_STACKS = ("flask", "fastapi")
 # from 4.3 s to 0.56 s at the same throughput (3 rounds, see the issue-9 note), which
 # changes the headline, so a default report must show it.
 DEFAULT_VARIANTS = ("flask", "fastapi", "fastapi:fair")
-# The second generator's check (loadtests/crosscheck.py): about 30 s per variant.
+# The second generator's check (loadtests/run/extras/crosscheck.py): about 30 s per variant.
 CROSS_CHECK_USERS = 50
 
 PROFILES: dict[str, Profile] = {

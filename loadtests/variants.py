@@ -160,7 +160,7 @@ def _from_table(name: str, table: Any, path: Path) -> Variant:
         )
     services = ", ".join(s.value for s in Service)
     try:
-        service = Service(table.get("service"))
+        service = Service(table.get("service", ""))  # missing: "" is no service either
     except ValueError:
         raise SuiteError(f"{where}: service must be one of {services}") from None
     mode = table.get("mode")

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtests import database
+from loadtests.infra import database
 from loadtests.infra.ports import free_port
 from loadtests.infra.postgres import EmbeddedPostgres, layout
-from loadtests.service import ServiceUnderTest, build_settings
+from loadtests.run.service import ServiceUnderTest, build_settings
 from loadtests.variants import BUILTIN
 from services.common.seed import SeedSpec
 
@@ -118,3 +118,14 @@ def running(session_services: dict[str, ServiceUnderTest]) -> dict[str, ServiceU
 def two(running: dict[str, ServiceUnderTest]) -> dict[str, ServiceUnderTest]:
     """The two stacks the suite started with: Flask and FastAPI with the async ORM."""
     return {name: running[name] for name in ("flask", "fastapi")}
+
+
+# Fixtures that run the suite under real load: every test using one is `slow`, so that
+# `make test-fast` (-m "not slow") is the unit and contract tests only.
+LOAD_FIXTURES = {"two_runs", "smoke_run", "trap_and_safe"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if LOAD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -10,7 +10,7 @@ import httpx
 import psycopg2
 import pytest
 
-from loadtests.attribution import Attribution, parse_header
+from loadtests.recording.attribution import Attribution, parse_header
 from tests.conftest import start_service
 
 HOLD_S = 1.0

@@ -1,4 +1,4 @@
-"""The ledger audit (loadtests/audit.py): synthetic ledgers and direct SQL changes against
+"""The ledger audit (loadtests/run/extras/audit.py): synthetic ledgers and direct SQL changes against
 the session's real database, and one short Locust run that writes a real ledger."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from loadtests import database
-from loadtests.audit import AuditResult, audit
+from loadtests.infra import database
 from loadtests.plan import CREATE_ORDER, RENAME_USER
+from loadtests.run.extras.audit import AuditResult, audit
 
 
 class Book:

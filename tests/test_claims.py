@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-from loadtests import database
-from loadtests.claims import measure, page, registry, terminal
-from loadtests.claims.models import ClaimsDocument
-from loadtests.claims.verdict import (
+import pytest
+
+from loadtests.claims import registry, rounds
+from loadtests.claims.rules import (
     TOLERANCE,
     AtLeast,
     Difference,
@@ -29,6 +29,9 @@ from loadtests.claims.verdict import (
     judge,
 )
 from loadtests.commands.claims import select
+from loadtests.infra import database
+from loadtests.report import claims_page, claims_table
+from loadtests.results.claims import ClaimsDocument
 from services.common.urls import with_database
 from tests.browser import CHROMIUM, open_page
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
@@ -170,12 +173,12 @@ def test_a_round_that_fails_makes_the_claim_an_error_with_its_reason(monkeypatch
     claim = registry.catalogue()["pk-select"]
 
     def failing(*_: object) -> object:
-        raise measure.RoundFailed("OperationalError: connection refused")
+        raise rounds.RoundFailed("OperationalError: connection refused")
 
-    monkeypatch.setattr(measure, "run_round", failing)
-    setup = measure.Setup(url="postgresql://x@127.0.0.1/x", seed={}, quick=True, rounds=3,
+    monkeypatch.setattr(rounds, "run_round", failing)
+    setup = rounds.Setup(url="postgresql://x@127.0.0.1/x", seed={}, quick=True, rounds=3,
                           logs=Path("/nonexistent"))  # fmt: skip
-    result = measure.measure(claim, setup, lambda *_: None, lambda _: None)
+    result = rounds.measure(claim, setup, lambda *_: None, lambda _: None)
     assert result.status == "error" and result.verdict.outcome == "error"
     assert result.error == "OperationalError: connection refused"
 
@@ -194,6 +197,7 @@ def _databases(target: database.Target) -> set[str]:
         return {row[0] for row in cur.fetchall()}
 
 
+@pytest.mark.slow
 def test_a_quick_run_measures_judges_and_renders(seeded, state_dir, tmp_path) -> None:
     # PgBouncer that cannot even say its version: that claim errors, the others still run.
     env = cli_env(state_dir, PGBOUNCER_BIN="/bin/false")
@@ -233,7 +237,7 @@ def test_a_quick_run_measures_judges_and_renders(seeded, state_dir, tmp_path) ->
     assert "Quick run" in html and "The article's claim" in html
     assert 'class="chart"' in html and 'src="http' not in html, "self-contained"
     assert 'href="claims-' in (tmp_path / "index.html").read_text()
-    assert terminal.table(document).count("\n") > 5 and "pk-select" in result.stdout
+    assert claims_table.table(document).count("\n") > 5 and "pk-select" in result.stdout
     assert f"{seeded.name}_claims" not in _databases(seeded), "the scratch copy is dropped"
     if CHROMIUM is not None:  # the page in a real browser: no error, offline, charts drawn
         opened = open_page(out / "claims.html", "claims.png")
@@ -242,6 +246,7 @@ def test_a_quick_run_measures_judges_and_renders(seeded, state_dir, tmp_path) ->
     print(f"quick run of 3 claims: {took:.1f} s")
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_rounds_already_measured(seeded, state_dir, tmp_path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadtests", "claims", "--quick", "--rounds", "6",
@@ -267,7 +272,7 @@ def test_ctrl_c_keeps_the_rounds_already_measured(seeded, state_dir, tmp_path) -
     assert proc.returncode == 130, "".join(seen) + stderr
     assert "Traceback" not in stderr
     out = _claims_dir(tmp_path)
-    document = page.load(out)
+    document = claims_page.load(out)
     assert document.run.status == "partial"
     (pk,) = document.claims
     assert pk.status == "interrupted" and 2 <= len(pk.rounds) < 6
@@ -281,5 +286,5 @@ def test_a_missing_pgbouncer_skips_its_claim_with_a_notice(seeded, state_dir, tm
     result = run_cli("claims", "--only", "trap-pgbouncer", "--out", str(tmp_path), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipped" in result.stdout and "no-pgbouncer is not an executable" in result.stdout
-    (claim,) = page.load(_claims_dir(tmp_path)).claims
+    (claim,) = claims_page.load(_claims_dir(tmp_path)).claims
     assert claim.status == "skipped" and claim.verdict.outcome == "skipped"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import cpu, crosscheck, database
+from loadtests.infra import cpu, database
 from loadtests.report import run_page, verdicts
 from loadtests.results import store
 from loadtests.results.models import CrossCheck, CrossCheckRun, GeneratorFigures
-from loadtests.service import ServiceUnderTest
+from loadtests.run.extras import crosscheck
+from loadtests.run.service import ServiceUnderTest
 from loadtests.variants import BUILTIN
 from tests.conftest import start_service
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
@@ -34,7 +35,7 @@ def test_both_generators_measure_a_real_service(seeded, tmp_path) -> None:
     result = crosscheck.prepared(10, warmup_s=1, window_s=4)
     lines: list[str] = []
     seed_spec = database.ensure_seeded(seeded)["spec"]
-    crosscheck.run(result, [service], seeded, layout, seed_spec, tmp_path, lines.append)
+    crosscheck.run_cross_check(result, [service], seeded, layout, seed_spec, tmp_path, lines.append)
 
     (run,) = result.runs
     assert run.error is None, run.error
@@ -124,7 +125,7 @@ def test_without_wrk_the_cross_check_is_skipped_with_a_notice(monkeypatch, tmp_p
     assert result.wrk_version is None
     assert "apt-get install wrk" in result.note and "brew install wrk" in result.note
     lines: list[str] = []
-    crosscheck.run(result, [object()], None, None, {}, tmp_path, lines.append)  # type: ignore[arg-type]
+    crosscheck.run_cross_check(result, [object()], None, None, {}, tmp_path, lines.append)  # type: ignore[arg-type]
     assert lines == [f"\ncross-check skipped: {result.note}"] and result.runs == []
 
     data = store.load(_old_run(tmp_path))

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from loadtests.infra.postgres import EmbeddedPostgres
-from loadtests.service import ServiceUnderTest
+from loadtests.run.service import ServiceUnderTest
 from tests.conftest import start_service, wait_until_answering
 
 DEADLINE = 1.0

@@ -45,6 +45,7 @@ def reachable_state() -> Iterator[Path]:
     parent.rmdir()
 
 
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_up_status_url_down_cycle(reachable_state: Path) -> None:
     env = cli_env(reachable_state)
 
@@ -96,6 +97,7 @@ def _recovers(url: str, within: float) -> float:
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_restart_keeps_the_port_and_running_services_recover(two, embedded, state_dir) -> None:
     """`db down` then `db up` under running services: same port, so they reconnect."""
     env = cli_env(state_dir)
@@ -112,6 +114,7 @@ def test_restart_keeps_the_port_and_running_services_recover(two, embedded, stat
         _recovers(f"{service.url}/users/1", within=5)
 
 
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_taken_port_moves_with_a_one_line_notice(running, embedded, state_dir) -> None:
     env = cli_env(state_dir)
     port = embedded.status().port
@@ -156,6 +159,7 @@ def test_missing_binary_is_a_one_line_error(reachable_state: Path) -> None:
     assert "binary not found" in line and "/nonexistent/bin/postgres" in line
 
 
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_stale_pid_files(reachable_state: Path) -> None:
     env = cli_env(reachable_state)
     assert run_cli("db", "up", env=env).returncode == 0
@@ -182,6 +186,7 @@ def test_stale_pid_files(reachable_state: Path) -> None:
 
 
 @pytest.mark.skipif(not ROOT, reason="the unprivileged path is taken only when running as root")
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_root_runs_postgres_as_an_unprivileged_account(reachable_state: Path) -> None:
     env = cli_env(reachable_state)
     assert run_cli("db", "up", env=env).returncode == 0
@@ -195,6 +200,7 @@ def test_root_runs_postgres_as_an_unprivileged_account(reachable_state: Path) ->
 
 
 @pytest.mark.skipif(not ROOT, reason="the unprivileged path is taken only when running as root")
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_state_dir_under_a_private_home_is_left_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
@@ -219,6 +225,7 @@ def test_unknown_daemon_account_is_a_one_line_error(reachable_state: Path) -> No
     assert "no-such-user-here" in one_line_error(run_cli("db", "up", env=env))
 
 
+@pytest.mark.slow  # the server started and stopped again: the full tier
 def test_database_url_is_used_and_nothing_is_started(seeded, tmp_path: Path) -> None:
     from services.common.urls import with_database
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import faults
 from loadtests.errors import SuiteError
 from loadtests.plan import StepPlan
 from loadtests.report import faults as faults_report
 from loadtests.results import store
 from loadtests.results.models import FaultPlan, Plan, ScenarioResults, TimePoint, VariantRun
+from loadtests.run.extras import faults
 from tests.helpers import cli_env, one_line_error, only_run_dir, run_cli
 
 FREEZE = FaultPlan(kind="db-freeze", step=2, seconds=3, description="test")
@@ -48,7 +48,7 @@ def test_outcome_without_recovery_or_without_a_fault() -> None:
     assert flaky.recovered_after_s == 3
     skipped = faults.outcome(FREEZE, None, None, _points([0, 0]), users=20, note="not injected")
     assert skipped.first_error_after_s is None and skipped.note == "not injected"
-    assert faults.summary(skipped).endswith("not injected")
+    assert faults_report.summary(skipped).endswith("not injected")
 
 
 def test_the_headline_names_who_recovered_faster_and_what_each_lost() -> None:
@@ -124,6 +124,7 @@ def page_text(run: dict) -> str:
     return (run["dir"] / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_frozen_database_mid_step_fails_fast_and_recovers(seeded, state_dir, tmp_path) -> None:
     # A one-second deadline, so that the frozen requests fail within the short window.
     # FastAPI alone: the deadline itself is tested on every variant in test_deadline.py.
@@ -155,6 +156,7 @@ def test_a_frozen_database_mid_step_fails_fast_and_recovers(seeded, state_dir, t
     assert "mixed, 10 users: the step includes the injected fault (db-freeze, 3 s)" in page
 
 
+@pytest.mark.slow
 def test_a_restart_then_1000_users(embedded, seeded, state_dir, tmp_path) -> None:
     """The database restarted under load comes back on its port and both services
     reconnect; then 1,000 users: slow answers or 503s within the deadline plus the pool

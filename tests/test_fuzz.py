@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from loadtests import database
+from loadtests.infra import database
 from services.fastapi_async.app import create_app
 
 EXAMPLES = 1_100  # each one sent to both services
@@ -49,6 +50,7 @@ def _label(case: schemathesis.Case) -> str:
     return case.as_curl_command()
 
 
+@pytest.mark.slow
 def test_generated_requests_get_the_same_answer_from_both(two, seeded, capsys) -> None:
     schema = schemathesis.openapi.from_dict(create_app(two["fastapi"].settings).openapi())
     strategy = st.one_of(

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from loadtests.histogram import Histogram, bucket_of, highest_in_bucket
+from loadtests.recording.histogram import Histogram, bucket_of, highest_in_bucket
 
 
 def nearest_rank(values: list[int], percent: float) -> int:

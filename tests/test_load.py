@@ -15,10 +15,10 @@ import httpx
 import psutil
 import pytest
 
-from loadtests import generator
 from loadtests.infra.ports import free_port
 from loadtests.plan import StepPlan
 from loadtests.results import store
+from loadtests.run import generator
 from tests.conftest import SMALL_SEED
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
 
@@ -115,7 +115,7 @@ def test_latency_components_add_up_to_what_the_client_measured(smoke_run: Path) 
 def test_the_runner_never_imports_locust() -> None:
     """Locust monkey-patches its process with gevent: the runner must stay out of it."""
     code = (
-        "import sys, loadtests.cli, loadtests.runner, loadtests.commands.run;"
+        "import sys, loadtests.cli, loadtests.run.runner, loadtests.commands.run;"
         "bad = [m for m in sys.modules if m.startswith(('loadtests.locust', 'locust', 'gevent'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -125,7 +125,7 @@ def test_the_runner_never_imports_locust() -> None:
 
 
 def test_run_order_is_random_but_never_repeats_the_first() -> None:
-    from loadtests.runner import run_order
+    from loadtests.run.order import run_order
 
     variants = ("a", "b", "c")
     orders = list(run_order(variants, 12, seed=3))
@@ -135,6 +135,7 @@ def test_run_order_is_random_but_never_repeats_the_first() -> None:
     assert orders == list(run_order(variants, 12, seed=3)), "the seed reproduces it"
 
 
+@pytest.mark.slow
 def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_path) -> None:
     result = _run(state_dir, tmp_path, "--services", "fastapi", "--scenario", "mixed",
                   "--workers", "2", "--audit", "--no-ceiling")  # fmt: skip
@@ -170,6 +171,7 @@ def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) -> None:
     """Users drawn from 1..5000 against 500 seeded users: about 90% of answers are 404s."""
     service = running["fastapi"]
@@ -236,6 +238,7 @@ def test_run_refuses_a_port_in_use(running, state_dir, tmp_path) -> None:
     assert f"port {busy}" in line and "in use" in line
 
 
+@pytest.mark.slow
 def test_a_service_that_cannot_start_stops_the_run(seeded, state_dir, tmp_path) -> None:
     env = cli_env(state_dir, GUNICORN_CMD_ARGS="--no-such-gunicorn-option")
     result = run_cli(
@@ -266,6 +269,7 @@ def _leftovers(state_dir: Path, data_dir: str | None = None) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_interrupting_a_run_stops_everything_and_keeps_partial_results(tmp_path) -> None:
     state = tmp_path / "state"
     env = cli_env(state)
@@ -312,6 +316,7 @@ def _interrupt_a_run(state: Path, env: dict[str, str], out: Path) -> None:
     assert [step.users for step in kept.steps] == [5], "the finished step is kept"
 
 
+@pytest.mark.slow
 def test_web_ui_starts_runs_reports_and_stops(seeded, state_dir) -> None:
     web_port = free_port()
     proc = subprocess.Popen(

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from loadtests import analysis
 from loadtests.report import compare_page, index_page, run_page
-from loadtests.results import store
+from loadtests.results import analysis, store
 from tests.browser import ARTIFACTS, CHROMIUM, NO_CHROMIUM, open_page
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
 

@@ -11,11 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import analysis, cpu, noise
-from loadtests.analysis import Cell
+from loadtests.infra import cpu
 from loadtests.report import verdicts
-from loadtests.results import store
-from loadtests.results.models import Failures, Latency, NoiseBand, Stability, Step, Window
+from loadtests.results import analysis, noise, store
+from loadtests.results.analysis import Cell
+from loadtests.results.models import (
+    FOREIGN_PERCENT,
+    Failures,
+    Latency,
+    NoiseBand,
+    Stability,
+    Step,
+    Window,
+)
 from tests.helpers import PROJECT_ROOT, cli_env, only_run_dir, run_cli
 
 BAND = NoiseBand(ratio=1.05, error_points=0.005, comparisons=10, source="test")
@@ -99,7 +107,7 @@ def test_foreign_load_on_a_pinned_core_is_named(tmp_path: Path) -> None:
         core = before.cores[cores[-1]]
         sample.groups["service"][busy.pid] = core[3]  # all of the core's process time
     monitor.samples = ours
-    assert monitor.window(start, end, placement).foreign[cores[-1]] < cpu.FOREIGN_PERCENT
+    assert monitor.window(start, end, placement).foreign[cores[-1]] < FOREIGN_PERCENT
 
 
 def test_saturation_is_judged_second_by_second() -> None:

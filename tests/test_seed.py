@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
-from loadtests import database
+from loadtests.infra import database
 from services.common import seed as seeding
 from services.common.urls import sync_url, with_database
 from tests.conftest import SMALL_SEED
@@ -85,6 +85,7 @@ def test_seed_is_deterministic(seeded: database.Target) -> None:
     assert _checksum(first) != _checksum(other), "the seed must matter"
 
 
+@pytest.mark.slow
 def test_default_size_seeds_in_under_30_seconds(seeded: database.Target) -> None:
     url = with_database(seeded.url, "default_size")
     with database.connect(seeded.url) as conn, conn.cursor() as cur:

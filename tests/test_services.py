@@ -10,7 +10,7 @@ import httpx
 import psycopg2
 import pytest
 
-from loadtests import database
+from loadtests.infra import database
 from loadtests.infra.postgres import EmbeddedPostgres
 from tests.conftest import SMALL_SEED, every_variant, start_service
 from tests.helpers import cli_env, one_line_error, run_cli

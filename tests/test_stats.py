@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from loadtests import overhead, stats
 from loadtests.cli import build_parser
 from loadtests.errors import SuiteError
+from loadtests.results import stats
+from loadtests.run import overhead
 
 
 def test_t_interval_matches_a_hand_computed_one() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import cpu, service
 from loadtests.errors import SuiteError
+from loadtests.infra import cpu
+from loadtests.run import service
 from loadtests.variants import BUILTIN, catalogue, load_file, resolve
 from services.common.settings import SETTINGS, ServiceSettings, read_by, values_read
 from services.fastapi_async.data.gate import FifoGate

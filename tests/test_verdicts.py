@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from loadtests.analysis import Cell
-from loadtests.cpu import CpuMonitor
+from loadtests.infra.cpu import CpuMonitor
 from loadtests.infra.processes import interrupts_deferred
 from loadtests.report import published, verdicts
+from loadtests.results.analysis import Cell
 from loadtests.results.models import Failures, Latency, NoiseBand, Stability, Step, Window
 
 LABELS = {"flask": "Flask", "fastapi": "FastAPI", "fastapi:fair": "FastAPI (fair queue)"}

@@ -20,7 +20,7 @@ from loadtests.claims.harness import (
     sync_session,
 )
 from loadtests.claims.registry import Series, claim
-from loadtests.claims.verdict import Ratio
+from loadtests.claims.rules import Ratio
 from services.common.models import User
 
 SETTING = "insert mode"

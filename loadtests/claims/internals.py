@@ -32,7 +32,7 @@ from loadtests.claims.harness import (
     sync_sessions,
 )
 from loadtests.claims.registry import Series, claim
-from loadtests.claims.verdict import AtLeast, Difference, Value
+from loadtests.claims.rules import AtLeast, Difference, Value
 from services.common import queries, sql
 from services.common.models import User
 from services.common.urls import plain_url
@@ -48,6 +48,7 @@ def _switch_us(count: int) -> float:
 
     def partner() -> None:
         parent = greenlet.getcurrent().parent
+        assert parent is not None  # only the main greenlet has none; this one runs in `other`
         while True:
             parent.switch()
 

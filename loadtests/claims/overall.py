@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from loadtests.claims.registry import Series, claim
-from loadtests.claims.verdict import Ratio
+from loadtests.claims.rules import Ratio
 
 # pattern -> (claim, async series, sync series), as the articles wrote the patterns
 # (ORM everywhere, asyncio's loop, the ORM inserting row by row) and with the fixes

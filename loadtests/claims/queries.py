@@ -35,12 +35,12 @@ from loadtests.claims.harness import (
     sync_session,
 )
 from loadtests.claims.registry import Series, claim
-from loadtests.claims.verdict import NotBelow, Ratio
+from loadtests.claims.rules import NotBelow, Ratio
 from services.common import queries, sql
 from services.common.models import Order, OrderItem
 from services.common.urls import plain_url
 
-Statement = Callable[[int], Select[Any]]
+Statement = Callable[[int], Select[*tuple[Any, ...]]]  # a SELECT of any columns
 PLANS = 20
 PLAN_SERIES = Series("plan_ms", "PostgreSQL planning the statement (EXPLAIN ANALYZE)", "ms")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from loadtests.claims.harness import Context, Sample
-    from loadtests.claims.verdict import Check
+    from loadtests.claims.rules import Check
 
 Source = Literal["article 1", "article 2", "primer"]
 # Import order is display order: per-query costs, bulk, internals, the summary, traps.
@@ -93,8 +93,10 @@ def claim(
             source=source,
             series=series,
             checks=checks,
-            measure=None if needs else fn,  # type: ignore[arg-type]
-            derive=fn if needs else None,  # type: ignore[arg-type]
+            # One decorator for both kinds of function: `needs` says which, which the
+            # types cannot express.
+            measure=None if needs else fn,  # type: ignore[arg-type]  # no needs: a Measure
+            derive=fn if needs else None,  # type: ignore[arg-type]  # needs: a Derive
             needs=needs,
             rounds=rounds,
             requires=requires,

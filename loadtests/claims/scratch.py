@@ -14,9 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from loadtests import database
 from loadtests.errors import SuiteError
-from loadtests.infra import pgbouncer
+from loadtests.infra import database, pgbouncer
 
 SUFFIX = "_claims"
 BOUNCER_SERVERS = 2  # fewer server connections than the trap's clients

@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, relationship, selec
 
 from loadtests.claims.harness import Context, Sample, elapsed_ms, one_line, run_loop
 from loadtests.claims.registry import Series, claim
-from loadtests.claims.verdict import AtLeast, Exceeds, Happens, Within
+from loadtests.claims.rules import AtLeast, Exceeds, Happens, Within
 from services.common import queries
 from services.common.models import Customer, Order, User
 from services.common.urls import async_url, sync_url
@@ -110,6 +110,7 @@ class LazyOrder(_LazyBase):
     models forbid (``lazy="raise"``)."""
 
     __table__ = Order.__table__
+    id: Mapped[int]  # typing only: the column comes from __table__
     # viewonly: the project's Order mapping already writes orders.customer_id.
     customer: Mapped[LazyCustomer] = relationship(viewonly=True)
 

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadtests.claims import page, registry, run, terminal
+from loadtests.claims import registry, session
 from loadtests.claims.registry import Claim
 from loadtests.errors import SuiteError
 from loadtests.paths import REPORTS_DIR
-from loadtests.report import index_page
+from loadtests.report import claims_page, claims_table, index_page
 
 
 def add_parser(commands: Any) -> None:
@@ -31,12 +31,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"{run.QUICK_ROUNDS} rounds and smaller counts (about a minute): rougher numbers",
+        help=f"{session.QUICK_ROUNDS} rounds and smaller counts (about a minute): rougher numbers",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        help=f"rounds per claim (default {run.FULL_ROUNDS}; {run.QUICK_ROUNDS} with --quick)",
+        help=f"rounds per claim (default {session.FULL_ROUNDS}; "
+        f"{session.QUICK_ROUNDS} with --quick)",
     )
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="default reports/")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -65,7 +66,7 @@ def select(only: str | None, known: dict[str, Claim]) -> tuple[tuple[Claim, ...]
 def _rebuild(text: str) -> int:
     for candidate in (Path(text), REPORTS_DIR / text):
         if candidate.is_dir():
-            print(f"page: {page.build(candidate)}")
+            print(f"page: {claims_page.build(candidate)}")
             return 0
     raise SuiteError(f"no claims directory '{text}' (neither a path nor a name under reports/)")
 
@@ -74,9 +75,9 @@ def handle(args: argparse.Namespace) -> int:
     if args.rebuild:
         return _rebuild(args.rebuild)
     claims, added = select(args.only, registry.catalogue())
-    rounds = args.rounds or (run.QUICK_ROUNDS if args.quick else run.FULL_ROUNDS)
-    if not 1 <= rounds <= run.MAX_ROUNDS:
-        raise SuiteError(f"--rounds must be between 1 and {run.MAX_ROUNDS}, got {rounds}")
+    rounds = args.rounds or (session.QUICK_ROUNDS if args.quick else session.FULL_ROUNDS)
+    if not 1 <= rounds <= session.MAX_ROUNDS:
+        raise SuiteError(f"--rounds must be between 1 and {session.MAX_ROUNDS}, got {rounds}")
     if args.out.exists() and not args.out.is_dir():
         raise SuiteError(f"--out {args.out} exists and is not a directory")
     for claim in claims:
@@ -85,21 +86,22 @@ def handle(args: argparse.Namespace) -> int:
             print(f"{claim.id}: run too, because {', '.join(needing)} is derived from it")
     mode = "quick: fewer rounds and smaller counts, rougher numbers" if args.quick else "full"
     print(f"{len(claims)} claims, {rounds} rounds each in fresh processes ({mode})", flush=True)
-    options = run.Options(
+    options = session.Options(
         claims=claims,
         quick=args.quick,
         rounds=rounds,
         out_root=args.out.resolve(),
         pin=not args.no_pin,
         command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
+        on_save=claims_page.build,
     )
     try:
-        out, document = run.run(options)
+        out, document = session.run(options)
     except KeyboardInterrupt:
         index_page.build(options.out_root)  # the partial page is listed too
         raise
-    print(terminal.table(document))
+    print(claims_table.table(document))
     print(f"\nresults: {out / 'claims.json'}  ({document.run.duration_s:.0f} s)")
-    print(f"page:    {out / page.PAGE}")
+    print(f"page:    {out / claims_page.PAGE}")
     print(f"index:   {index_page.build(options.out_root)}")
     return 1 if any(r.verdict.outcome == "error" for r in document.claims) else 0

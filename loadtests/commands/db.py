@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from loadtests import database
 from loadtests.errors import SuiteError
+from loadtests.infra import database
 from loadtests.infra.postgres import EmbeddedPostgres, ServerState
 from services.common.seed import SeedSpec
 from services.common.urls import redacted

@@ -1,4 +1,5 @@
-"""``noise-band RUN_DIR...``: this machine's noise band, from A/A runs (loadtests/noise.py)."""
+"""``noise-band RUN_DIR...``: this machine's noise band, from A/A runs
+(loadtests/results/noise.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from loadtests import noise
 from loadtests.paths import state_dir
-from loadtests.results import store
+from loadtests.results import noise, store
 
 
 def add_parser(commands: Any) -> None:

@@ -7,11 +7,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from loadtests import files, overhead
+from loadtests import files
 from loadtests.commands.service_options import add_variants_option, known_variants
 from loadtests.errors import SuiteError
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import PlanError, parse_scenarios
+from loadtests.run import overhead
 from loadtests.variants import resolve
 
 

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from loadtests import crosscheck, database, faults, runner, table
 from loadtests.commands.service_options import (
     add_settings_options,
     add_variants_option,
@@ -18,6 +17,7 @@ from loadtests.commands.service_options import (
     variant_help,
 )
 from loadtests.errors import SuiteError
+from loadtests.infra import database
 from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
@@ -30,8 +30,12 @@ from loadtests.plan import (
     parse_steps,
     profile,
 )
+from loadtests.report import crosscheck, index_page, run_page, table
 from loadtests.results import store
 from loadtests.results.models import FaultPlan
+from loadtests.run import extras, runner
+from loadtests.run.extras import faults
+from loadtests.run.state import RunOptions
 from loadtests.variants import resolve
 
 MAX_ROUNDS = 20
@@ -159,7 +163,7 @@ def _plans(args: argparse.Namespace) -> tuple[tuple[ScenarioPlan, ...], int]:
     return tuple(changed), rounds
 
 
-def options_from(args: argparse.Namespace) -> runner.RunOptions:
+def options_from(args: argparse.Namespace) -> RunOptions:
     try:
         plans, rounds = _plans(args)
     except PlanError as exc:
@@ -173,7 +177,7 @@ def options_from(args: argparse.Namespace) -> runner.RunOptions:
     catalogue = known_variants(args)
     for plan in plans:
         resolve(",".join(plan.variants), catalogue)  # a profile naming an unknown variant
-    return runner.RunOptions(
+    return RunOptions(
         scenarios=plans,
         variants=catalogue,
         rounds=rounds,
@@ -210,6 +214,20 @@ def _audit(wanted: bool, plans: tuple[ScenarioPlan, ...]) -> bool:
     return wanted
 
 
+def build_reports(run_dir: Path) -> None:
+    """The run's HTML report and the index; a report problem never hides the run's own."""
+    try:
+        page = run_page.build(run_dir)
+        print(f"report: {page}", flush=True)
+        index_page.build(run_dir.parent)
+    except Exception as exc:  # results.json is kept, and `report` can rebuild from it
+        print(
+            f"the HTML report could not be built ({exc}); rebuild it with "
+            f"`python -m loadtests report {run_dir}`",
+            flush=True,
+        )
+
+
 def handle(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.port is not None:
@@ -222,26 +240,14 @@ def handle(args: argparse.Namespace) -> int:
             f"{steps.measure_s:g} s measured each",
             flush=True,
         )
-    if options.fault is not None:
-        fault = options.fault
-        print(
-            f"fault: {fault.kind} for {fault.seconds:g} s in the middle of step {fault.step} "
-            f"of every variant's run ({fault.description})",
-            flush=True,
-        )
-    if options.audit:
-        skipped = [p.scenario for p in options.scenarios if not SCENARIOS[p.scenario].writes]
-        print(
-            "audit: every acknowledged write is checked after each variant's run"
-            + (f" (not in {', '.join(skipped)}: no writes)" if skipped else ""),
-            flush=True,
-        )
+    beside = extras.enabled(options)
+    for notice in (extra.announce() for extra in beside):
+        if notice:
+            print(notice, flush=True)
     rounds = f"{options.rounds} rounds, " if options.rounds > 1 else ""
-    notice = crosscheck.announce(options.cross_check)
-    if notice:
-        print(notice, flush=True)
-    print(f"{rounds}about {options.estimated_seconds() / 60:.0f} min in all", flush=True)
-    run_dir = runner.run(options)
+    minutes = runner.estimated_seconds(options, beside) / 60
+    print(f"{rounds}about {minutes:.0f} min in all", flush=True)
+    run_dir = runner.run(options, finished=build_reports)
     data = store.load(run_dir)
     print(table.render(data))
     for line in crosscheck.summary(data):

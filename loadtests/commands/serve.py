@@ -6,7 +6,6 @@ import argparse
 import time
 from typing import Any
 
-from loadtests import cpu, database
 from loadtests.commands.service_options import (
     add_settings_options,
     add_variants_option,
@@ -14,8 +13,9 @@ from loadtests.commands.service_options import (
     overrides,
     variant_help,
 )
+from loadtests.infra import cpu, database
 from loadtests.paths import state_dir
-from loadtests.service import ServiceUnderTest
+from loadtests.run.service import ServiceUnderTest
 from loadtests.variants import resolve
 from services.common.urls import redacted
 

@@ -9,7 +9,6 @@ import time
 import webbrowser
 from typing import Any
 
-from loadtests import cpu, database, generator
 from loadtests.commands.service_options import (
     add_settings_options,
     add_variants_option,
@@ -17,11 +16,13 @@ from loadtests.commands.service_options import (
     overrides,
     variant_help,
 )
+from loadtests.infra import cpu, database
 from loadtests.infra.ports import check_port
 from loadtests.infra.postgres import server_processes
 from loadtests.paths import state_dir
 from loadtests.plan import PROFILES
-from loadtests.service import ServiceUnderTest
+from loadtests.run import generator
+from loadtests.run.service import ServiceUnderTest
 from loadtests.variants import resolve
 
 

@@ -214,6 +214,7 @@ def _wait_for_console(bouncer: PgBouncer, url: URL) -> dict[str, str]:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute("SHOW CONFIG")
+                assert cur.description is not None  # SHOW returns rows, so it has columns
                 names = [column.name for column in cur.description]
                 return {
                     row[names.index("key")]: str(row[names.index("value")])

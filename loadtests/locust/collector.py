@@ -18,16 +18,39 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.attribution import parse_header
-from loadtests.locust.recorder import REPORT_KEY, WINDOW_MESSAGE, Recorder, error_kind, write_json
+from loadtests.locust.listen import listener
+from loadtests.locust.recorder import REPORT_KEY, WINDOW_MESSAGE, Delta, Recorder, error_kind
 from loadtests.locust.shape import Progress, RisingSteps
-from loadtests.plan import ID_RANGES_ENV, LATE_REPORT_S, PROGRESS_PREFIX, WINDOW_PREFIX, id_ranges
-from loadtests.report import fmt
+from loadtests.plan import id_ranges
+from loadtests.recording import wire
+from loadtests.recording.attribution import parse_header
+from loadtests.recording.wire import (
+    ID_RANGES_ENV,
+    LATE_REPORT_S,
+    PROGRESS_PREFIX,
+    WINDOW_PREFIX,
+    EndpointCount,
+    LocustCounts,
+    StepMeta,
+)
 from services.common.seed import SeedSpec
 from services.common.timing import HEADER
 
+
+class _Test:
+    """The test in progress in this process (one per Locust process)."""
+
+    def __init__(self) -> None:
+        self.environment: Environment | None = None
+        self.restart()
+
+    def restart(self) -> None:
+        self.complete = False
+        self.steps: dict[int, StepMeta] = {}
+
+
 recorder = Recorder()
-_state: dict[str, Any] = {"environment": None, "complete": False, "steps": {}}
+_test = _Test()
 
 
 def _default_ranges() -> dict[str, int]:
@@ -37,7 +60,7 @@ def _default_ranges() -> dict[str, int]:
     return ranges
 
 
-@events.init_command_line_parser.add_listener
+@listener(events.init_command_line_parser)
 def _options(parser: Any) -> None:
     # Locust's own parser (not an argument group) understands include_in_web_ui.
     parser.add_argument(
@@ -58,9 +81,9 @@ def _options(parser: Any) -> None:
     parser.add_argument("--run-label", help="prefix of the progress lines", **internal)
 
 
-@events.init.add_listener
+@listener(events.init)
 def _init(environment: Environment, **_: Any) -> None:
-    _state["environment"] = environment
+    _test.environment = environment
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(WINDOW_MESSAGE, _window_message)
@@ -72,7 +95,7 @@ def _init(environment: Environment, **_: Any) -> None:
     }
 
 
-@events.request.add_listener
+@listener(events.request)
 def _request(
     name: str,
     response_time: float,
@@ -87,18 +110,19 @@ def _request(
     recorder.record(name, started, response_time, error_kind(exception, response), timing)
 
 
-@events.report_to_master.add_listener
+@listener(events.report_to_master)
 def _report(client_id: str, data: dict[str, Any]) -> None:
     data[REPORT_KEY] = recorder.take_delta()
 
 
-@events.worker_report.add_listener
+@listener(events.worker_report)
 def _worker_report(client_id: str, data: dict[str, Any]) -> None:
-    if REPORT_KEY in data:
-        recorder.merge_delta(data[REPORT_KEY], client_id)
+    delta: Delta | None = data.get(REPORT_KEY)
+    if delta is not None:
+        recorder.merge_delta(delta, client_id)
 
 
-@events.quitting.add_listener
+@listener(events.quitting)
 def _quitting(environment: Environment, **_: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         _write_results(environment)
@@ -110,14 +134,14 @@ def _quitting(environment: Environment, **_: Any) -> None:
 def _restart() -> None:
     """The shape starts a new test (headless start, or Start in the web UI)."""
     recorder.reset()
-    _state.update(complete=False, steps={})
+    _test.restart()
 
 
 def _open_window(step: int, users: int, start: float, end: float) -> None:
     recorder.open_window(step, start, end)
     print(f"{WINDOW_PREFIX}{step} {start:.3f} {end:.3f}", flush=True)  # for --fault
-    _state["steps"][step] = {"users": users, "started_at": time.time(), "window": [start, end]}
-    runner = _state["environment"].runner
+    _test.steps[step] = StepMeta(users=users, started_at=time.time(), window=(start, end))
+    runner = _test.environment.runner if _test.environment else None
     if isinstance(runner, MasterRunner):
         runner.send_message(WINDOW_MESSAGE, {"step": step, "start": start, "end": end})
 
@@ -127,52 +151,59 @@ def _window_message(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _step_end(step: int, last: bool) -> None:
-    _state["steps"][step]["ended_at"] = time.time()
+    _test.steps[step].ended_at = time.time()
     if last:
-        _state["complete"] = True
+        _test.complete = True
     # Partial results survive an interruption: written now, and again once the workers'
     # reports (every 3 s) covering the end of the window have arrived.
-    _write_results(_state["environment"])
-    gevent.spawn_later(LATE_REPORT_S, _write_results, _state["environment"])
+    _write_results(_test.environment)
+    gevent.spawn_later(LATE_REPORT_S, _write_results, _test.environment)
 
 
 def _progress(progress: Progress) -> None:
-    environment = _state["environment"]
+    environment = _test.environment
+    if environment is None:
+        return
     total = environment.stats.total
+    assert environment.parsed_options is not None  # Locust's command line always sets it
     label = environment.parsed_options.run_label
     p95 = total.get_current_response_time_percentile(0.95) or 0
     print(
         f"{PROGRESS_PREFIX}{label + ' | ' if label else ''}step {progress.step}/{progress.steps}"
         f" ({progress.users} users, {progress.phase}, {progress.step_left_s:.0f} s left)"
-        f" | {fmt.duration(progress.total_left_s)} left"
+        f" | {_duration(progress.total_left_s)} left"
         f" | {total.current_rps:.0f} req/s, p95 {p95:.0f} ms, {total.num_failures} errors",
         flush=True,
     )
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 def _write_results(environment: Environment | None) -> None:
-    if environment is None or not environment.parsed_options.results_file:
+    if environment is None:
+        return
+    options = environment.parsed_options
+    assert options is not None  # Locust's command line always sets it
+    if not options.results_file:
         return
     stats = environment.stats
-    per_endpoint: dict[str, dict[str, int]] = {}
+    per_endpoint: dict[str, EndpointCount] = {}
     for entry in stats.entries.values():
-        counts = per_endpoint.setdefault(entry.name, {"requests": 0, "failures": 0})
-        counts["requests"] += entry.num_requests
-        counts["failures"] += entry.num_failures
+        counts = per_endpoint.setdefault(entry.name, EndpointCount(requests=0, failures=0))
+        counts.requests += entry.num_requests
+        counts.failures += entry.num_failures
     runner = environment.runner
     cpu_warning = bool(getattr(runner, "cpu_warning_emitted", False)) or bool(
         getattr(runner, "worker_cpu_warning_emitted", False)
     )
-    write_json(
-        Path(environment.parsed_options.results_file),
-        recorder.snapshot(
-            complete=_state["complete"],
-            steps=_state["steps"],
-            locust={
-                "requests": stats.total.num_requests,
-                "failures": stats.total.num_failures,
-                "per_endpoint": per_endpoint,
-                "cpu_warning": cpu_warning,
-            },
-        ),
+    locust = LocustCounts(
+        requests=stats.total.num_requests,
+        failures=stats.total.num_failures,
+        per_endpoint=per_endpoint,
+        cpu_warning=cpu_warning,
     )
+    recorded = recorder.snapshot(complete=_test.complete, steps=_test.steps, locust=locust)
+    wire.write(Path(options.results_file), recorded)

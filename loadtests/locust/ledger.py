@@ -1,5 +1,5 @@
 """The write ledger: every write the scenarios send and how it was answered, so that
-``loadtests/audit.py`` can check after the run that no acknowledged write was lost.
+``loadtests/run/extras/audit.py`` can check after the run that no acknowledged write was lost.
 
 Off unless Locust gets ``--ledger-dir``: then ``writes.sent`` returns None at once and
 nothing else runs. On, each Locust process appends JSON lines to its own
@@ -35,6 +35,7 @@ from locust import events
 from locust.env import Environment
 
 from loadtests import plan
+from loadtests.locust.listen import listener
 
 FLUSH_S = 2.0
 
@@ -121,7 +122,7 @@ class Ledger:
 writes = Ledger()
 
 
-@events.init_command_line_parser.add_listener
+@listener(events.init_command_line_parser)
 def _options(parser: Any) -> None:
     parser.add_argument(
         "--ledger-dir", default="", include_in_web_ui=False,
@@ -129,16 +130,17 @@ def _options(parser: Any) -> None:
     )  # fmt: skip
 
 
-@events.init.add_listener
+@listener(events.init)
 def _init(environment: Environment, **_: Any) -> None:
+    assert environment.parsed_options is not None  # Locust's command line always sets it
     writes.open(environment.parsed_options.ledger_dir)
 
 
-@events.test_stop.add_listener
+@listener(events.test_stop)
 def _test_stop(**_: Any) -> None:
     writes.flush()
 
 
-@events.quitting.add_listener
+@listener(events.quitting)
 def _quitting(**_: Any) -> None:
     writes.close()

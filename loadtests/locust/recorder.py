@@ -19,17 +19,25 @@ the same boundaries.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from loadtests import files
-from loadtests.attribution import Attribution
-from loadtests.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally
+from typing_extensions import TypedDict
+
+from loadtests.recording.attribution import Attribution
+from loadtests.recording.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally, TallyData
+from loadtests.recording.wire import LocustCounts, Recorded, StepMeta
 
 WINDOW_MESSAGE = "loadtests_window"
 REPORT_KEY = "loadtests"
+
+
+class Delta(TypedDict):
+    """What a worker recorded since its last report, inside Locust's worker report."""
+
+    measured: list[tuple[int, str, TallyData]]  # (step, endpoint, tally)
+    totals: dict[str, TallyData]
+    series: dict[str, TallyData]  # epoch second -> tally
 
 
 def error_kind(exception: BaseException | None, response: Any) -> str | None:
@@ -90,17 +98,17 @@ class Recorder:
 
     # -- worker -> master ------------------------------------------------------------------
 
-    def take_delta(self) -> dict[str, Any]:
+    def take_delta(self) -> Delta:
         """What was recorded since the last call, serialised; the local state is cleared."""
-        delta = {
-            "measured": [[step, name, t.to_dict()] for (step, name), t in self.measured.items()],
+        delta: Delta = {
+            "measured": [(step, name, t.to_dict()) for (step, name), t in self.measured.items()],
             "totals": {name: t.to_dict() for name, t in self.totals.items()},
             "series": {str(second): t.to_dict() for second, t in self.series.items()},
         }
         self.measured, self.totals, self.series = {}, {}, {}
         return delta
 
-    def merge_delta(self, delta: dict[str, Any], worker: str) -> None:
+    def merge_delta(self, delta: Delta, worker: str) -> None:
         for step, name, data in delta["measured"]:
             self.measured.setdefault((int(step), name), Tally()).merge(Tally.from_dict(data))
         for name, data in delta["totals"].items():
@@ -112,19 +120,20 @@ class Recorder:
 
     # -- master -> runner ------------------------------------------------------------------
 
-    def snapshot(self, **extra: Any) -> dict[str, Any]:
-        steps: dict[str, dict[str, Any]] = {}
+    def snapshot(
+        self, complete: bool, steps: dict[int, StepMeta], locust: LocustCounts
+    ) -> Recorded:
+        measured: dict[int, dict[str, TallyData]] = {}
         for (step, name), tally in self.measured.items():
-            steps.setdefault(str(step), {})[name] = tally.to_dict()
-        return {
-            "measured": steps,
-            "totals": {name: t.to_dict() for name, t in self.totals.items()},
-            "series": {str(second): t.to_dict() for second, t in sorted(self.series.items())},
-            "per_worker": dict(self.per_worker),
-            **extra,
-        }
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: the runner may read the file while a run is still going."""
-    files.write_atomically(path, json.dumps(data))
+            measured.setdefault(step, {})[name] = tally.to_dict()
+        # Typed here, validated where it is read: no validation pass inside the load
+        # generator's event loop at the end of every step.
+        return Recorded.model_construct(
+            complete=complete,
+            steps=steps,
+            measured=measured,
+            totals={name: t.to_dict() for name, t in self.totals.items()},
+            series={second: t.to_dict() for second, t in sorted(self.series.items())},
+            per_worker=dict(self.per_worker),
+            locust=locust,
+        )

@@ -47,12 +47,12 @@ class RisingSteps(LoadTestShape):
     hooks: Hooks = {}  # noqa: RUF012 - class-level registry filled in by the locustfile
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Locust leaves it unannotated
         self._restart()
 
     def reset_time(self) -> None:
         # Locust calls this when a test (re)starts, before the first tick.
-        super().reset_time()
+        super().reset_time()  # type: ignore[no-untyped-call]  # Locust leaves it unannotated
         self._restart()
         self._hook("restart")
 
@@ -69,6 +69,8 @@ class RisingSteps(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         if self.plan is None:
+            # Locust gives the shape its runner when it creates the runner, before any tick.
+            assert self.runner is not None
             self.plan = StepPlan.from_options(self.runner.environment.parsed_options)
         plan, now = self.plan, time.time()
         if self.drain_started is not None:

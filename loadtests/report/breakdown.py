@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests.analysis import Cell, Grid, common_users
 from loadtests.report import fmt
+from loadtests.results.analysis import Cell, Grid, common_users
 from loadtests.results.models import Components, Step
 
 # Stacked in this order; "app" itself is the sum of the last four.
@@ -105,8 +105,9 @@ def worst_step_sentences(cells: Grid, labels: dict[str, str]) -> list[str]:
         cell = _worst(steps)
         if cell is None:
             continue
-        tail = cell.step.attribution.tail  # type: ignore[union-attr]
-        assert tail is not None
+        attribution = cell.step.attribution
+        assert attribution is not None and attribution.tail is not None  # _worst chose it
+        tail = attribution.tail
         top = bar("", tail).largest
         sentences.append(
             f"At {cell.users} users, {top['percent']:.0f}% of {labels[variant]}'s slowest 1% "

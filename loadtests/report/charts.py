@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from loadtests.analysis import Cell, Grid
+from loadtests.results.analysis import Cell, Grid
 
 # Distinct hues (Tableau 10 after the two original stacks' blue and orange).
 VARIANT_COLORS = {
@@ -50,6 +50,21 @@ def _by_users(steps: dict[int, Cell], users: list[int], pick: Callable[[Cell], A
     return [pick(steps[u]) if u in steps else None for u in users]
 
 
+def _metric_of(metric: str) -> Callable[[Cell], float]:
+    """A cell's median of one metric (a function, so the loop variable is bound now)."""
+    return lambda c: c.value(metric)
+
+
+def _endpoint_metric_of(endpoint: str, metric: str) -> Callable[[Cell], float | None]:
+    """One endpoint's latency percentile in a cell's step; None if the step lacks it."""
+
+    def pick(c: Cell) -> float | None:
+        endpoints = c.step.endpoints
+        return getattr(endpoints[endpoint].latency_ms, metric) if endpoint in endpoints else None
+
+    return pick
+
+
 def latency_metrics(count: int) -> tuple[str, ...]:
     """p50, p95 and p99 for two variants; the tail and the median only for more."""
     return ("p50", "p95", "p99") if count <= 2 else ("p50", "p99")
@@ -71,7 +86,7 @@ def versus_users(
         {
             "label": f"{labels[key]} {metric}",
             **_style(key, colors, METRIC_DASH[metric], emphasised),
-            "values": _by_users(steps, users, lambda c, m=metric: c.value(m)),
+            "values": _by_users(steps, users, _metric_of(metric)),
         }
         for key, steps in cells.items()
         for metric in metrics
@@ -186,15 +201,7 @@ def per_endpoint(
                         "label": f"{labels[name]} {metric}",
                         "color": colors[name],
                         "dash": METRIC_DASH[metric],
-                        "values": _by_users(
-                            steps,
-                            users,
-                            lambda c, m=metric, e=endpoint: (
-                                getattr(c.step.endpoints[e].latency_ms, m)
-                                if e in c.step.endpoints
-                                else None
-                            ),
-                        ),
+                        "values": _by_users(steps, users, _endpoint_metric_of(endpoint, metric)),
                     }
                 )
         charts.append(

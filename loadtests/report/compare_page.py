@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtests import analysis
 from loadtests.errors import SuiteError
 from loadtests.report import charts, render, run_page, verdicts
-from loadtests.results import store
+from loadtests.results import analysis, store
 from loadtests.results.models import RunResults
 
 FILENAME = "index.html"

@@ -1,4 +1,5 @@
-"""The report's fault section: per variant, what the injected fault did (loadtests/faults.py).
+"""The report's fault section: per variant, what the injected fault did
+(loadtests/run/extras/faults.py).
 
 A timeline of successes and failures per second around the fault, the seconds to the
 first failure and to recovery, the requests lost, and a headline that says which variant
@@ -11,11 +12,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from loadtests.report import fmt
-from loadtests.results.models import FaultOutcome, FaultPlan, ScenarioResults, VariantRun
+from loadtests.results.models import (
+    FaultOutcome,
+    FaultPlan,
+    ScenarioResults,
+    TimePoint,
+    VariantRun,
+)
 
 BEFORE_S = 10  # seconds of the timeline before the fault starts
 AFTER_S = 10  # and after the last variant recovered (or the database came back)
@@ -96,10 +103,11 @@ def timeline(
         by_offset = {p.epoch - start: p for p in run.timeseries}
         # A second without a response inside the run (a frozen database) is 0, not a gap.
         inside = range(min(by_offset, default=0), max(by_offset, default=-1) + 1)
-        for label, pick, dash in (
+        lines: tuple[tuple[str, Callable[[TimePoint], int], list[int]], ...] = (
             ("ok/s", lambda p: p.requests - p.errors, []),
             ("failed/s", lambda p: p.errors, FAILED_DASH),
-        ):
+        )
+        for label, pick, dash in lines:
             values = [
                 pick(by_offset[t]) if t in by_offset else (0 if t in inside else None)
                 for t in seconds
@@ -128,3 +136,22 @@ def _span(outcome: FaultOutcome) -> int:
     assert outcome.started_at is not None and outcome.ended_at is not None
     back = int(outcome.ended_at) - int(outcome.started_at)
     return back + (outcome.recovered_after_s or 0) + AFTER_S
+
+
+def summary(found: FaultOutcome) -> str:
+    """One line for the terminal."""
+    head = f"fault {found.kind} ({found.seconds:g} s at step {found.step})"
+    if found.started_at is None or found.ended_at is None:
+        return f"{head}: {found.note or 'not injected'}"
+    first = (
+        "no failed response"
+        if found.first_error_after_s is None
+        else f"first failure in second +{found.first_error_after_s}"
+    )
+    back = (
+        "not recovered within the run"
+        if found.recovered_after_s is None
+        else f"recovered {found.recovered_after_s} s after the database was back"
+    )
+    note = f" ({found.note})" if found.note else ""
+    return f"{head}: {first}, {back}, {found.failed_requests:,} requests failed{note}"

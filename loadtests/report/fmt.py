@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 
@@ -52,3 +53,19 @@ def duration(seconds: float | None) -> str:
         return "-"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def show(value: float, unit: str) -> str:
+    """A value with three significant digits and its unit."""
+    if unit == "count":
+        return f"{value:,.0f}" if value == round(value) else f"{value:,.1f}"
+    if unit == "flag":
+        return "yes" if value >= 1 else "no"
+    if unit == "x":
+        return f"{value:.2f}x" if abs(value) < 10 else f"{value:,.1f}x"
+    magnitude = abs(value)
+    if magnitude >= 100 or magnitude == 0:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.{max(0, 2 - math.floor(math.log10(magnitude)))}f}"
+    return f"{text} {unit}"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtests import analysis
-from loadtests.claims import page as claims_page
 from loadtests.errors import SuiteError
+from loadtests.report import claims_page as claims_page
 from loadtests.report import render, run_page, verdicts
-from loadtests.results import store
+from loadtests.results import analysis, store
 
 FILENAME = "index.html"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests.analysis import METRICS, Cell, Grid
 from loadtests.report import fmt
 from loadtests.report.verdicts import FAILING_RATE, versus
+from loadtests.results.analysis import METRICS, Cell, Grid
 from loadtests.results.models import NoiseBand
 
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtests import analysis, crosscheck, noise
-from loadtests.report import audits, breakdown, charts, faults, published, render, verdicts
-from loadtests.results import store
+from loadtests.report import (
+    audits,
+    breakdown,
+    charts,
+    crosscheck,
+    faults,
+    published,
+    render,
+    verdicts,
+)
+from loadtests.results import analysis, noise, store
 from loadtests.results.models import RunResults
 
 FILENAME = "index.html"

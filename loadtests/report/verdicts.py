@@ -7,11 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests import crosscheck, noise, stats
-from loadtests.analysis import METRICS, Cell, Grid, common_users
-from loadtests.cpu import FOREIGN_PERCENT, SATURATED_SECONDS
-from loadtests.report import fmt
-from loadtests.results.models import AuditResult, NoiseBand, RunResults
+from loadtests.report import crosscheck, fmt
+from loadtests.results import noise, stats
+from loadtests.results.analysis import METRICS, Cell, Grid, common_users
+from loadtests.results.models import (
+    FOREIGN_PERCENT,
+    SATURATED_SECONDS,
+    AuditResult,
+    NoiseBand,
+    RunResults,
+)
 
 NOISY_CV = 0.25  # per-second throughput varied more than this inside a window
 STEAL_WARN = 5.0  # % CPU stolen by the hypervisor

@@ -9,11 +9,11 @@ older file lacks them; files of schema version 1 are converted on load (``legacy
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 
 Status = Literal["running", "complete", "partial", "failed"]
 
@@ -98,6 +98,10 @@ class Window(Model):
     start: float
     end: float
     seconds: float
+
+
+SATURATED_SECONDS = 3  # saturated this many seconds of a window: the generator is flagged
+FOREIGN_PERCENT = 10.0  # % of a core busy with processes the suite did not start
 
 
 class StepCpu(Model):
@@ -201,7 +205,7 @@ class DatabaseTime(Model):
 
 
 class FaultPlan(Model):
-    """The fault of a run (loadtests/faults.py), injected into every variant's run."""
+    """The fault of a run (loadtests/run/extras/faults.py), injected into every variant's run."""
 
     kind: Literal["db-freeze", "db-restart"]
     step: int = Field(description="1 = the first step")
@@ -232,6 +236,10 @@ class FaultOutcome(Model):
     note: str | None = None
 
 
+OUTCOMES = ("acknowledged", "failed", "unknown")  # WriteCounts' fields
+FINDINGS = ("lost", "duplicated", "unexpected")  # AuditResult's findings
+
+
 class WriteCounts(Model):
     acknowledged: int = Field(0, description="answered 2xx with a readable body")
     failed: int = Field(0, description="answered with another status")
@@ -245,7 +253,7 @@ class Findings(Model):
 
 class AuditResult(Model):
     """What the audit of one variant's run found. ``ok``: nothing lost, duplicated or
-    unexpected (loadtests/audit.py)."""
+    unexpected (loadtests/run/extras/audit.py)."""
 
     writes: dict[str, WriteCounts] = Field(description="endpoint -> writes by outcome")
     lost: Findings = Field(description="acknowledged writes missing or changed")
@@ -342,7 +350,7 @@ class Fairness(Model):
 
 
 class NoiseBand(Model):
-    """How different two identical variants can look in one run (loadtests/noise.py)."""
+    """How different two identical variants can look in one run (loadtests/results/noise.py)."""
 
     ratio: float = Field(description="a ratio inside [1/ratio, ratio] is no difference")
     error_points: float = Field(description="the same for error rates, as a difference")

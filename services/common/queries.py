@@ -10,22 +10,22 @@ from __future__ import annotations
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from services.common.models import Customer, Order, OrderItem, Product, User
+from services.common.models import Customer, Order, OrderItem, OrderStatus, Product, User
 from services.common.schemas import OrderListQuery, UserListQuery
 
 
-def user_by_id(user_id: int) -> Select[tuple[User]]:
+def user_by_id(user_id: int) -> Select[User]:
     return select(User).where(User.id == user_id)
 
 
-def users_page(query: UserListQuery) -> Select[tuple[User]]:
+def users_page(query: UserListQuery) -> Select[User]:
     stmt = select(User).where(User.id > query.after_id)
     if query.active is not None:
         stmt = stmt.where(User.active == query.active)
     return stmt.order_by(User.id).limit(query.limit)
 
 
-def order_detail(order_id: int) -> Select[tuple[Order]]:
+def order_detail(order_id: int) -> Select[Order]:
     """Order + customer (one JOIN), then items + their products (one IN query)."""
     return (
         select(Order)
@@ -37,7 +37,7 @@ def order_detail(order_id: int) -> Select[tuple[Order]]:
     )
 
 
-def orders_page(query: OrderListQuery) -> Select[tuple[Order]]:
+def orders_page(query: OrderListQuery) -> Select[Order]:
     stmt = select(Order)
     if query.status is not None:
         stmt = stmt.where(Order.status == query.status)
@@ -48,7 +48,7 @@ def orders_page(query: OrderListQuery) -> Select[tuple[Order]]:
     )
 
 
-def _summaries() -> Select[tuple[int, str, int, str, str, int, int]]:
+def _summaries() -> Select[int, OrderStatus, int, str, str, int, int]:
     return (
         select(
             Order.id,
@@ -67,19 +67,19 @@ def _summaries() -> Select[tuple[int, str, int, str, str, int, int]]:
     )
 
 
-def order_summary(order_id: int) -> Select[tuple[int, str, int, str, str, int, int]]:
+def order_summary(order_id: int) -> Select[int, OrderStatus, int, str, str, int, int]:
     """One aggregate JOIN: what a hand-written raw-driver read would do."""
     return _summaries().where(Order.id == order_id)
 
 
-def order_summaries(order_ids: list[int]) -> Select[tuple[int, str, int, str, str, int, int]]:
+def order_summaries(order_ids: list[int]) -> Select[int, OrderStatus, int, str, str, int, int]:
     """``order_summary`` for many orders in one statement (one batched IN query)."""
     return _summaries().where(Order.id.in_(order_ids))
 
 
-def customer_by_id(customer_id: int) -> Select[tuple[Customer]]:
+def customer_by_id(customer_id: int) -> Select[Customer]:
     return select(Customer).where(Customer.id == customer_id)
 
 
-def products_by_ids(product_ids: set[int]) -> Select[tuple[Product]]:
+def products_by_ids(product_ids: set[int]) -> Select[Product]:
     return select(Product).where(Product.id.in_(sorted(product_ids)))

@@ -15,7 +15,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+import psycopg2.extensions
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
@@ -141,7 +143,9 @@ def _copy(conn: Connection, table: str, columns: str, rows: list[str] | Iterator
     buffer = io.StringIO("".join(rows))
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    with raw.cursor() as cursor:
+    # SQLAlchemy types this as any PEP 249 connection; sync_url makes it psycopg2's, whose
+    # cursors have COPY and are context managers.
+    with cast(psycopg2.extensions.connection, raw).cursor() as cursor:
         cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
         return int(cursor.rowcount)
 
@@ -184,7 +188,8 @@ def checksum(conn: Connection) -> str:
             text(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM {table} t")
         ).scalar_one()
         parts.append(f"{table}:{digest}")
-    return conn.execute(text("SELECT md5(:s)"), {"s": ",".join(parts)}).scalar_one()
+    total: str = conn.execute(text("SELECT md5(:s)"), {"s": ",".join(parts)}).scalar_one()
+    return total
 
 
 def row_counts(conn: Connection) -> dict[str, int]:

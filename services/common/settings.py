@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.config import JsonDict
 
 
 class SettingsError(ValueError):
@@ -95,9 +96,9 @@ def setting(
 ) -> Any:
     """A settings field with its metadata: who reads it and how it is overridden.
     ``per_start``: chosen by the launcher for every start (URL, port), never compared."""
-    extra = {
+    extra: JsonDict = {
         "flask": flask,
-        "fastapi": sorted(mode.value for mode in fastapi),
+        "fastapi": [mode.value for mode in sorted(fastapi)],  # StrEnum: sorts by value
         "option": option,
         "per_start": per_start,
     }
@@ -283,13 +284,15 @@ def _infos() -> dict[str, SettingInfo]:
     for name, field in ServiceSettings.model_fields.items():
         extra = field.json_schema_extra
         assert isinstance(extra, dict) and field.alias
+        modes, option = extra["fastapi"], extra["option"]
+        assert isinstance(modes, list) and (option is None or isinstance(option, str))
         infos[field.alias] = SettingInfo(
             field=name,
             env=field.alias,
             help=field.description or "",
             flask=bool(extra["flask"]),
-            fastapi=frozenset(DataAccessMode(str(m)) for m in extra["fastapi"]),  # type: ignore[union-attr]
-            option=extra["option"],  # type: ignore[arg-type]
+            fastapi=frozenset(DataAccessMode(str(m)) for m in modes),
+            option=option,
             per_start=bool(extra["per_start"]),
         )
     return infos

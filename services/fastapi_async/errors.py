@@ -23,7 +23,7 @@ from services.common.errors import (
 )
 from services.common.settings import JsonEncoder
 from services.fastapi_async.responses import response_class
-from services.fastapi_async.routers import api_routes
+from services.fastapi_async.routers import api_routes, declared_methods
 
 log = logging.getLogger(__name__)
 
@@ -83,5 +83,5 @@ def _methods_at(request: Request) -> set[str]:
     methods: set[str] = set()
     for route in api_routes():
         if route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods
+            methods |= declared_methods(route)
     return methods

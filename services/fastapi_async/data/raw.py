@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from services.common import sql
 from services.common.deadline import LoopWatch
@@ -53,7 +54,7 @@ class RawBackend:
             **asyncpg_connect_args(self.settings),
         )
 
-    async def acquire(self) -> asyncpg.Connection:
+    async def acquire(self) -> PoolConnectionProxy:
         assert self.pool is not None
         try:
             with PoolWait():
@@ -66,7 +67,7 @@ class RawBackend:
             self.watch.start(connection, connection.terminate)
         return connection
 
-    async def release(self, connection: asyncpg.Connection) -> None:
+    async def release(self, connection: PoolConnectionProxy) -> None:
         assert self.pool is not None
         if self.watch is None:
             await self.pool.release(connection)
@@ -127,9 +128,9 @@ class RawDataAccess:
 
     def __init__(self, backend: RawBackend) -> None:
         self.backend = backend
-        self._connection: asyncpg.Connection | None = None
+        self._connection: PoolConnectionProxy | None = None
 
-    async def connection(self) -> asyncpg.Connection:
+    async def connection(self) -> PoolConnectionProxy:
         if self._connection is None:
             self._connection = await self.backend.acquire()
         return self._connection
@@ -195,6 +196,7 @@ class RawDataAccess:
             order = await connection.fetchrow(
                 sql.INSERT_ORDER, priced.customer_id, priced.total_cents
             )
+            assert order is not None  # INSERT ... RETURNING: always one row
             items = await connection.fetch(
                 sql.INSERT_ORDER_ITEMS,
                 order["id"],

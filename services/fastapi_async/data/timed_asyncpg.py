@@ -10,9 +10,10 @@ protocol, not the connection). asyncpg lets a pool or SQLAlchemy use a subclass 
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+from asyncpg.protocol.protocol import BaseProtocol
 
 from services.common.timing import add_driver_time, current
 
@@ -57,8 +58,11 @@ class _TimedProtocol:
     locals().update({name: _round_trip(name) for name in ROUND_TRIPS})
 
 
-class TimedConnection(asyncpg.Connection):  # type: ignore[misc]
+class TimedConnection(asyncpg.Connection):
     __slots__ = ()
 
-    def __init__(self, protocol: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(_TimedProtocol(protocol), *args, **kwargs)
+    def __init__(self, protocol: BaseProtocol[asyncpg.Record], *args: Any, **kwargs: Any) -> None:
+        # The stubs ask for the protocol's class; asyncpg only uses its attributes, and
+        # the proxy has them all.
+        timed = cast("BaseProtocol[asyncpg.Record]", _TimedProtocol(protocol))
+        super().__init__(timed, *args, **kwargs)

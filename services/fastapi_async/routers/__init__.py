@@ -11,6 +11,13 @@ from services.common.edges import implied_methods
 from services.fastapi_async.routers import health, orders, users
 
 
+def declared_methods(route: APIRoute) -> set[str]:
+    """The methods ``route`` answers. FastAPI always sets them (GET when none are given);
+    the ``None`` its type allows is Starlette's, for a route that takes every method."""
+    assert route.methods is not None
+    return route.methods
+
+
 def _answer_implied_methods(router: APIRouter) -> APIRouter:
     """A HEAD twin of every GET route (services/common/edges.py), as Werkzeug adds HEAD
     to every GET rule. The twins come after the declared routes, so a GET matches exactly
@@ -18,7 +25,8 @@ def _answer_implied_methods(router: APIRouter) -> APIRouter:
     for route in list(router.routes):
         if not isinstance(route, APIRoute):
             continue
-        extra = implied_methods(route.methods) - route.methods
+        methods = declared_methods(route)
+        extra = implied_methods(methods) - methods
         if extra:
             router.add_api_route(
                 route.path.removeprefix(router.prefix),

@@ -25,16 +25,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import psutil
 
 from loadtests.errors import SuiteError
-from loadtests.infra.postgres import EmbeddedPostgres, ServerState
+from loadtests.infra import cpu
+from loadtests.infra.postgres import EmbeddedPostgres, ServerState, server_processes
 from loadtests.infra.processes import interrupts_deferred, interrupts_to_main_thread
-from loadtests.plan import StepPlan
-from loadtests.results.models import FaultOutcome, FaultPlan, TimePoint
+from loadtests.plan import ScenarioPlan, StepPlan
+from loadtests.report import faults as report_faults
+from loadtests.results.models import FaultOutcome, FaultPlan, TimePoint, VariantRun
+from loadtests.run.extras.base import Extra
+from loadtests.run.generator import WindowListener
+from loadtests.run.state import Run, RunOptions
 
 KINDS = {
     "db-freeze": "every PostgreSQL process stopped (SIGSTOP): connections open and silent",
@@ -210,20 +215,55 @@ def _recovered(points: Sequence[TimePoint], back: int) -> int | None:
     return None
 
 
-def summary(found: FaultOutcome) -> str:
-    """One line for the terminal."""
-    head = f"fault {found.kind} ({found.seconds:g} s at step {found.step})"
-    if found.started_at is None or found.ended_at is None:
-        return f"{head}: {found.note or 'not injected'}"
-    first = (
-        "no failed response"
-        if found.first_error_after_s is None
-        else f"first failure in second +{found.first_error_after_s}"
-    )
-    back = (
-        "not recovered within the run"
-        if found.recovered_after_s is None
-        else f"recovered {found.recovered_after_s} s after the database was back"
-    )
-    note = f" ({found.note})" if found.note else ""
-    return f"{head}: {first}, {back}, {found.failed_requests:,} requests failed{note}"
+# -- the run's extra ------------------------------------------------------------------------
+
+
+class Fault(Extra):
+    """The run's fault in every variant's run; the run follows a restarted server."""
+
+    def __init__(self, fault: FaultPlan) -> None:
+        self.fault = fault
+        self.injector: Injector | None = None
+        self.url = ""  # the database's URL before the variant's run
+
+    def announce(self) -> str:
+        fault = self.fault
+        return (
+            f"fault: {fault.kind} for {fault.seconds:g} s in the middle of step {fault.step} "
+            f"of every variant's run ({fault.description})"
+        )
+
+    @contextlib.contextmanager
+    def around_variant(
+        self, run: Run, plan: ScenarioPlan, outcome: VariantRun
+    ) -> Iterator[WindowListener | None]:
+        embedded = run.target.embedded
+        if embedded is None:  # refused with --fault before the run; nothing to inject
+            yield None
+            return
+
+        def back(state: ServerState) -> None:
+            # A restarted server's new processes are pinned like the old ones.
+            run.target = replace(run.target, url=state.url(run.target.name), embedded=state)
+            if run.layout.pinned:
+                cpu.pin(server_processes(state), run.layout.other_cpus)
+
+        self.injector = Injector(self.fault, embedded, on_back=back)
+        self.url = run.target.url
+        with self.injector:
+            yield self.injector.window
+
+    def after_variant(self, run: Run, plan: ScenarioPlan, outcome: VariantRun) -> None:
+        injector, self.injector = self.injector, None
+        if injector is not None and outcome.status != "failed":
+            outcome.fault = injector.result(outcome.timeseries, plan.plan.steps)
+            print(f"   {report_faults.summary(outcome.fault)}", flush=True)
+        if self.url and run.target.url != self.url:  # a restart could not have its port back
+            raise SuiteError(
+                "PostgreSQL came back on another port after the fault (now "
+                f"{run.target.describe()}): the next variants could not reach it"
+            )
+
+
+def create(options: RunOptions) -> Extra | None:
+    return Fault(options.fault) if options.fault is not None else None

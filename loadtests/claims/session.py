@@ -1,25 +1,26 @@
 """One ``claims`` run: the database, the scratch copy, pinning, the claims in order, and
-``claims.json`` + ``claims.html`` rewritten after every claim, so that Ctrl-C (or a
-crash) keeps everything measured so far."""
+``claims.json`` rewritten after every claim (the page with it, through ``on_save``), so
+that Ctrl-C (or a crash) keeps everything measured so far."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from loadtests import cpu, database, environment, files
-from loadtests.claims import measure, page, terminal, verdict
-from loadtests.claims.models import FILENAME, ClaimResult, ClaimsDocument, ClaimsRun
+from loadtests import files
+from loadtests.claims import progress, rounds, rules
 from loadtests.claims.registry import Claim
 from loadtests.claims.scratch import REQUIREMENTS, scratch_copy
 from loadtests.errors import SuiteError
+from loadtests.infra import cpu, database, environment
 from loadtests.infra.postgres import server_processes
+from loadtests.results.claims import FILENAME, ClaimResult, ClaimsDocument, ClaimsRun
 
 FULL_ROUNDS = 5
 QUICK_ROUNDS = 3
@@ -35,6 +36,7 @@ class Options:
     out_root: Path
     pin: bool
     command: str
+    on_save: Callable[[Path], object] = lambda _: None  # e.g. rebuild the page from the file
 
 
 def _placement(layout: cpu.CpuLayout, embedded: bool) -> str:
@@ -49,8 +51,15 @@ def _placement(layout: cpu.CpuLayout, embedded: bool) -> str:
 class Recorder:
     """The document of this run, written with its page after every change."""
 
-    def __init__(self, out: Path, run: ClaimsRun, results: dict[str, ClaimResult]) -> None:
+    def __init__(
+        self,
+        out: Path,
+        run: ClaimsRun,
+        results: dict[str, ClaimResult],
+        on_save: Callable[[Path], object],
+    ) -> None:
         self.out, self.run, self.results, self.started = out, run, results, time.perf_counter()
+        self.on_save = on_save
 
     def document(self) -> ClaimsDocument:
         return ClaimsDocument(run=self.run, claims=list(self.results.values()))
@@ -58,7 +67,7 @@ class Recorder:
     def save(self) -> None:
         self.run.duration_s = round(time.perf_counter() - self.started, 1)
         files.write_atomically(self.out / FILENAME, self.document().model_dump_json(indent=1))
-        page.build(self.out)
+        self.on_save(self.out)
 
 
 def run(options: Options) -> tuple[Path, ClaimsDocument]:
@@ -70,7 +79,7 @@ def run(options: Options) -> tuple[Path, ClaimsDocument]:
             scratch_copy(target) as url,
             cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)),
         ):
-            setup = measure.Setup(
+            setup = rounds.Setup(
                 url=url,
                 seed=seed["spec"],
                 quick=options.quick,
@@ -82,9 +91,10 @@ def run(options: Options) -> tuple[Path, ClaimsDocument]:
                 out,
                 _describe(options, target, url, seed, layout, out.name),
                 {
-                    c.id: measure.failed(c, setup.rounds_of(c), "not run", "not run")
+                    c.id: rounds.failed(c, setup.rounds_of(c), "not run", "not run")
                     for c in options.claims
                 },
+                options.on_save,
             )
             _measure_all(options, setup, recorder, layout)
     return out, recorder.document()
@@ -106,8 +116,8 @@ def _describe(
         rounds=options.rounds,
         command=options.command,
         started_at=time.time(),
-        tolerance=verdict.TOLERANCE,
-        unstable_cv=verdict.UNSTABLE_CV,
+        tolerance=rules.TOLERANCE,
+        unstable_cv=rules.UNSTABLE_CV,
         pinned=_placement(layout, target.embedded is not None),
         database=f"{target.describe()}, database {make_url(url).database} "
         "(a scratch copy of the seeded one)",
@@ -119,9 +129,7 @@ def _describe(
 
 
 @contextlib.contextmanager
-def _provided(
-    claim: Claim, setup: measure.Setup, layout: cpu.CpuLayout
-) -> Iterator[dict[str, str]]:
+def _provided(claim: Claim, setup: rounds.Setup, layout: cpu.CpuLayout) -> Iterator[dict[str, str]]:
     if claim.requires is None:
         yield {}
         return
@@ -132,41 +140,41 @@ def _provided(
 
 
 def _one(
-    claim: Claim, setup: measure.Setup, recorder: Recorder, layout: cpu.CpuLayout
+    claim: Claim, setup: rounds.Setup, recorder: Recorder, layout: cpu.CpuLayout
 ) -> ClaimResult:
     planned = setup.rounds_of(claim)
     if claim.derive is not None:
-        return measure.derive(claim, recorder.results)
+        return rounds.derive(claim, recorder.results)
     if claim.requires is not None:
         missing = REQUIREMENTS[claim.requires][0]()
         if missing:
-            return measure.failed(claim, planned, "skipped", missing)
+            return rounds.failed(claim, planned, "skipped", missing)
 
     def keep(partial: ClaimResult) -> None:
         recorder.results[claim.id] = partial
 
     try:
         with _provided(claim, setup, layout) as extra:
-            return measure.measure(claim, replace(setup, extra=extra), terminal.round_done, keep)
+            return rounds.measure(claim, replace(setup, extra=extra), progress.round_done, keep)
     except SuiteError as exc:  # e.g. PgBouncer would not start: this claim only
-        return measure.failed(claim, planned, "error", str(exc))
+        return rounds.failed(claim, planned, "error", str(exc))
 
 
 def _measure_all(
-    options: Options, setup: measure.Setup, recorder: Recorder, layout: cpu.CpuLayout
+    options: Options, setup: rounds.Setup, recorder: Recorder, layout: cpu.CpuLayout
 ) -> None:
     recorder.save()
-    terminal.started(recorder.run, recorder.out)
+    progress.started(recorder.run, recorder.out)
     try:
         for index, claim in enumerate(options.claims, 1):
-            terminal.claim_started(index, len(options.claims), claim, setup.rounds_of(claim))
+            progress.claim_started(index, len(options.claims), claim, setup.rounds_of(claim))
             recorder.results[claim.id] = _one(claim, setup, recorder, layout)
             recorder.save()
-            terminal.claim_done(recorder.results[claim.id])
+            progress.claim_done(recorder.results[claim.id])
         recorder.run.status = "complete"
     except KeyboardInterrupt:  # the rounds measured so far are already in the results
         recorder.run.status = "partial"
-        terminal.interrupted(recorder.out)
+        progress.interrupted(recorder.out)
         raise
     finally:
         if recorder.run.status == "running":  # an unexpected error: keep what was measured

@@ -7,14 +7,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import NotRequired
 
-from loadtests.attribution import Attribution
-from loadtests.histogram import Histogram
+from typing_extensions import TypedDict  # pydantic validates these only on Python < 3.12
+
+from loadtests.recording.attribution import Attribution, AttributionData
+from loadtests.recording.histogram import Histogram, HistogramData
 
 TIMEOUT = "timeout"
 CONNECTION = "connection"
 WRONG_BODY = "wrong_body"
+
+
+class TallyData(TypedDict):
+    """A tally as it travels: in Locust's worker reports and in the wire file."""
+
+    ok: HistogramData
+    failed: HistogramData
+    errors: dict[str, int]  # failure kind -> count
+    timing: NotRequired[AttributionData]
 
 
 class Tally:
@@ -54,8 +65,8 @@ class Tally:
             self.timing.merge(other.timing)
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> TallyData:
+        data: TallyData = {
             "ok": self.ok.to_dict(),
             "failed": self.failed.to_dict(),
             "errors": dict(self.errors),
@@ -65,7 +76,7 @@ class Tally:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Tally:
+    def from_dict(cls, data: TallyData) -> Tally:
         timing = data.get("timing")
         tally = cls(Attribution.from_dict(timing) if timing else None)
         tally.ok = Histogram.from_dict(data["ok"])

@@ -1,4 +1,4 @@
--- wrk's side of the cross-check (loadtests/crosscheck.py): GET /users/{id} with ids drawn
+-- wrk's side of the cross-check (loadtests/run/extras/crosscheck.py): GET /users/{id} with ids drawn
 -- the way Locust's get-user scenario draws them, uniformly from 1..the seeded user count
 -- (loadtests/locust/scenarios.py), and the figures printed as one JSON line when done.
 -- Arguments after `--`: the highest user id, the random seed.

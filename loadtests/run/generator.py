@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.errors import SuiteError
+from loadtests.infra.cpu import CpuLayout
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
-from loadtests.plan import ID_RANGES_ENV, PROGRESS_PREFIX, WINDOW_PREFIX, StepPlan, id_ranges
+from loadtests.plan import SCENARIOS, ScenarioPlan, StepPlan, id_ranges
+from loadtests.recording import wire
+from loadtests.recording.wire import ID_RANGES_ENV, PROGRESS_PREFIX, WINDOW_PREFIX
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locust" / "locustfile.py"
 HANG_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
+
+WindowListener = Callable[[int, float, float], None]
 
 
 def plan_args(plan: StepPlan) -> list[str]:
@@ -57,6 +62,27 @@ def start(
     return Supervised("locust", argv, env, log, cpus, cwd=PROJECT_ROOT)
 
 
+def headless(
+    plan: ScenarioPlan,
+    host: str,
+    seed_spec: dict[str, Any],
+    results: Path,
+    args: Sequence[str],
+    layout: CpuLayout,
+    processes: int,
+) -> Supervised:
+    """A headless Locust through the scenario's plan against ``host`` on the cores the
+    service does not use; its statistics to ``results``, its log beside them."""
+    return start(
+        headless_args(plan.plan, SCENARIOS[plan.scenario].user_class, results, *args),
+        host,
+        seed_spec,
+        results.with_suffix(".log"),
+        layout.other_cpus if layout.pinned else None,
+        processes,
+    )
+
+
 def run_together(
     hosts: Sequence[str],
     plan: StepPlan,
@@ -64,7 +90,7 @@ def run_together(
     seed_spec: dict[str, Any],
     work: Path,
     cpus: Sequence[int] | None,
-) -> list[dict[str, Any]]:
+) -> list[wire.Recorded]:
     """One headless Locust per host, all started together through ``plan``; waits until
     every one has finished and returns what each recorded (``work/locust-N.json``, its
     log beside it). Raises SuiteError if one hangs or records nothing."""
@@ -85,10 +111,27 @@ def run_together(
     for locust, output in zip(locusts, outputs, strict=True):
         if not output.exists():
             raise SuiteError(f"Locust wrote no statistics: {locust.log_tail(3)} (see {work})")
-    return [json.loads(output.read_text()) for output in outputs]
+    return [wire.read(output) for output in outputs]
 
 
-WindowListener = Callable[[int, float, float], None]
+def wait(
+    locust: Supervised, plan: StepPlan, log: Path, on_window: WindowListener | None = None
+) -> str:
+    """Forward progress lines until Locust exits. Returns 'finished' or why it did not."""
+    deadline = time.monotonic() + plan.total_s + HANG_GRACE_S
+    offset = 0
+    while True:
+        offset = forward_progress(log, offset, on_window)
+        if not locust.alive():
+            forward_progress(log, offset)
+            code = locust.popen.returncode
+            return (
+                "finished" if code == 0 else f"Locust exited with code {code}: {locust.log_tail(3)}"
+            )
+        if time.monotonic() > deadline:
+            locust.stop()
+            return f"Locust did not finish within {plan.total_s + HANG_GRACE_S:.0f} s"
+        time.sleep(0.5)
 
 
 def forward_progress(log: Path, offset: int, on_window: WindowListener | None = None) -> int:

@@ -16,13 +16,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any
+
+from typing_extensions import TypedDict  # pydantic validates these only on Python < 3.12
 
 SUB_BUCKET_BITS = 11  # 2,048 exact values, then 1,024 buckets per power of two
 _EXACT_LIMIT = 1 << SUB_BUCKET_BITS
 _HALF = _EXACT_LIMIT >> 1
 
 REPORTED_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+class HistogramData(TypedDict):
+    """A histogram as it travels (Locust's reports, the wire file, results.json)."""
+
+    count: int
+    total: int
+    min: int
+    max: int
+    buckets: dict[str, int]  # bucket index -> count (JSON keys are strings)
 
 
 def bucket_of(value: int) -> int:
@@ -104,7 +115,7 @@ class Histogram:
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> HistogramData:
         return {
             "count": self.count,
             "total": self.total,
@@ -114,7 +125,7 @@ class Histogram:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Histogram:
+    def from_dict(cls, data: HistogramData) -> Histogram:
         histogram = cls()
         histogram.counts = {int(index): int(n) for index, n in data["buckets"].items()}
         histogram.count = int(data["count"])

@@ -28,8 +28,6 @@ from loadtests.infra.processes import interrupts_to_main_thread
 SAMPLE_EVERY_S = 1.0
 PROCESS_SATURATED_PERCENT = 90.0  # one Locust process is single-threaded (gevent)
 CORES_SATURATED_PERCENT = 95.0
-SATURATED_SECONDS = 3  # saturated this many seconds of a window: the generator is flagged
-FOREIGN_PERCENT = 10.0  # % of a core busy with processes the suite did not start
 MEMORY_GROUPS = ("service",)  # whose memory is sampled (PSS costs a page-table walk)
 
 

@@ -3,8 +3,9 @@ same results a report reads)."""
 
 from __future__ import annotations
 
-from loadtests import analysis, faults
+from loadtests.report import faults
 from loadtests.report.breakdown import largest_at_tail
+from loadtests.results import analysis
 from loadtests.results.models import RunResults
 
 COLUMNS = ("req/s", "p50", "p99", "err%", "gen", "MiB", "tail")

@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests import analysis, stats
 from loadtests.errors import SuiteError
 from loadtests.paths import state_dir
+from loadtests.results import analysis, stats
 from loadtests.results.models import NoiseBand, RunResults
 
 SHIPPED = Path(__file__).with_name("noise_band.json")

@@ -11,17 +11,17 @@ from typing import Any
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
-from loadtests.claims.models import FILENAME, ClaimResult, ClaimsDocument, SeriesSummary
-from loadtests.claims.verdict import show
 from loadtests.errors import SuiteError
 from loadtests.report import render
 from loadtests.report.charts import EXTRA_COLORS, VARIANT_COLORS
+from loadtests.report.fmt import show
+from loadtests.results.claims import FILENAME, ClaimResult, ClaimsDocument, SeriesSummary
 
 PAGE = "claims.html"
 PREFIX = "claims-"
 COLORS = (*VARIANT_COLORS.values(), *EXTRA_COLORS)
 # Drawn by the page's own small script: the run report's draws against concurrency.
-SCRIPT = Path(__file__).resolve().parent.parent / "report" / "templates" / "claims.js"
+SCRIPT = Path(__file__).with_name("templates") / "claims.js"
 BADGES = {"reproduced": "good", "not reproduced": "suspect", "depends": "care"}
 INDEX_LIMIT = 5
 
@@ -41,8 +41,8 @@ def _charts(index: int, result: ClaimResult) -> list[dict[str, Any]]:
     """A chart per unit that several series share, each round a point: the spread and
     any drift across the fresh processes are visible at a glance."""
     by_unit: dict[str, list[SeriesSummary]] = {}
-    for series in result.series:
-        by_unit.setdefault(series.unit, []).append(series)
+    for summary in result.series:
+        by_unit.setdefault(summary.unit, []).append(summary)
     specs = []
     for number, (unit, group) in enumerate(by_unit.items()):
         rounds = max(len(s.values) for s in group)

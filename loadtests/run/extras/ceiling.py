@@ -27,7 +27,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from loadtests import plan
+from loadtests.infra import cpu, database
+from loadtests.infra.postgres import server_processes
 from loadtests.infra.processes import pinned
+from loadtests.plan import ScenarioPlan
+from loadtests.results.models import Ceiling
+from loadtests.run.extras.base import Extra
+from loadtests.run.state import Run, RunOptions
 from services.common import sql
 
 MEASURE_S = 12
@@ -163,3 +169,69 @@ def script_text(scenario: str) -> dict[str, str]:
         f"{endpoint} (weight {weight})": SCRIPTS[endpoint]
         for endpoint, weight in plan.SCENARIOS[scenario].mix.items()
     }
+
+
+# -- the run's extra ------------------------------------------------------------------------
+
+CEILING_S = MEASURE_S + 3.0  # pgbench and a reset, once per scenario
+
+
+class DatabaseCeiling(Extra):
+    """pgbench on the scenario's SQL, on freshly reset data, before its variants run; with
+    ``--no-ceiling`` the report says it was skipped."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.measured: set[str] = set()
+
+    def estimated_seconds(self) -> float:
+        return len(self.options.scenarios) * CEILING_S if self.options.ceiling else 0.0
+
+    def before_scenario(self, run: Run, plan: ScenarioPlan) -> None:
+        if plan.scenario in self.measured:
+            return  # once per scenario, before its first round
+        self.measured.add(plan.scenario)
+        target, layout = run.target, run.layout
+        clients = max(run.services[name].connection_budget() for name in plan.variants)
+        scripts = script_text(plan.scenario)
+        binary = pgbench_binary(
+            Path(target.embedded.bin_dir) if target.embedded else database.client_bin_dir()
+        )
+        result = run.results.scenarios[plan.scenario]
+        skipped = (
+            "the run was started with --no-ceiling"
+            if not self.options.ceiling
+            else "pgbench was not found next to the PostgreSQL binaries"
+            if binary is None
+            else None
+        )
+        if skipped or binary is None:
+            result.ceiling = Ceiling(
+                tps=None, clients=clients, seconds=0, pinned=False, scripts=scripts, note=skipped
+            )
+            return
+        print(
+            f"\n== {plan.scenario} | database ceiling: pgbench, {clients} connections", flush=True
+        )
+        database.reset(target)
+        cpus = layout.service_cpus if layout.pinned else None
+        with cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)):
+            # Straight to PostgreSQL, also in a PgBouncer run: the ceiling is the database alone.
+            found = measure(
+                binary, target.url, plan.scenario, clients, run.seed_spec, cpus,
+                seconds_for(plan.plan.measure_s),
+            )  # fmt: skip
+        note = found.error
+        if note is None and not target.embedded:
+            note = "an external server: PostgreSQL was not pinned and its CPU was not measured"
+        result.ceiling = Ceiling(
+            tps=found.tps, clients=clients, seconds=found.seconds,
+            pinned=bool(layout.pinned and target.embedded), scripts=scripts, note=note,
+        )  # fmt: skip
+        done = f"{found.tps:,.0f} requests/s" if found.tps else f"not measured ({note})"
+        print(f"   PostgreSQL alone: {done}", flush=True)
+        run.save()
+
+
+def create(options: RunOptions) -> Extra:
+    return DatabaseCeiling(options)  # always: a skipped ceiling is said so in the report

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtests import stats
-from loadtests.claims import verdict
-from loadtests.claims.models import ClaimResult, Round, SeriesSummary, Verdict
+from loadtests.claims import rules
 from loadtests.claims.registry import Claim
 from loadtests.claims.worker import ENV_EXTRA, ENV_SIZES, ENV_URL
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
+from loadtests.results import stats
+from loadtests.results.claims import ClaimResult, Round, SeriesSummary, Verdict
 
 ROUND_TIMEOUT_S = 180.0
 
@@ -131,7 +131,7 @@ def summarize_series(claim: Claim, values: dict[str, list[float]]) -> list[Serie
                 low=min(found),
                 high=max(found),
                 cv=cv,
-                unstable=cv is not None and cv > verdict.UNSTABLE_CV,
+                unstable=cv is not None and cv > rules.UNSTABLE_CV,
             )
         )
     return summaries
@@ -147,7 +147,7 @@ def _result(claim: Claim, planned: int, **fields: object) -> ClaimResult:
         family=claim.family,
         rounds_planned=planned,
         **fields,
-    )  # type: ignore[arg-type]
+    )
 
 
 def judged(
@@ -159,8 +159,8 @@ def judged(
     seconds: float = 0.0,
 ) -> ClaimResult:
     """The claim's series, rules and verdict from what its rounds measured."""
-    checks = verdict.judge(claim.checks, values)
-    decided = verdict.decide(checks)
+    checks = rules.judge(claim.checks, values)
+    decided = rules.decide(checks)
     if interrupted:
         decided.reason = f"interrupted after {len(rounds)} of {planned} rounds; {decided.reason}"
     sizes = rounds[0].sizes if rounds else {}
@@ -189,7 +189,7 @@ def failed(claim: Claim, planned: int, outcome: str, reason: str, **fields: obje
         error=reason if outcome == "error" else None,
         verdict=Verdict(outcome=outcome, text=outcome, reason=reason),
         **fields,
-    )  # type: ignore[arg-type]
+    )
 
 
 def measure(

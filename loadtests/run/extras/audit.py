@@ -50,13 +50,23 @@ from typing import Any
 import orjson
 import psycopg2
 
-from loadtests import database, plan
+from loadtests import plan
 from loadtests.errors import SuiteError
-from loadtests.results.models import AuditResult, Findings, WriteCounts
+from loadtests.infra import database
+from loadtests.plan import SCENARIOS, ScenarioPlan
+from loadtests.report import audits
+from loadtests.results.models import (
+    FINDINGS,
+    OUTCOMES,
+    AuditResult,
+    Findings,
+    VariantRun,
+    WriteCounts,
+)
+from loadtests.run.extras.base import Extra
+from loadtests.run.state import Run, RunOptions
 
 MAX_EXAMPLES = 10
-OUTCOMES = ("acknowledged", "failed", "unknown")
-FINDINGS = ("lost", "duplicated", "unexpected")
 
 
 @dataclass(slots=True)
@@ -80,7 +90,7 @@ class Write:
     @property
     def name(self) -> str:
         """A rename's value: what was acknowledged, or else what was sent."""
-        return (self.ack or self.body)["name"]
+        return str((self.ack or self.body)["name"])
 
 
 def read_ledger(directory: Path) -> tuple[list[Write], list[str]]:
@@ -147,7 +157,10 @@ def _read_seed(target: database.Target) -> _Seed:
             "SELECT (SELECT coalesce(max(id), 0) FROM orders), (SELECT count(*) FROM orders),"
             " (SELECT coalesce(max(id), 0) FROM order_items)"
         )
-        return _Seed(users, *cur.fetchone())
+        row = cur.fetchone()
+        assert row is not None  # three aggregates: always one row
+        max_order, orders, max_item = row
+        return _Seed(users, max_order, orders, max_item)
 
 
 Content = tuple[int, tuple[tuple[int, ...], ...]]  # customer, sorted item tuples
@@ -300,18 +313,45 @@ def _audit(target: database.Target, ledger_dir: Path) -> AuditResult:
     )
 
 
-def findings(found: AuditResult) -> str:
-    """``"0 lost, 0 duplicated, 0 unexpected"``."""
-    return ", ".join(f"{getattr(found, kind).count} {kind}" for kind in FINDINGS)
+# -- the run's extra ------------------------------------------------------------------------
 
 
-def summary(found: AuditResult) -> str:
-    """One line for the terminal."""
-    counts = {o: sum(getattr(c, o) for c in found.writes.values()) for o in OUTCOMES}
-    line = (
-        f"audit: {counts['acknowledged']:,} acknowledged writes ({counts['failed']:,} failed, "
-        f"{counts['unknown']:,} unanswered): {findings(found)}"
-    )
-    if not found.complete:
-        line += f" (the ledger is incomplete: {found.note})"
-    return line + ("" if found.ok else " -- WRITES WERE LOST OR CHANGED")
+class Audit(Extra):
+    """Locust records every write of a scenario with writes; after the variant's service
+    stopped, and before the next reset, the database is checked against that ledger."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.ledger: Path | None = None  # of the variant's run in progress
+
+    def announce(self) -> str:
+        skipped = [p.scenario for p in self.options.scenarios if not SCENARIOS[p.scenario].writes]
+        return "audit: every acknowledged write is checked after each variant's run" + (
+            f" (not in {', '.join(skipped)}: no writes)" if skipped else ""
+        )
+
+    def locust_args(self, run: Run, plan: ScenarioPlan, tag: str) -> list[str]:
+        if not SCENARIOS[plan.scenario].writes:
+            return []
+        ledger = run.run_dir / "ledger" / tag
+        ledger.mkdir(parents=True, exist_ok=True)
+        self.ledger = ledger
+        return ["--ledger-dir", str(ledger)]
+
+    def after_variant(self, run: Run, plan: ScenarioPlan, outcome: VariantRun) -> None:
+        ledger, self.ledger = self.ledger, None
+        if ledger is None:
+            return
+        try:
+            outcome.audit = audit(run.target, ledger)
+        except SuiteError as exc:
+            reason = f"the audit could not run: {exc}"
+            outcome.error = f"{outcome.error}; {reason}" if outcome.error else reason
+            outcome.status = "failed"
+            print(f"   {reason}", flush=True)
+            return
+        print(f"   {audits.summary(outcome.audit)}", flush=True)
+
+
+def create(options: RunOptions) -> Extra | None:
+    return Audit(options) if options.audit else None

@@ -4,7 +4,7 @@ The articles ran on other machines with other versions, so absolute figures do n
 transfer and ratios only roughly do. The rules therefore ask two things of a figure:
 
 - **direction**: a claimed ratio above 1 ("async is 2.3x slower") must have its 95%
-  interval (Student's t on the logs of the per-round ratios, ``loadtests/stats.py``)
+  interval (Student's t on the logs of the per-round ratios, ``loadtests/results/stats.py``)
   wholly above 1; a claimed cost must have its interval wholly above 0;
 - **size**: the median must lie within a factor of ``TOLERANCE`` (2) of the article's
   figure or range. A factor of 2 keeps the order of magnitude and the direction
@@ -17,36 +17,20 @@ outcome differs between the values, the claim **depends on** that setting.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from loadtests import stats
-from loadtests.claims.models import CheckResult, Verdict
+from loadtests.report.fmt import show
+from loadtests.results import stats
+from loadtests.results.claims import CheckResult, Verdict
 
 TOLERANCE = 2.0
 UNSTABLE_CV = 0.10  # pyperf's threshold for "unstable" results
 
 Setting = tuple[str, str]  # (what varies, its value): ("event loop", "uvloop")
 Values = dict[str, list[float]]  # series key -> one value per round
-
-
-def show(value: float, unit: str) -> str:
-    """A value with three significant digits and its unit."""
-    if unit == "count":
-        return f"{value:,.0f}" if value == round(value) else f"{value:,.1f}"
-    if unit == "flag":
-        return "yes" if value >= 1 else "no"
-    if unit == "x":
-        return f"{value:.2f}x" if abs(value) < 10 else f"{value:,.1f}x"
-    magnitude = abs(value)
-    if magnitude >= 100 or magnitude == 0:
-        text = f"{value:,.0f}"
-    else:
-        text = f"{value:.{max(0, 2 - math.floor(math.log10(magnitude)))}f}"
-    return f"{text} {unit}"
 
 
 def _claimed_range(low: float, high: float, unit: str) -> str:

@@ -15,13 +15,23 @@ Locust processes and seconds, like the histograms.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import NotRequired
 
-from loadtests.histogram import Histogram
+from typing_extensions import TypedDict  # pydantic validates these only on Python < 3.12
+
+from loadtests.recording.histogram import Histogram, HistogramData
 
 COMPONENTS = ("queue", "app", "pool", "db", "orm")
 PARTS = ("app", "pool", "db", "orm")  # what the header carries
 TAIL_BUCKETS_PER_OCTAVE = 32
+
+
+class AttributionData(TypedDict):
+    timed: int
+    untimed: int
+    sums: dict[str, int]  # component -> microseconds
+    histograms: NotRequired[dict[str, HistogramData]]  # detailed only
+    tail: NotRequired[dict[str, list[int]]]  # detailed only: bucket -> [count, sums...]
 
 
 def parse_header(value: str | None) -> dict[str, int] | None:
@@ -94,15 +104,15 @@ class Attribution:
                     mine[index] += value
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"timed": self.timed, "untimed": self.untimed, "sums": self.sums}
+    def to_dict(self) -> AttributionData:
+        data: AttributionData = {"timed": self.timed, "untimed": self.untimed, "sums": self.sums}
         if self.histograms is not None and self.tail is not None:
             data["histograms"] = {n: h.to_dict() for n, h in self.histograms.items()}
             data["tail"] = {str(bucket): row for bucket, row in self.tail.items()}
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Attribution:
+    def from_dict(cls, data: AttributionData) -> Attribution:
         found = cls(detailed="tail" in data)
         found.timed, found.untimed = int(data["timed"]), int(data["untimed"])
         found.sums = {name: int(data["sums"].get(name, 0)) for name in COMPONENTS}

@@ -23,9 +23,9 @@ from typing import Any
 
 import psutil
 
-from loadtests import database
-from loadtests.cpu import CpuLayout
 from loadtests.errors import SuiteError
+from loadtests.infra import database
+from loadtests.infra.cpu import CpuLayout
 from loadtests.infra.ports import check_port, free_port
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
@@ -140,7 +140,7 @@ class ServiceUnderTest:
     ) -> ServiceUnderTest:
         """The variant's settings for this database and CPU layout, checked."""
         shared = {key: value for key, value in shared.items() if value is not None}
-        own = variant.environment()
+        own: dict[str, Any] = dict(variant.environment())
         settings = build_settings(database_url, shared, own)
         allowed, why = connection_allowance(database_url)
         chosen = "WEB_WORKERS" in shared or "WEB_WORKERS" in own or os.environ.get("WEB_WORKERS")
@@ -151,6 +151,11 @@ class ServiceUnderTest:
         sut = cls(variant, settings, layout.service_cpus if layout.pinned else None)
         sut.check_budget(allowed, why)
         return sut
+
+    def through(self, database_url: str, overrides: Mapping[str, Any]) -> None:
+        """Send the prepared service to another database URL (PgBouncer's), with
+        ``overrides`` on top of its settings; its port and workers stay as prepared."""
+        self.settings = build_settings(database_url, self.settings.as_env(), overrides)
 
     def check_budget(self, allowed: int, why: str) -> None:
         """Refuse settings that would open more connections than the database accepts,

@@ -30,26 +30,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtests import cpu, database, generator
 from loadtests.errors import SuiteError
+from loadtests.infra import cpu, database
 from loadtests.infra.postgres import server_processes
 from loadtests.infra.processes import Supervised
-from loadtests.plan import DRAIN_S, GET_USER, SCENARIOS, StepPlan, id_ranges
-from loadtests.report import fmt
-from loadtests.results import measure
+from loadtests.plan import DRAIN_S, GET_USER, NETWORK_TIMEOUT_S, SCENARIOS, StepPlan, id_ranges
+from loadtests.report import crosscheck as report_crosscheck
 from loadtests.results.models import (
     CrossCheck,
     CrossCheckRun,
     GeneratorFigures,
-    RunResults,
     Step,
 )
-from loadtests.service import ServiceUnderTest
+from loadtests.run import generator, measure
+from loadtests.run.extras.base import Extra
+from loadtests.run.service import ServiceUnderTest
+from loadtests.run.state import Run, RunOptions
 
-TOLERANCE = 0.15  # wrk's figure may differ from Locust's by this fraction of Locust's
 WARMUP_S = 3
 WINDOW_S = 8  # whole seconds: wrk's --duration takes no fractions
-WRK_TIMEOUT_S = 30  # Locust's network_timeout (loadtests/locust/scenarios.py)
+WRK_TIMEOUT_S = int(NETWORK_TIMEOUT_S)  # as Locust's: slow answers stay in the statistics
 SCENARIO = "get-user"
 SCRIPT = Path(__file__).with_name("crosscheck.lua")
 OUTPUT_PREFIX = "loadtests-wrk: "  # the line crosscheck.lua's done() prints
@@ -194,7 +194,7 @@ def prepared(users: int, warmup_s: int = WARMUP_S, window_s: int = WINDOW_S) -> 
     )
 
 
-def run(
+def run_cross_check(
     result: CrossCheck,
     services: Sequence[ServiceUnderTest],
     target: database.Target,
@@ -235,105 +235,34 @@ def run(
             outcome.error = str(exc)
         finally:
             service.stop()
-        progress(f"   {service.label}: {_line(outcome)}")
+        progress(f"   {service.label}: {report_crosscheck.line(outcome)}")
 
 
-def _line(outcome: CrossCheckRun) -> str:
-    parts = []
-    for name, figures in (("Locust", outcome.locust), ("wrk", outcome.wrk)):
-        if figures is not None:
-            failed = sum(figures.failures.values())
-            parts.append(
-                f"{name} {fmt.number(figures.throughput_rps)} req/s, p50 {fmt.ms(figures.p50_ms)}"
-                + (f", {failed:,} failed" if failed else "")
-            )
-    if outcome.error:
-        parts.append(f"not measured ({outcome.error})")
-    return " | ".join(parts)
+# -- the run's extra ------------------------------------------------------------------------
 
 
-# -- reading it back -----------------------------------------------------------------------------
+class CrossCheckExtra(Extra):
+    """After every round: each variant driven by Locust and by wrk in turn."""
+
+    def __init__(self, users: int, variants: int) -> None:
+        self.users, self.variants = users, variants
+
+    def announce(self) -> str | None:
+        return announce(self.users)
+
+    def estimated_seconds(self) -> float:
+        return estimated_seconds(self.users, self.variants)
+
+    def after_run(self, run: Run) -> None:
+        result = run.results.cross_check = prepared(self.users)
+        run_cross_check(
+            result, list(run.services.values()), run.target, run.layout, run.seed_spec,
+            run.run_dir / "crosscheck",
+        )  # fmt: skip
+        run.save()
 
 
-def change(locust: float | None, wrk: float | None) -> float | None:
-    """wrk's figure relative to Locust's: +0.2 is 20% more."""
-    if not locust or wrk is None:
+def create(options: RunOptions) -> Extra | None:
+    if options.cross_check is None:
         return None
-    return wrk / locust - 1
-
-
-def _metrics(run: CrossCheckRun) -> list[tuple[str, float | None, float | None, str]]:
-    locust, wrk = run.locust, run.wrk
-    return [
-        ("throughput", locust and locust.throughput_rps, wrk and wrk.throughput_rps, "req/s"),
-        ("p50", locust and locust.p50_ms, wrk and wrk.p50_ms, "ms"),
-    ]
-
-
-def disagreements(results: RunResults) -> list[str]:
-    """Warnings: a variant the generators disagree on by more than TOLERANCE, or one that
-    could not be cross-checked."""
-    cross = results.cross_check
-    if cross is None:
-        return []
-    found = []
-    for run in cross.runs:
-        label = results.label(run.variant)
-        if run.error:
-            found.append(f"Cross-check, {label}: not measured ({run.error}).")
-            continue
-        gaps = [
-            f"{metric} {_value(locust, unit)} from Locust, {_value(wrk, unit)} from wrk "
-            f"({gap:+.0%})"
-            for metric, locust, wrk, unit in _metrics(run)
-            if (gap := change(locust, wrk)) is not None and abs(gap) > TOLERANCE
-        ]
-        if gaps:
-            found.append(
-                f"The two load generators disagree on {label} ({cross.endpoint} at "
-                f"{cross.users} users): {'; '.join(gaps)}. They ran one after the other, so "
-                "the machine's drift between two windows is part of it; if it recurs, Locust "
-                "itself is part of the numbers."
-            )
-    return found
-
-
-def summary(results: RunResults) -> list[str]:
-    """The terminal's lines after the run's table."""
-    cross = results.cross_check
-    if cross is None:
-        return []
-    if cross.note:
-        return [f"\ncross-check skipped: {cross.note}"]
-    lines = [f"\ncross-check, {cross.endpoint} at {cross.users} users:"]
-    lines += [f"  {results.label(run.variant)}: {_line(run)}" for run in cross.runs]
-    lines += [f"  {text}" for text in disagreements(results)]
-    return lines
-
-
-def _value(value: float | None, unit: str) -> str:
-    return fmt.ms(value) if unit == "ms" else f"{fmt.number(value)} req/s"
-
-
-def view(results: RunResults) -> dict[str, Any]:
-    """The trust panel's cross-check: one row per variant, both generators side by side."""
-    cross = results.cross_check
-    rows = []
-    for run in cross.runs if cross else []:
-        row: dict[str, Any] = {"variant": run.variant, "error": run.error}
-        for metric, locust, wrk, _ in _metrics(run):
-            gap = change(locust, wrk)
-            row[metric] = {
-                "locust": locust,
-                "wrk": wrk,
-                "change": gap,
-                "flagged": gap is not None and abs(gap) > TOLERANCE,
-            }
-        row["failures"] = {
-            name: sum(figures.failures.values())
-            for name, figures in (("Locust", run.locust), ("wrk", run.wrk))
-            if figures is not None and figures.failures
-        }
-        row["wrk_latency_includes_failures"] = bool(run.wrk and run.wrk.latency_includes_failures)
-        rows.append(row)
-    return {"cross": cross, "rows": rows, "tolerance": TOLERANCE, "timeout": WRK_TIMEOUT_S}
+    return CrossCheckExtra(options.cross_check, len(options.variant_names))

@@ -25,12 +25,12 @@ from typing import Any
 
 import psutil
 
-from loadtests import cpu, database, generator
+from loadtests.infra import cpu, database
 from loadtests.infra.postgres import server_processes
 from loadtests.plan import SCENARIOS, StepPlan
-from loadtests.results import measure
-from loadtests.service import ServiceUnderTest
-from loadtests.stats import t_interval
+from loadtests.results.stats import t_interval
+from loadtests.run import generator, measure
+from loadtests.run.service import ServiceUnderTest
 from loadtests.variants import Variant
 
 
@@ -111,7 +111,10 @@ def _one(
     per_request = [
         used * 1000 / max(1, count) for used, count in zip(cpu_used, requests, strict=True)
     ]
-    return Repetition(steps[0].throughput_rps, steps[1].throughput_rps, *per_request, busy)
+    base_cpu_ms, other_cpu_ms = per_request
+    return Repetition(
+        steps[0].throughput_rps, steps[1].throughput_rps, base_cpu_ms, other_cpu_ms, busy
+    )
 
 
 def _busy(before: list[Any], after: list[Any], cores: tuple[int, ...]) -> float:

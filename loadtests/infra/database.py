@@ -145,7 +145,9 @@ def _has_tables(url: str) -> bool:
             "SELECT count(*) FROM pg_tables"
             " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
         )
-        return bool(cur.fetchone()[0])
+        row = cur.fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns exactly one row
+        return bool(row[0])
 
 
 def _drop_if_ours(cur: Any, target: Target, database: str) -> None:
@@ -204,7 +206,9 @@ def _enable_statement_stats(url: str) -> None:
     preloads it; on other servers the per-request statement counts are simply absent."""
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("SHOW shared_preload_libraries")
-        if "pg_stat_statements" in cur.fetchone()[0]:
+        row = cur.fetchone()
+        assert row is not None  # SHOW returns exactly one row
+        if "pg_stat_statements" in row[0]:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
 
@@ -329,7 +333,9 @@ def server_settings(url: str) -> dict[str, str]:
         )
         settings = dict(cur.fetchall())
         cur.execute("SELECT version()")
-        settings["version"] = cur.fetchone()[0]
+        row = cur.fetchone()
+        assert row is not None  # a SELECT without FROM returns exactly one row
+        settings["version"] = row[0]
     return settings
 
 

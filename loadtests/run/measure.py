@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from loadtests.attribution import COMPONENTS
-from loadtests.cpu import SATURATED_SECONDS, CpuMonitor
-from loadtests.histogram import REPORTED_PERCENTILES, Histogram
+from loadtests.infra.cpu import CpuLayout, CpuMonitor
+from loadtests.recording.attribution import COMPONENTS
+from loadtests.recording.histogram import REPORTED_PERCENTILES, Histogram
+from loadtests.recording.tally import Tally, TallyData, merged
+from loadtests.recording.wire import Recorded
 from loadtests.results.models import (
+    SATURATED_SECONDS,
     Breakdown,
     Components,
     DatabaseTime,
     Failures,
     Latency,
-    Recorded,
+    LocustCounts,
     Stability,
+    Statements,
     StatementTime,
     Step,
     StepCpu,
     TimePoint,
     Traffic,
+    VariantRun,
     Window,
 )
-from loadtests.tally import Tally, merged
+from loadtests.results.models import Recorded as RecordedTotals  # the wire's is "Recorded"
 
 _PERCENTILE_KEYS = {50.0: "p50", 90.0: "p90", 95.0: "p95", 99.0: "p99", 99.9: "p99_9"}
 
@@ -61,7 +66,11 @@ def breakdown(tally: Tally) -> Breakdown | None:
         found.tail_requests, tail = timing.slowest(p99)
         found.tail = _components(tail)
         found.tail_from_ms = _ms(p99)
-        found.histograms = {name: h.to_dict() for name, h in timing.histograms.items()}
+        # The report reads them back with Histogram.from_dict; results.json keeps them as
+        # plain objects.
+        found.histograms = {
+            name: cast(dict[str, Any], h.to_dict()) for name, h in timing.histograms.items()
+        }
     return found
 
 
@@ -85,27 +94,27 @@ def traffic(tally: Tally, seconds: float) -> dict[str, Any]:
     }
 
 
-def _tallies(data: dict[str, Any]) -> dict[str, Tally]:
+def _tallies(data: dict[str, TallyData]) -> dict[str, Tally]:
     return {name: Tally.from_dict(value) for name, value in data.items()}
 
 
 def steps(
-    recorded: dict[str, Any],
+    recorded: Recorded,
     monitor: CpuMonitor | None,
     placement: dict[str, tuple[int, ...]] | None = None,
 ) -> list[Step]:
     """One entry per measured window the recorder saw close."""
     found = []
-    for key, meta in sorted(recorded["steps"].items(), key=lambda item: int(item[0])):
-        start, end = meta["window"]
+    for key, meta in sorted(recorded.steps.items()):
+        start, end = meta.window
         seconds = end - start
-        if float(meta.get("ended_at", 0)) < end:
+        if (meta.ended_at or 0.0) < end:
             continue  # the window had not closed when the run stopped: nothing to report
-        endpoints = _tallies(recorded["measured"].get(key, {}))
+        endpoints = _tallies(recorded.measured.get(key, {}))
         found.append(
             Step(
-                step=int(key),
-                users=meta["users"],
+                step=key,
+                users=meta.users,
                 window=Window(start=start, end=end, seconds=round(seconds, 3)),
                 **traffic(merged(endpoints.values()), seconds),
                 endpoints={
@@ -113,7 +122,7 @@ def steps(
                     for name, tally in sorted(endpoints.items())
                 },
                 cpu=_step_cpu(monitor, start, end, placement or {}),
-                stability=_stability(recorded["series"], start, end),
+                stability=_stability(recorded.series, start, end),
             )
         )
     return found
@@ -126,13 +135,13 @@ def _without_histograms(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _stability(series: dict[str, Any], start: float, end: float) -> Stability:
+def _stability(series: dict[int, TallyData], start: float, end: float) -> Stability:
     """How steady throughput was inside the window: the coefficient of variation of the
     per-second request counts (whole seconds only). High values mean a noisy step."""
     counts = [
         Tally.from_dict(data).count
         for second, data in series.items()
-        if start <= int(second) and int(second) + 1 <= end
+        if start <= second and second + 1 <= end
     ]
     if len(counts) < 3:
         return Stability(seconds=len(counts), throughput_cv=None)
@@ -168,22 +177,22 @@ def _mib(size: int | None) -> float | None:
     return round(size / 2**20, 1) if size else None
 
 
-def timeseries(recorded: dict[str, Any]) -> list[TimePoint]:
+def timeseries(recorded: Recorded) -> list[TimePoint]:
     """Per second: responses, failures and successful responses' percentiles."""
-    series = recorded["series"]
+    series = recorded.series
     if not series:
         return []
-    first = min(int(second) for second in series)
-    windows = [(meta["started_at"], meta["users"]) for meta in recorded["steps"].values()]
+    first = min(series)
+    windows = [(meta.started_at, meta.users) for meta in recorded.steps.values()]
     points = []
-    for second, data in sorted(series.items(), key=lambda item: int(item[0])):
+    for second, data in sorted(series.items()):
         tally = Tally.from_dict(data)
         percentiles = tally.ok.percentiles((50.0, 95.0, 99.0))
-        users = max((u for started, u in windows if started <= int(second) + 1), default=0)
+        users = max((u for started, u in windows if started <= second + 1), default=0)
         points.append(
             TimePoint(
-                t=int(second) - first,
-                epoch=int(second),
+                t=second - first,
+                epoch=second,
                 users=users,
                 requests=tally.count,
                 errors=tally.failed.count,
@@ -195,22 +204,51 @@ def timeseries(recorded: dict[str, Any]) -> list[TimePoint]:
     return points
 
 
-def recorded_totals(recorded: dict[str, Any]) -> Recorded:
-    totals = _tallies(recorded["totals"])
-    return Recorded(
+def recorded_totals(recorded: Recorded) -> RecordedTotals:
+    totals = _tallies(recorded.totals)
+    return RecordedTotals(
         requests=sum(t.count for t in totals.values()),
         per_endpoint={name: t.count for name, t in sorted(totals.items())},
-        per_worker=dict(recorded.get("per_worker", {})),
+        per_worker=dict(recorded.per_worker),
     )
 
 
+def fill(
+    outcome: VariantRun,
+    recorded: Recorded,
+    monitor: CpuMonitor | None,
+    layout: CpuLayout,
+    stats: dict[str, tuple[int, float]] | None,
+) -> None:
+    """A variant's run as measured: steps, time series, counts, and the statements
+    ``stats`` (pg_stat_statements) counted."""
+    groups = list(monitor.groups) if monitor else []
+    outcome.steps = steps(recorded, monitor, layout.placement(groups))
+    outcome.timeseries = timeseries(recorded)
+    outcome.recorded = recorded_totals(recorded)
+    outcome.locust_counts = locust_counts(recorded)
+    counts = {kind: calls for kind, (calls, _) in stats.items()} if stats else None
+    requests = outcome.recorded.requests
+    outcome.database_time = database_time(recorded, stats)
+    outcome.statements = Statements(
+        counts=counts,
+        per_request={k: round(v / requests, 3) for k, v in counts.items()}
+        if counts and requests
+        else None,
+    )
+
+
+def locust_counts(recorded: Recorded) -> LocustCounts:
+    return LocustCounts.model_validate(recorded.locust.model_dump())
+
+
 def database_time(
-    recorded: dict[str, Any], stats: dict[str, tuple[int, float]] | None
+    recorded: Recorded, stats: dict[str, tuple[int, float]] | None
 ) -> DatabaseTime | None:
     """pg_stat_statements' execution time beside the services' own db component."""
     if not stats:
         return None
-    totals = merged(_tallies(recorded["totals"]).values())
+    totals = merged(_tallies(recorded.totals).values())
     requests = totals.count
     timing = totals.timing
     driver = timing.sums["db"] / timing.timed / 1000 if timing and timing.timed else None

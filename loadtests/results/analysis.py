@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadtests import stats
+from loadtests.results import stats
 from loadtests.results.models import RunResults, ScenarioResults, Step
 
 
@@ -63,7 +63,7 @@ class Cell:
 
     def interval(self, metric: str) -> tuple[float, float] | None:
         """A 95% confidence interval of the metric's typical value over rounds (Student's
-        t; on logarithms for the multiplicative metrics, see loadtests/stats.py); None
+        t; on logarithms for the multiplicative metrics, see loadtests/results/stats.py); None
         with fewer than two rounds."""
         values = self.values(metric)
         if METRICS[metric].multiplicative:

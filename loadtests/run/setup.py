@@ -1,0 +1,72 @@
+"""Before the first variant runs: the seed, the CPU layout, every variant's settings
+checked, PgBouncer when asked for, the run's directory and its first results.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadtests import files
+from loadtests.infra import cpu, database, pgbouncer
+from loadtests.results.models import PgBouncerInfo, StatementCacheInfo
+from loadtests.run.document import skeleton
+from loadtests.run.service import ServiceUnderTest
+from loadtests.run.state import Run, RunOptions
+
+
+def prepare(options: RunOptions, target: database.Target) -> Run:
+    seed = database.ensure_seeded(target)
+    layout = cpu.plan_layout(options.pin)
+    # Every variant's settings are checked before anything starts.
+    services = {
+        name: ServiceUnderTest.prepare(
+            options.variants[name], target.url, layout, options.shared, options.port
+        )
+        for name in options.variant_names
+    }
+    run_dir = files.new_output_dir(options.out_root, run_name(options), "locust")
+    bouncer = _bouncer(options, target, layout, services, run_dir) if options.pgbouncer else None
+    try:
+        described = _statement_cache(services, bouncer, target.url)
+        results = skeleton(options, target, layout, services, run_dir, seed, described)
+        current = Run(options, run_dir, layout, target, services, results, seed["spec"], bouncer)
+        current.save()
+        return current
+    except BaseException:
+        if bouncer is not None:  # not yet owned by a Run: stop it here
+            bouncer.stop()
+        raise
+
+
+def run_name(options: RunOptions) -> str:
+    scenarios = [s.scenario for s in options.scenarios]
+    label = options.profile if options.profile and len(scenarios) > 1 else "+".join(scenarios)
+    return f"{files.stamp()}-{label}" + ("-pgbouncer" if options.pgbouncer else "")
+
+
+def _bouncer(
+    options: RunOptions,
+    target: database.Target,
+    layout: cpu.CpuLayout,
+    services: dict[str, ServiceUnderTest],
+    run_dir: Path,
+) -> pgbouncer.PgBouncer:
+    budget = max(s.settings.connection_budget for s in services.values())
+    cpus = list(layout.other_cpus) if layout.pinned else None
+    return pgbouncer.start(target.url, budget, run_dir / "logs" / "pgbouncer.log", cpus)
+
+
+def _statement_cache(
+    services: dict[str, ServiceUnderTest], bouncer: pgbouncer.PgBouncer | None, url: str
+) -> PgBouncerInfo:
+    """Every variant gets the database URL it must use (PgBouncer's when on) and the
+    prepared-statement setting in force there (``auto`` resolved: asyncpg's caches off
+    behind a PgBouncer that does not track prepared statements, else on)."""
+    requested = next(iter(services.values())).settings.statement_cache
+    in_force = pgbouncer.resolve_statement_cache(
+        requested, bouncer.tracks_prepared if bouncer else None
+    )
+    for service in services.values():
+        service.through(bouncer.url() if bouncer else url, {"DB_STATEMENT_CACHE": in_force.value})
+    described = bouncer.describe() if bouncer else {"enabled": False}
+    cache = StatementCacheInfo(requested=requested.value, in_force=in_force.value)
+    return PgBouncerInfo(**described, statement_cache=cache)

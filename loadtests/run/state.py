@@ -1,0 +1,61 @@
+"""A run's options, and the run in progress: its directory, what it started, its results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtests.infra import cpu, database, pgbouncer
+from loadtests.paths import REPORTS_DIR
+from loadtests.plan import ScenarioPlan
+from loadtests.results import store
+from loadtests.results.models import FaultPlan, RunResults
+from loadtests.run.service import ServiceUnderTest
+from loadtests.variants import Variant
+
+
+@dataclass
+class RunOptions:
+    scenarios: tuple[ScenarioPlan, ...]
+    variants: dict[str, Variant]  # every variant the scenarios name
+    rounds: int = 1
+    locust_processes: int = 1
+    out_root: Path = REPORTS_DIR
+    profile: str | None = None
+    pin: bool = True
+    port: int | None = None
+    shared: dict[str, Any] = field(default_factory=dict)  # env overrides for every variant
+    command: str = ""
+    pgbouncer: bool = False
+    seed: int | None = None
+    cross_check: int | None = None  # users of the wrk-vs-Locust cross-check; None: off
+    fault: FaultPlan | None = None  # injected into every variant's run (extras/faults.py)
+    audit: bool = False  # check every acknowledged write after each run (extras/audit.py)
+    ceiling: bool = True  # pgbench on the scenario's SQL before the variants run it
+
+    @property
+    def variant_names(self) -> list[str]:
+        return list(dict.fromkeys(v for s in self.scenarios for v in s.variants))
+
+    def expected_runs(self) -> int:
+        return self.rounds * sum(len(s.variants) for s in self.scenarios)
+
+
+@dataclass
+class Run:
+    """A run in progress. ``target`` follows the database when a fault restarts it."""
+
+    options: RunOptions
+    run_dir: Path
+    layout: cpu.CpuLayout
+    target: database.Target
+    services: dict[str, ServiceUnderTest]
+    results: RunResults
+    seed_spec: dict[str, int]
+    bouncer: pgbouncer.PgBouncer | None = None
+    started: float = field(default_factory=time.time)
+
+    def save(self) -> None:
+        store.write(self.run_dir, self.results)

@@ -23,10 +23,10 @@ def test_t_interval_matches_a_hand_computed_one() -> None:
     assert stats.t_interval([5.0]) is None
 
 
-def test_t_quantiles_interpolate_and_reach_the_normal() -> None:
-    assert stats.t95(2) == 4.303
-    assert stats.t95(11) == pytest.approx((2.228 + 2.179) / 2)
-    assert stats.t95(10_000) == 1.96
+def test_t_quantiles_are_exact_and_reach_the_normal() -> None:
+    assert stats.t95(2) == pytest.approx(4.3026527, abs=1e-7)
+    assert stats.t95(11) == pytest.approx(2.2009852, abs=1e-7)  # no longer interpolated
+    assert stats.t95(10_000) == pytest.approx(1.96, abs=1e-3)
     with pytest.raises(ValueError):
         stats.t95(0)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.claims import registry, rounds
+from loadtests.claims import outcomes, registry, rounds
+from loadtests.claims.outcomes import MARGIN, TOLERANCE, Interval
 from loadtests.claims.rules import (
-    TOLERANCE,
     AtLeast,
     Difference,
     Exceeds,
@@ -25,13 +25,14 @@ from loadtests.claims.rules import (
     Ratio,
     Value,
     Within,
-    decide,
     judge,
 )
+from loadtests.claims.verdict import combine, decide
 from loadtests.commands.claims import select
 from loadtests.infra import database
 from loadtests.report import claims_page, claims_table
-from loadtests.results.claims import ClaimsDocument
+from loadtests.results import stats
+from loadtests.results.claims import CheckResult, ClaimResult, ClaimsDocument, ClaimsRun
 from services.common.urls import with_database
 from tests.browser import CHROMIUM, open_page
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
@@ -43,101 +44,320 @@ ISSUE_IDS = (
     "trap-pgbouncer",
 )  # fmt: skip
 LOOP = "event loop"
+FOUR = ("reproduced", "different size", "contradicted", "inconclusive")
 
 
-# --- the rules, on synthetic values -------------------------------------------------------
+# --- the outcomes, on intervals -------------------------------------------------------------
 
 
-def _ratio(claimed: float, num: list[float], den: list[float]) -> bool:
-    return Ratio("a", "b", claimed, "a / b").judge({"a": num, "b": den}).passed
+def _ci(low: float, high: float, unit: str = "x") -> Interval:
+    return Interval((low * high) ** 0.5 if unit == "x" else (low + high) / 2, low, high, unit)
 
 
-def test_a_ratio_holds_in_direction_and_within_the_tolerance() -> None:
-    sync = [1.0, 1.1, 0.9, 1.0, 1.05]
-    assert _ratio(2.3, [2.0, 2.2, 1.8, 2.1, 2.1], sync)  # about 2x: within a factor of 2
-    assert _ratio(2.3, [1.2, 1.32, 1.08, 1.2, 1.26], sync)  # 1.2x > 2.3/2
-    assert not _ratio(2.3, [1.1, 1.21, 0.99, 1.1, 1.15], sync)  # under half the claim
-    assert not _ratio(2.3, [5.0, 5.5, 4.5, 5.0, 5.25], sync)  # more than twice the claim
-    assert not _ratio(1.5, [0.8, 0.88, 0.72, 0.8, 0.84], sync)  # the opposite direction
+def test_the_choices_are_a_quarter_and_a_tenth_not_a_factor_of_two() -> None:
+    assert (TOLERANCE, MARGIN) == (0.25, 0.10)
+    assert outcomes.band(2.3) == pytest.approx((1.725, 2.875))
+    assert outcomes.band((5.0, 14.0)) == (5.0, 14.0), "a range is the article's own"
+    assert "±25%, a choice" in outcomes.band_text(2.3, "x")
+    assert "a choice" in outcomes.margin_text()
 
 
-def test_a_ratio_must_be_significant_not_just_above_one() -> None:
-    noisy = Ratio("a", "b", 1.3, "a / b").judge({"a": [1.6, 0.9, 1.4], "b": [1.0, 1.0, 1.0]})
-    assert not noisy.passed and "no significant difference" in noisy.reason
-    steady = Ratio("a", "b", 1.3, "a / b").judge({"a": [1.3, 1.32, 1.28], "b": [1.0, 1.0, 1.0]})
-    assert steady.passed and "95% CI" in steady.measured
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (2.1, 2.5, "reproduced"),
+        (1.10, 1.18, "different size"),  # the issue's pk-select: 1.14x is not 2.3x
+        (3.0, 3.6, "different size"),  # the other side of the band
+        (0.80, 0.90, "contradicted"),
+        (0.9, 1.3, "inconclusive"),  # includes 1: no direction
+        (1.5, 2.0, "inconclusive"),  # the claimed direction, partly in the band: size open
+    ],
+)
+def test_a_point_claim_of_2_3x_by_its_interval(low: float, high: float, expected: str) -> None:
+    outcome, reason = outcomes.banded(_ci(low, high), 2.3, 1.0)
+    assert outcome == expected, reason
 
 
-def test_one_round_is_judged_on_its_value_and_says_so() -> None:
+def test_the_same_direction_gives_the_measured_factor() -> None:
+    outcome, reason = outcomes.banded(_ci(1.10, 1.18), 2.3, 1.0)
+    assert outcome == "different size" and "1.14x, 50% of 2.30x" in reason
+    outcome, reason = outcomes.banded(_ci(1.05, 1.41, "ms"), 0.4, 0.0)
+    assert outcome == "different size" and "3.1 times 0.400 ms" in reason
+
+
+def test_one_round_never_gives_a_direction() -> None:
+    single = Interval(2.3, None, None, "x")
+    assert outcomes.banded(single, 2.3, 1.0)[0] == "inconclusive"
+    assert outcomes.exceeds(single)[0] == "inconclusive"
+    assert outcomes.not_below(single)[0] == "inconclusive"
     result = Ratio("a", "b", 2.0, "a / b").judge({"a": [2.0], "b": [1.0]})
-    assert result.passed and "one round" in result.measured
+    assert result.outcome == "inconclusive" and "one round" in result.measured
+    assert result.figure is not None and result.figure.low is None
+
+
+def test_not_faster_needs_the_margin_not_just_an_interval_containing_1() -> None:
+    assert outcomes.not_below(_ci(0.95, 1.06))[0] == "reproduced"
+    assert outcomes.not_below(_ci(0.93, 0.97))[0] == "reproduced", "faster, within the margin"
+    assert outcomes.not_below(_ci(0.85, 1.10))[0] == "inconclusive", "contains 1: not enough"
+    assert outcomes.not_below(_ci(0.80, 0.88))[0] == "contradicted"
+    assert outcomes.floor() == pytest.approx(1 / 1.1)
+    rule = NotBelow("async", "sync", "async / sync", "not faster")
+    steady = [0.95, 1.05, 1.0, 0.97, 1.03]
+    ones = [1.0] * 5
+    assert rule.judge({"async": steady, "sync": ones}).outcome == "reproduced"
+    # Fewer rounds of the same values: a wider interval, so not easier.
+    assert rule.judge({"async": steady[:2], "sync": ones[:2]}).outcome == "inconclusive"
+    assert rule.judge({"async": steady[:1], "sync": ones[:1]}).outcome == "inconclusive"
+
+
+def test_a_direction_only_rule() -> None:
+    assert outcomes.exceeds(_ci(1.2, 3.0))[0] == "reproduced"
+    assert outcomes.exceeds(_ci(0.9, 3.0))[0] == "inconclusive"
+    assert outcomes.exceeds(_ci(0.5, 0.8))[0] == "contradicted"
+
+
+# --- the rules, on synthetic rounds ---------------------------------------------------------
+
+
+def _ratio(claimed: float | tuple[float, float], num: list[float]) -> CheckResult:
+    return Ratio("a", "b", claimed, "a / b").judge({"a": num, "b": [1.0] * len(num)})
+
+
+def test_a_ratio_is_judged_on_the_interval_of_its_paired_rounds() -> None:
+    sync = [1.0, 1.1, 0.9, 1.0, 1.05]
+    asynchronous = [2.3, 2.5, 2.1, 2.3, 2.4]
+    result = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": sync})
+    expected = stats.log_ratio_interval(asynchronous, sync)
+    assert expected is not None and result.figure is not None
+    assert (result.figure.estimate, result.figure.low, result.figure.high) == expected
+    assert result.figure.per_round == [a / s for a, s in zip(asynchronous, sync, strict=True)]
+    assert result.outcome == "reproduced" and "95% CI" in result.measured
+    assert _ratio(2.3, [1.12, 1.16, 1.14, 1.13, 1.15]).outcome == "different size"
+    assert _ratio(2.3, [0.85, 0.87, 0.83, 0.86, 0.84]).outcome == "contradicted"
+    noisy = _ratio(1.3, [1.6, 0.9, 1.4])
+    assert noisy.outcome == "inconclusive" and "includes 1" in noisy.reason
 
 
 def test_a_range_claim_and_a_series_that_already_is_a_ratio() -> None:
     check = Ratio("r", None, (5.0, 14.0), "before")
     assert check.keys() == ("r",)
-    assert check.judge({"r": [3.0, 3.1, 2.9]}).passed  # 3x >= 5 / TOLERANCE
-    assert not check.judge({"r": [2.0, 2.1, 1.9]}).passed
-    assert TOLERANCE == 2.0
+    assert check.judge({"r": [8.0, 8.5, 7.5]}).outcome == "reproduced"
+    assert check.judge({"r": [3.0, 3.1, 2.9]}).outcome == "different size", "no tolerance"
+    assert check.judge({"r": [0.9, 0.95, 0.92]}).outcome == "contradicted"
 
 
-def test_a_cost_is_a_significant_difference_near_the_claim() -> None:
+def test_a_cost_is_a_difference_judged_against_zero() -> None:
     cost = Difference("slow", "fast", 0.4, "ms", "re-fetch")
-    assert cost.judge({"slow": [1.5, 1.6, 1.55], "fast": [1.0, 1.1, 1.05]}).passed
+    near = cost.judge({"slow": [1.40, 1.51, 1.44], "fast": [1.0, 1.1, 1.05]})
+    assert near.outcome == "reproduced", near.reason
+    assert cost.judge({"slow": [2.2, 2.3, 2.25], "fast": [1.0, 1.1, 1.05]}).outcome == (
+        "different size"
+    )
     saving = cost.judge({"slow": [1.0, 1.1, 1.0], "fast": [1.5, 1.6, 1.5]})
-    assert not saving.passed and "saving" in saving.reason
-    tiny = cost.judge({"slow": [1.01, 1.11, 1.06], "fast": [1.0, 1.1, 1.05]})
-    assert not tiny.passed and "1/2" in tiny.reason
+    assert saving.outcome == "contradicted" and "opposite" in saving.reason
+    none = cost.judge({"slow": [1.01, 1.09, 1.06], "fast": [1.0, 1.1, 1.05]})
+    assert none.outcome == "inconclusive"
 
 
-def test_values_counts_bounds_and_directions() -> None:
-    assert Value("us", (2.0, 5.0), "µs", "switch").judge({"us": [1.2, 1.1, 1.3]}).passed
-    assert not Value("us", (2.0, 5.0), "µs", "switch").judge({"us": [0.3, 0.3, 0.3]}).passed
-    assert AtLeast("n", 4, "count", "switches").judge({"n": [4, 4, 5]}).passed
-    assert not AtLeast("n", 4, "count", "switches").judge({"n": [4, 3, 5]}).passed
+def test_a_value_against_a_figure_or_a_range() -> None:
+    switch = Value("us", (2.0, 5.0), "µs", "switch")
+    assert switch.judge({"us": [3.0, 3.2, 3.1]}).outcome == "reproduced"
+    assert switch.judge({"us": [0.5, 0.52, 0.51]}).outcome == "different size"
+    bridge = Value("ms", 0.08, "ms", "bridge")
+    assert bridge.judge({"ms": [0.079, 0.081, 0.08]}).outcome == "reproduced"
+    assert bridge.judge({"ms": [0.024, 0.025, 0.023]}).outcome == "different size"
+
+
+def test_events_map_onto_the_same_outcomes() -> None:
+    trap = Happens("raised", "trap", "raises")
+    assert trap.judge({"raised": [1.0, 1.0]}).outcome == "reproduced"
+    assert trap.judge({"raised": [1.0]}).outcome == "reproduced", "an event needs no interval"
+    assert trap.judge({"raised": [0.0, 0.0]}).outcome == "contradicted", "it did not happen"
+    assert trap.judge({"raised": [1.0, 0.0]}).outcome == "inconclusive"
+    fix = Happens("errors", "fix", "no failure", "count", never=True)
+    assert fix.judge({"errors": [0, 0]}).outcome == "reproduced"
+    failed = fix.judge({"errors": [0, 2]})
+    assert failed.outcome == "contradicted" and "the fix failed in 1 of 2" in failed.reason
+    assert trap.judge({"raised": [1.0]}).measured == "yes in 1 of 1 round"
+    bound = AtLeast("n", 4, "count", "switches")
+    assert bound.judge({"n": [4, 4, 5]}).outcome == "reproduced"
+    assert bound.judge({"n": [4, 3, 5]}).outcome == "inconclusive"
+    assert bound.judge({"n": [2, 3, 3]}).outcome == "contradicted"
     within = Within("w", 1.0, 1.5, "x", "waits", "until the timeout")
-    assert within.judge({"w": [1.02]}).passed and not within.judge({"w": [0.5]}).passed
-    faster = {"async": [0.8, 0.82, 0.79], "sync": [1.0, 1.0, 1.0]}
-    assert not NotBelow("async", "sync", "async / sync", "not faster").judge(faster).passed
-    same = {"async": [1.0, 0.98, 1.03], "sync": [1.0, 1.0, 1.0]}
-    assert NotBelow("async", "sync", "async / sync", "not faster").judge(same).passed
-    assert (
-        Exceeds("a", "b", "a / b", "a is slower").judge({"a": [3, 3.1, 2.9], "b": [1, 1, 1]}).passed
-    )
+    assert within.judge({"w": [1.02]}).outcome == "reproduced"
+    assert within.judge({"w": [0.5]}).outcome == "contradicted"
+    slower = Exceeds("a", "b", "a / b", "a is slower")
+    assert slower.judge({"a": [3, 3.1, 2.9], "b": [1, 1, 1]}).outcome == "reproduced"
+    assert slower.judge({"a": [3.0], "b": [1.0]}).outcome == "inconclusive", "one round"
 
 
-def test_traps_happen_in_every_round_and_fixes_never_fail() -> None:
-    assert Happens("raised", "trap", "raises").judge({"raised": [1.0, 1.0]}).passed
-    assert not Happens("raised", "trap", "raises").judge({"raised": [1.0, 0.0]}).passed
-    fixed = Happens("errors", "fix", "no failure", "count", never=True)
-    assert fixed.judge({"errors": [0, 0]}).passed and not fixed.judge({"errors": [0, 2]}).passed
-    shown = Happens("raised", "trap", "raises").judge({"raised": [1.0]})
-    assert shown.measured == "yes in 1 of 1 round"
+# --- a claim's verdict ----------------------------------------------------------------------
 
 
-def test_depends_on_x_when_the_settings_disagree() -> None:
+def test_a_claims_rules_combine_into_one_outcome() -> None:
+    assert combine(["reproduced", "reproduced"]) == "reproduced"
+    assert combine(["reproduced", "different size"]) == "different size"
+    assert combine(["different size", "inconclusive"]) == "inconclusive"
+    assert combine(["inconclusive", "contradicted", "reproduced"]) == "contradicted"
     checks = (
-        Ratio("asyncio", "sync", 2.3, "async / sync", setting=(LOOP, "asyncio")),
-        Ratio("uvloop", "sync", 2.3, "async / sync", setting=(LOOP, "uvloop")),
+        AtLeast("n", 4, "count", "switches"),
+        Value("us", (2.0, 5.0), "µs", "one switch"),
     )
+    verdict = decide(judge(checks, {"n": [4, 4, 4], "us": [0.5, 0.52, 0.51]}))
+    assert (verdict.outcome, verdict.text) == ("different size", "same direction, different size")
+    assert "one switch" in verdict.reason and "switches" not in verdict.reason
+
+
+def test_a_rule_that_does_not_decide_is_shown_and_not_counted() -> None:
+    checks = (
+        Ratio("rows", "batched", 14.0, "the article's comparison"),
+        Ratio("a", "b", 14.0, "the same mode", decides=False),
+    )
+    values = {"rows": [14.0, 14.5, 13.5], "batched": [1.0] * 3, "a": [0.9] * 3, "b": [1.0] * 3}
+    results = judge(checks, values)
+    assert [r.outcome for r in results] == ["reproduced", "contradicted"]
+    assert decide(results).outcome == "reproduced"
+
+
+PER_LOOP = (
+    Ratio("asyncio", "sync", 2.3, "async / sync", setting=(LOOP, "asyncio")),
+    Ratio("uvloop", "sync", 2.3, "async / sync", setting=(LOOP, "uvloop")),
+)
+
+
+def test_depends_on_x_when_the_settings_differ_significantly() -> None:
     values = {"sync": [1.0, 1.0, 1.0], "asyncio": [2.2, 2.3, 2.25], "uvloop": [1.0, 1.01, 0.99]}
-    verdict = decide(judge(checks, values))
+    verdict = decide(judge(PER_LOOP, values))
     assert verdict.outcome == "depends" and verdict.text == "depends on the event loop"
-    assert verdict.reason.startswith("reproduced with asyncio; not with uvloop")
-    both = decide(judge(checks, values | {"uvloop": [2.0, 2.1, 2.05]}))
+    assert verdict.reason.startswith("reproduced with asyncio")
+    assert "inconclusive with uvloop" in verdict.reason
+    (between,) = verdict.interactions
+    assert between.between == ("asyncio", "uvloop") and between.significant
+    assert between.figure.per_round == pytest.approx([2.2, 2.3 / 1.01, 2.25 / 0.99])
+    both = decide(judge(PER_LOOP, values | {"uvloop": [2.2, 2.31, 2.24]}))
     assert both.outcome == "reproduced" and "every event loop" in both.reason
-    neither = decide(judge(checks, values | {"asyncio": [1.0, 1.0, 1.01]}))
-    assert neither.outcome == "not reproduced"
+    assert not both.interactions[0].significant
+
+
+def test_outcomes_that_differ_only_by_noise_are_not_depends() -> None:
+    values = {
+        "sync": [1.0] * 5,
+        "asyncio": [1.95, 2.0, 2.05, 1.98, 2.02],  # tight, inside 1.72-2.88: reproduced
+        "uvloop": [1.5, 2.1, 1.6, 2.0, 1.55],  # as fast on average, but noisy
+    }
+    results = judge(PER_LOOP, values)
+    assert [r.outcome for r in results] == ["reproduced", "inconclusive"]
+    verdict = decide(results)
+    (between,) = verdict.interactions
+    assert not between.significant and between.figure.low is not None
+    assert between.figure.low < 1 < (between.figure.high or 0)
+    assert verdict.outcome == "inconclusive" and "not significant" in verdict.reason
 
 
 def test_a_rule_without_a_setting_counts_for_every_setting() -> None:
-    checks = (
-        AtLeast("n", 4, "count", "switches"),
-        Ratio("asyncio", "sync", 2.0, "async / sync", setting=(LOOP, "asyncio")),
-        Ratio("uvloop", "sync", 2.0, "async / sync", setting=(LOOP, "uvloop")),
-    )
-    values = {"n": [3, 3, 3], "sync": [1, 1, 1], "asyncio": [2, 2, 2], "uvloop": [2, 2, 2]}
-    assert decide(judge(checks, values)).outcome == "not reproduced"
+    checks = (AtLeast("n", 4, "count", "switches"), *PER_LOOP)
+    values = {"n": [3, 3, 3], "sync": [1] * 3, "asyncio": [2.3] * 3, "uvloop": [2.3] * 3}
+    verdict = decide(judge(checks, values))
+    assert verdict.outcome == "contradicted" and "every event loop" in verdict.reason
+
+
+# --- the claims that changed how they are judged ---------------------------------------------
+
+
+def test_bulk_insert_is_judged_on_the_articles_own_comparison() -> None:
+    bulk = registry.catalogue()["bulk-insert"]
+    (deciding,) = [c for c in bulk.checks if c.decides]
+    assert isinstance(deciding, Ratio)
+    assert (deciding.num, deciding.den, deciding.claimed) == ("async_rows", "sync_batched", 14.0)
+    shown = {(c.num, c.den) for c in bulk.checks if not c.decides and isinstance(c, Ratio)}
+    assert shown == {("async_batched", "sync_batched"), ("async_rows", "sync_rows")}
+
+
+def test_single_query_separates_connecting_from_the_first_query() -> None:
+    single = registry.catalogue()["single-query"]
+    keys = {s.key for s in single.series}
+    assert {"sync_connect", "async_connect", "sync_first", "async_first"} <= keys
+    judged = {c.keys() for c in single.checks if c.decides}
+    assert judged == {("async_first", "sync_first"), ("async_next", "sync_next")}
+    (beside,) = [c for c in single.checks if not c.decides]
+    assert beside.keys() == ("async_connect", "sync_connect")
+
+
+# --- claims.json and its page -------------------------------------------------------------
+
+
+def _run(**fields: object) -> ClaimsRun:
+    base: dict[str, object] = {
+        "id": "claims-test", "status": "complete", "mode": "quick", "rounds": 3,
+        "command": "python -m loadtests claims", "started_at": 1.7e9, "tolerance": TOLERANCE,
+        "margin": MARGIN, "unstable_cv": 0.1, "pinned": "not pinned", "database": "test",
+        "seed": {"users": 10},
+    }  # fmt: skip
+    return ClaimsRun.model_validate(base | fields)
+
+
+def _pk_result() -> ClaimResult:
+    claim = registry.catalogue()["pk-select"]
+    values = {
+        "sync": [0.20, 0.21, 0.19],
+        "async_asyncio": [0.23, 0.24, 0.22],
+        "async_uvloop": [0.22, 0.23, 0.21],
+        "plan_ms": [0.03, 0.03, 0.03],
+    }
+    return rounds.judged(claim, 3, [], values)
+
+
+def test_the_page_and_the_table_show_intervals_and_the_choices(tmp_path) -> None:
+    document = ClaimsDocument(run=_run(), claims=[_pk_result()])
+    (tmp_path / "claims.json").write_text(document.model_dump_json())
+    html = claims_page.build(tmp_path).read_text()
+    assert "95% interval" in html and "±25%" in html and "a choice" in html
+    assert 'data-outcome="different size"' in html and "same direction, different size" in html
+    assert "between the settings" in html
+    text = claims_table.table(document)
+    assert "±25%" in text and "10% margin" in text and "95% CI" in text
+    assert "same direction, different size" in text
+
+
+def test_an_older_claims_file_still_renders_with_its_verdicts_marked(tmp_path) -> None:
+    older = {
+        "schema_version": 1,
+        "run": _run().model_dump(exclude={"tolerance", "margin", "older_factor"})
+        | {"tolerance": 2.0},
+        "claims": [
+            {
+                "id": "pk-select", "label": "pk", "method": "m", "article": "a",
+                "source": "article 2", "family": "queries", "status": "measured",
+                "rounds_planned": 3,
+                "checks": [{"what": "async / sync", "claimed": "2.30x", "measured": "1.14x",
+                            "passed": False, "reason": "under 1/2 of the article's figure",
+                            "setting": ["event loop", "asyncio"]}],
+                "verdict": {"outcome": "not reproduced", "text": "not reproduced",
+                            "reason": "slower, but not 2.3x"},
+            },
+            {
+                "id": "trap-pgbouncer", "label": "b", "method": "m", "article": "a",
+                "source": "article 1", "family": "traps", "status": "skipped",
+                "rounds_planned": 1,
+                "verdict": {"outcome": "skipped", "text": "skipped", "reason": "no PgBouncer"},
+            },
+        ],
+    }  # fmt: skip
+    claims_dir = tmp_path / "claims-20250101-000000"
+    claims_dir.mkdir()
+    (claims_dir / "claims.json").write_text(json.dumps(older))
+    document = claims_page.load(claims_dir)
+    assert document.older_rules and document.run.older_factor == 2.0
+    pk, bouncer = document.claims
+    assert pk.verdict.outcome == "older rules"
+    assert pk.verdict.text == "not reproduced (older verdict rules)"
+    assert pk.checks[0].outcome == "older rules" and pk.checks[0].reason.startswith("did not")
+    assert bouncer.verdict.outcome == "skipped", "errors and skips are not rules' verdicts"
+    html = claims_page.build(claims_dir).read_text()
+    assert "Older verdict rules" in html and "(older verdict rules)" in html
+    assert "factor of 2" in claims_table.table(document)
+    (entry,) = claims_page.index_entries(tmp_path)
+    assert "not reproduced (older verdict rules)" in entry["counts"]
 
 
 # --- the catalogue and the command's input --------------------------------------------------
@@ -197,6 +417,40 @@ def _databases(target: database.Target) -> set[str]:
         return {row[0] for row in cur.fetchall()}
 
 
+def _expected_outcome(low: float, high: float, claimed: float) -> str:
+    """The four outcomes, worked out again here from an interval and a point claim."""
+    band = (claimed * 0.75, claimed * 1.25)
+    if band[0] <= low and high <= band[1]:
+        return "reproduced"
+    if high < 1:
+        return "contradicted"
+    if low > 1 and (high < band[0] or low > band[1]):
+        return "different size"
+    return "inconclusive"
+
+
+def _assert_pk_verdict_follows_from_its_intervals(pk: ClaimResult) -> None:
+    series = {s.key: s.values for s in pk.series}
+    per_loop = {}
+    for check in pk.checks:
+        assert check.setting is not None and check.figure is not None
+        loop = check.setting[1]
+        expected = stats.log_ratio_interval(series[f"async_{loop}"], series["sync"])
+        assert expected is not None, "three rounds give an interval"
+        figure = check.figure
+        assert (figure.estimate, figure.low, figure.high) == pytest.approx(expected)
+        assert check.outcome == _expected_outcome(expected[1], expected[2], 2.3), check
+        per_loop[loop] = check.outcome
+    assert pk.verdict.outcome in (*FOUR, "depends")
+    (between,) = pk.verdict.interactions
+    if len(set(per_loop.values())) == 1:
+        assert pk.verdict.outcome == per_loop["asyncio"], pk.verdict
+    elif between.significant:
+        assert pk.verdict.outcome == "depends", pk.verdict
+    else:
+        assert pk.verdict.outcome == "inconclusive", pk.verdict
+
+
 @pytest.mark.slow
 def test_a_quick_run_measures_judges_and_renders(seeded, state_dir, tmp_path) -> None:
     # PgBouncer that cannot even say its version: that claim errors, the others still run.
@@ -221,7 +475,7 @@ def test_a_quick_run_measures_judges_and_renders(seeded, state_dir, tmp_path) ->
     assert all(len(s.values) == 3 and s.median > 0 for s in pk.series)
     assert set(pk.sizes) == {"queries per series"}
     assert {c.setting for c in pk.checks} == {(LOOP, "asyncio"), (LOOP, "uvloop")}
-    assert pk.verdict.outcome in ("reproduced", "not reproduced", "depends")
+    _assert_pk_verdict_follows_from_its_intervals(pk)
 
     trap = claims["trap-missing-greenlet"]
     assert trap.verdict.outcome == "reproduced", trap.verdict.reason

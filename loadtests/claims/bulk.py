@@ -69,11 +69,22 @@ def _async_insert(batches: list[list[User]]) -> Callable[[AsyncSession], AsyncCa
         Series("async_batched", "async, insertmanyvalues (default)", "s"),
         Series("sync_rows", "sync, use_insertmanyvalues=False", "s"),
         Series("async_rows", "async, use_insertmanyvalues=False", "s"),
-        Series("legacy", "async row by row / sync batched (SQLAlchemy 1.4's mix)", "x"),
     ),
     checks=(
-        Ratio("async_batched", "sync_batched", 14.0, "async / sync", setting=(SETTING, BATCHED)),
-        Ratio("async_rows", "sync_rows", 14.0, "async / sync", setting=(SETTING, ROW_BY_ROW)),
+        Ratio("async_rows", "sync_batched", 14.0, "async row by row / sync batched"),
+        # The same insert mode on both sides: what SQLAlchemy 2 users get. Shown, not
+        # judged: the article did not measure it.
+        *(
+            Ratio(
+                f"async_{key}",
+                f"sync_{key}",
+                14.0,
+                "async / sync, the same insert mode",
+                setting=(SETTING, mode),
+                decides=False,
+            )
+            for key, mode in (("batched", BATCHED), ("rows", ROW_BY_ROW))
+        ),
     ),
 )
 def bulk_insert(ctx: Context) -> Sample:
@@ -86,8 +97,10 @@ def bulk_insert(ctx: Context) -> Sample:
     defaults both drivers send multi-row ``INSERT ... VALUES ... RETURNING`` batches
     (insertmanyvalues); with ``use_insertmanyvalues=False`` the ORM sends one INSERT per
     row (it needs each new id back). Fewer rows than the article's 50,000 keep the run
-    short; the ratio, not the seconds, is compared. Also shown: async row by row against
-    sync batched, SQLAlchemy 1.4's situation (psycopg2 batched, asyncpg did not).
+    short; the ratio, not the seconds, is compared. Judged on the article's own
+    comparison, SQLAlchemy 1.4's mix: there psycopg2 sent the ORM's inserts in batches
+    and asyncpg row by row, so async row by row is set against sync batched. Shown beside
+    it, not judged: async against sync in the same insert mode, as SQLAlchemy 2 runs them.
     """
     batches = ctx.size("batches per series", 5, 2)
     size = ctx.size("rows per batch", 1_000, 400)
@@ -100,6 +113,4 @@ def bulk_insert(ctx: Context) -> Sample:
             ctx, _async_insert(_batches(batches + 1, size)), use_insertmanyvalues=batched
         )
     per_batch = interleaved(ctx, sources, batches, chunk=1, warmup=1)
-    values = {key: ms * batches / 1000 for key, ms in per_batch.items()}
-    values["legacy"] = values["async_rows"] / values["sync_batched"]
-    return Sample(values)
+    return Sample({key: ms * batches / 1000 for key, ms in per_batch.items()})

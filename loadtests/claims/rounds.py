@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtests.claims import rules
+from loadtests.claims import rules, verdict
 from loadtests.claims.registry import Claim
 from loadtests.claims.worker import ENV_EXTRA, ENV_SIZES, ENV_URL
 from loadtests.infra.processes import Supervised
@@ -160,7 +160,7 @@ def judged(
 ) -> ClaimResult:
     """The claim's series, rules and verdict from what its rounds measured."""
     checks = rules.judge(claim.checks, values)
-    decided = rules.decide(checks)
+    decided = verdict.decide(checks)
     if interrupted:
         decided.reason = f"interrupted after {len(rounds)} of {planned} rounds; {decided.reason}"
     sizes = rounds[0].sizes if rounds else {}

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from loadtests import files
-from loadtests.claims import progress, rounds, rules
+from loadtests.claims import outcomes, progress, rounds, rules
 from loadtests.claims.registry import Claim
 from loadtests.claims.scratch import REQUIREMENTS, scratch_copy
 from loadtests.errors import SuiteError
@@ -116,7 +116,8 @@ def _describe(
         rounds=options.rounds,
         command=options.command,
         started_at=time.time(),
-        tolerance=rules.TOLERANCE,
+        tolerance=outcomes.TOLERANCE,
+        margin=outcomes.MARGIN,
         unstable_cv=rules.UNSTABLE_CV,
         pinned=_placement(layout, target.embedded is not None),
         database=f"{target.describe()}, database {make_url(url).database} "

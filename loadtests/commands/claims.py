@@ -22,8 +22,9 @@ def add_parser(commands: Any) -> None:
         help="re-measure every claim of the articles, with a verdict each (no HTTP)",
         description=(
             "Run micro-benchmarks against the embedded PostgreSQL (or DATABASE_URL), each "
-            "claim in several rounds of fresh processes, and judge each claim: reproduced, "
-            "not reproduced, or depends on X (measured both ways). Writes "
+            "claim in several rounds of fresh processes, and judge each claim from its 95% "
+            "interval: reproduced, same direction but a different size, contradicted, "
+            "inconclusive, or depends on X (measured both ways). Writes "
             "reports/claims-<time>/claims.json and claims.html."
         ),
     )

@@ -14,15 +14,31 @@ from pydantic import ValidationError
 from loadtests.errors import SuiteError
 from loadtests.report import render
 from loadtests.report.charts import EXTRA_COLORS, VARIANT_COLORS
+from loadtests.report.claims_table import choices, edge
 from loadtests.report.fmt import show
-from loadtests.results.claims import FILENAME, ClaimResult, ClaimsDocument, SeriesSummary
+from loadtests.results.claims import (
+    FILENAME,
+    OUTCOME_TEXT,
+    CheckResult,
+    ClaimResult,
+    ClaimsDocument,
+    Interaction,
+    SeriesSummary,
+)
 
 PAGE = "claims.html"
 PREFIX = "claims-"
 COLORS = (*VARIANT_COLORS.values(), *EXTRA_COLORS)
 # Drawn by the page's own small script: the run report's draws against concurrency.
 SCRIPT = Path(__file__).with_name("templates") / "claims.js"
-BADGES = {"reproduced": "good", "not reproduced": "suspect", "depends": "care"}
+# Inconclusive, older verdicts and runs that did not judge get the muted badge.
+BADGES = {
+    "reproduced": "good",
+    "different size": "care",
+    "contradicted": "suspect",
+    "depends": "care",
+}
+RULE_CLASSES = {"reproduced": "verdict-better", "contradicted": "verdict-worse"}
 INDEX_LIMIT = 5
 
 
@@ -95,6 +111,49 @@ def _series_rows(result: ClaimResult) -> list[dict[str, Any]]:
     ]
 
 
+def _figure(check: CheckResult | Interaction) -> str:
+    figure = check.figure
+    if figure is None or figure.low is None or figure.high is None:
+        return "-"
+    return f"{edge(figure.low, figure.unit)} to {edge(figure.high, figure.unit)}"
+
+
+def _rule_rows(result: ClaimResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "check": c,
+            "setting": f"{c.setting[0]}: {c.setting[1]}" if c.setting else "-",
+            "outcome": OUTCOME_TEXT[c.outcome] + ("" if c.decides else " (not counted)"),
+            "class": RULE_CLASSES.get(c.outcome, "verdict-tie") if c.decides else "verdict-tie",
+            "rounds": ", ".join(show(v, c.figure.unit) for v in c.figure.per_round)
+            if c.figure
+            else "",
+        }
+        for c in result.checks
+    ]
+
+
+def _interaction_rows(result: ClaimResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "what": f"{i.what}: {i.between[0]} {'/' if i.figure.log else '-'} {i.between[1]}",
+            "estimate": show(i.figure.estimate, i.figure.unit),
+            "interval": _figure(i),
+            "significant": i.significant,
+        }
+        for i in result.verdict.interactions
+    ]
+
+
+def _measured(result: ClaimResult) -> list[str]:
+    """The deciding rules' figures, for the overview."""
+    return [
+        f"{c.what}{f' [{c.setting[1]}]' if c.setting else ''}: {c.measured}"
+        for c in result.checks
+        if c.decides
+    ]
+
+
 def view(document: ClaimsDocument) -> dict[str, Any]:
     claims, charts = [], []
     for index, result in enumerate(document.claims):
@@ -105,6 +164,9 @@ def view(document: ClaimsDocument) -> dict[str, Any]:
                 "result": result,
                 "badge": BADGES.get(result.verdict.outcome),
                 "series": _series_rows(result),
+                "rules": _rule_rows(result),
+                "interactions": _interaction_rows(result),
+                "measured": _measured(result),
                 "charts": specs,
                 "sizes": ", ".join(f"{k} {v:,}" for k, v in result.sizes.items()),
                 "method": _code_spans(result.method),
@@ -115,6 +177,7 @@ def view(document: ClaimsDocument) -> dict[str, Any]:
         "doc": document,
         "claims": claims,
         "counts": dict(counts),
+        "choices": choices(document.run),
         "claims_charts": render.script_json(charts),
         "claims_js": SCRIPT.read_text(),
     }
@@ -143,7 +206,7 @@ def index_entries(reports_dir: Path, limit: int = INDEX_LIMIT) -> list[dict[str,
                 "mode": document.run.mode,
                 "status": document.run.status,
                 "claims": len(document.claims),
-                "counts": ", ".join(f"{n} {text}" for text, n in counts.items()),
+                "counts": "; ".join(f"{n} {text}" for text, n in counts.items()),
             }
         )
         if len(found) == limit:

@@ -108,14 +108,23 @@ def parse_steps(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class StepPlan:
+    """The steps of a scenario and how each is measured: ``blocks`` times, every variant
+    gets a ``measure_s`` window after ``switch_s`` of warm-up; the step's first turn warms
+    up ``warmup_s`` instead (the users ramp then)."""
+
     steps: tuple[int, ...]
     warmup_s: float
     measure_s: float
+    blocks: int = 1
+    switch_s: float = 2.0
 
     def __post_init__(self) -> None:
+        if not 1 <= self.blocks <= MAX_BLOCKS:
+            raise PlanError(f"blocks must be between 1 and {MAX_BLOCKS}, got {self.blocks}")
         for name, value, least in (
             ("step seconds", self.measure_s, MIN_MEASURE_S),
             ("warm-up seconds", self.warmup_s, 1),
+            ("switch seconds", self.switch_s, MIN_SWITCH_S),
         ):
             # `not least <= value` also refuses nan, which would make a step last forever.
             if not least <= value <= MAX_WINDOW_S:
@@ -124,16 +133,17 @@ class StepPlan:
                     + (WHY_MIN_MEASURE if value < least and least == MIN_MEASURE_S else "")
                 )
 
-    @property
-    def step_s(self) -> float:
-        return self.warmup_s + self.measure_s
+    def step_s(self, variants: int = 1) -> float:
+        """One step's seconds: the first turn's warm-up, then every turn of every block."""
+        turns = self.blocks * variants
+        return self.warmup_s + turns * self.measure_s + (turns - 1) * self.switch_s
 
-    @property
-    def total_s(self) -> float:
-        return len(self.steps) * self.step_s + DRAIN_S
+    def total_s(self, variants: int = 1) -> float:
+        return len(self.steps) * self.step_s(variants) + DRAIN_S
 
     @classmethod
     def from_options(cls, options: Any) -> StepPlan:
+        """One target's plan from Locust's own options (the web UI, by hand)."""
         return cls(
             steps=parse_steps(str(options.steps)),
             warmup_s=float(options.warmup_seconds),
@@ -150,13 +160,16 @@ class ScenarioPlan:
     variants: tuple[str, ...]
     plan: StepPlan
 
+    @property
+    def total_s(self) -> float:
+        return self.plan.total_s(len(self.variants))
+
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     description: str
     scenarios: tuple[ScenarioPlan, ...]
-    rounds: int = 1
     cross_check: int | None = None  # users of the wrk-vs-Locust cross-check; None: off
 
     @property
@@ -175,6 +188,8 @@ def _same(
 # second, and flagged from 3 saturated seconds: a shorter window could not be judged.
 MIN_MEASURE_S = 4.0
 WHY_MIN_MEASURE = " (CPU is sampled once a second; saturation needs 3 seconds to be judged)"
+MIN_SWITCH_S = 0.5  # new connections and a queue to fill: never measured from the switch
+MAX_BLOCKS = 50
 
 TWO_STACKS = ("flask", "fastapi")
 # The fair gate is in the default: at 200 users on select-update it took FastAPI's p99
@@ -184,60 +199,59 @@ DEFAULT_VARIANTS = ("flask", "fastapi", "fastapi:fair")
 # The second generator's check (loadtests/run/extras/crosscheck.py): about 30 s per variant.
 CROSS_CHECK_USERS = 50
 
+# Windows, warm-ups and blocks from measurements on the project's 2-core machine: see
+# README, "Blocks, intervals and verdicts".
 PROFILES: dict[str, Profile] = {
     profile.name: profile
     for profile in (
         Profile(
             name="smoke",
             description="a quick check that everything works (about 1 minute)",
-            scenarios=_same(("select-update",), TWO_STACKS, StepPlan((10, 50), 4, 10)),
+            scenarios=_same(("select-update",), TWO_STACKS, StepPlan((10, 50), 4, 4, blocks=2)),
         ),
         Profile(
             name="default",
             description="flask, fastapi and fastapi:fair on select-update at 10-200 users, "
-            "3 rounds in shuffled order (about 11 minutes)",
-            # Windows from the measured noise: see README, "Rounds and verdicts".
+            "taking turns in 6 blocks per step (about 11 minutes)",
             scenarios=_same(
-                ("select-update",), DEFAULT_VARIANTS, StepPlan((10, 50, 100, 200), 4, 10)
+                ("select-update",),
+                DEFAULT_VARIANTS,
+                StepPlan((10, 50, 100, 200), 4, 5, blocks=6),
             ),
-            rounds=3,
             cross_check=CROSS_CHECK_USERS,
         ),
         Profile(
             name="seeds",
             description="the articles' own comparisons: def vs blocking vs async FastAPI on "
-            "GET /users/{id} at 100 and 1,000 users, and raw/hybrid reads, 3 rounds "
-            "(about 13 minutes)",
+            "GET /users/{id} at 100 and 1,000 users, and raw/hybrid reads (about 8 minutes)",
             scenarios=(
                 ScenarioPlan(
                     "get-user",
                     ("fastapi", "fastapi:sync-def", "fastapi:blocking"),
-                    StepPlan((100, 1000), 5, 10),
+                    StepPlan((100, 1000), 5, 5, blocks=4),
                 ),
                 ScenarioPlan(
                     "read",
                     ("fastapi", "fastapi:raw", "fastapi:hybrid", "flask"),
-                    StepPlan((50, 200), 5, 10),
+                    StepPlan((50, 200), 5, 5, blocks=4),
                 ),
             ),
-            rounds=3,
         ),
         Profile(
             name="overload",
             description="flask and fastapi on select-update at 100 and 1,000 users: slow "
             "answers or 503s, never a crash; the services' memory per step (about 90 seconds)",
-            scenarios=_same(("select-update",), TWO_STACKS, StepPlan((100, 1000), 5, 10)),
+            scenarios=_same(("select-update",), TWO_STACKS, StepPlan((100, 1000), 5, 5, blocks=2)),
         ),
         Profile(
             name="full",
-            description="every scenario up to 400 users, 3 rounds of 20-second windows "
-            "(about 1 hour)",
+            description="every scenario up to 400 users, 6 blocks of 10-second windows per "
+            "step (about 1 hour)",
             scenarios=_same(
                 ("select-update", "read", "write", "mixed"),
                 TWO_STACKS,
-                StepPlan((10, 50, 100, 200, 400), 10, 20),
+                StepPlan((10, 50, 100, 200, 400), 10, 10, blocks=6, switch_s=3),
             ),
-            rounds=3,
             cross_check=CROSS_CHECK_USERS,
         ),
     )

@@ -1,9 +1,13 @@
-"""Verdicts that survive the noise: paired intervals against the measured noise band, an
-A/A run that finds no difference, a slowed variant that is found, foreign load and
-saturation judged second by second."""
+"""Verdicts that survive the noise and see what is there: variants paired block by block,
+one estimate per cell, Holm over the primary comparisons, the power stated; synthetic
+blocks with known effects, then a real run in which a copy of the baseline shows nothing
+and a variant slowed by a known CPU burn is found. Foreign load and saturation are
+judged second by second."""
 
 from __future__ import annotations
 
+import math
+import random
 import subprocess
 import sys
 import time
@@ -13,24 +17,24 @@ import pytest
 
 from loadtests.infra import cpu
 from loadtests.report import verdicts
-from loadtests.results import analysis, noise, store
+from loadtests.results import analysis, calibration, comparisons, store
 from loadtests.results.analysis import Cell
+from loadtests.results.comparisons import compare, scenario_comparisons
 from loadtests.results.models import (
     FOREIGN_PERCENT,
+    BlockValues,
     Failures,
     Latency,
-    NoiseBand,
     Stability,
     Step,
     Window,
 )
 from tests.helpers import PROJECT_ROOT, cli_env, only_run_dir, run_cli
 
-BAND = NoiseBand(ratio=1.05, error_points=0.005, comparisons=10, source="test")
-SLOW = PROJECT_ROOT / "tests" / "data" / "slowed-variants.toml"
+AA_VARIANTS = PROJECT_ROOT / "loadtests" / "aa-variants.toml"
 
 
-def _step(rps: float, p: float, errors: int = 0) -> Step:
+def _step(rps: float, p: float, errors: int = 0, blocks: list[BlockValues] | None = None) -> Step:
     latency = Latency(p50=p, p90=p, p95=p, p99=p * 2, p99_9=p * 2, max=p * 3, min=1, mean=p)
     requests = int(rps) + errors
     return Step(
@@ -38,44 +42,137 @@ def _step(rps: float, p: float, errors: int = 0) -> Step:
         successes=int(rps), throughput_rps=rps, latency_ms=latency,
         failures=Failures(count=errors, rate=errors / requests, by_kind={}),
         endpoints={}, cpu=None, stability=Stability(seconds=1, throughput_cv=None),
+        blocks=blocks or [],
     )  # fmt: skip
 
 
-def _cell(name: str, *rounds: tuple[float, float]) -> Cell:
-    return Cell(name, 50, tuple(_step(r, p) for r, p in rounds), tuple(range(1, len(rounds) + 1)))
+def _block(number: int, rps: float, p: float, errors: float = 0.0) -> BlockValues:
+    return BlockValues(
+        block=number, position=1, window=Window(start=0, end=5, seconds=5), requests=int(rps),
+        successes=int(rps), throughput_rps=rps, p50=p, p95=p, p99=p * 2, p99_9=p * 2,
+        error_rate=errors,
+    )  # fmt: skip
 
 
-def test_a_drifting_machine_is_no_difference_and_a_steady_gap_is() -> None:
-    # Rounds drift by 30% together; the variant stays within 2% of the baseline in each.
-    base = _cell("flask", (500, 20), (350, 28), (520, 19))
-    same = _cell("copy", (505, 20.2), (345, 28.3), (515, 19.1))
-    result = verdicts.versus(same, base, "throughput", BAND)
-    assert result.better is None and result.words().startswith("no significant difference (")
-    # A steady 1.8x, whatever the drift: significant, with its interval.
-    slow = _cell("slow", (280, 36), (195, 50), (290, 34))
-    result = verdicts.versus(slow, base, "throughput", BAND)
-    assert result.better is False and result.words().startswith("1.79x lower (1.7")
-    assert verdicts.versus(slow, base, "p50", BAND).better is False
-    # Unpaired, the same medians with one round cannot be told apart from noise.
-    one = verdicts.versus(_cell("slow", (280, 36)), _cell("flask", (500, 20)), "p50", BAND)
-    assert one.better is None and "one round: not tested" in one.words()
+def _blocks(
+    name: str, users: int, effect: float, spread: float, drift: list[float], seed: int
+) -> Cell:
+    """``effect`` x the baseline's speed (throughput up, latency down) in every block,
+    times the machine's ``drift`` of that block (shared by every variant) and a variant's
+    own noise of ``spread`` (log sd); pooled as the geometric mean."""
+    rng = random.Random(seed)
+    blocks = []
+    for number, machine in enumerate(drift, start=1):
+        speed = effect * machine * math.exp(rng.gauss(0, spread))
+        blocks.append(_block(number, 500 * speed, 20 / speed))
+    rps = math.exp(sum(math.log(b.throughput_rps) for b in blocks) / len(blocks))
+    step = _step(rps, 500 * 20 / rps, blocks=blocks)
+    return Cell(name, users, (step,), (1,))
 
 
-def test_a_difference_inside_the_band_is_not_a_win() -> None:
-    base = _cell("flask", (500, 20), (500, 20), (500, 20))
-    faster = _cell("fast", (520, 20), (521, 20), (519, 20))  # a tight interval around 1.04
-    assert verdicts.versus(faster, base, "throughput", BAND).better is None
-    assert verdicts.versus(faster, base, "throughput", BAND.model_copy(update={"ratio": 1.02}))
+DRIFT = [1.0, 0.7, 1.3, 0.9, 1.15, 0.8, 1.05, 0.95]  # the machine: 30% swings between blocks
 
 
-def test_the_band_is_the_smallest_that_clears_every_aa_comparison() -> None:
-    comparisons = [
-        noise.Comparison("s", ("a", "b"), 10, "p99", 1.03, 1.01, 1.05),  # misses 1 by 1%
-        noise.Comparison("s", ("a", "b"), 50, "p50", 0.99, 0.97, 1.02),  # contains 1
-    ]
-    assert [round(c.miss, 4) for c in comparisons] == [0.01, 0.0]
-    assert noise.current().ratio >= noise.MINIMUM
-    assert noise.current().comparisons > 0, "the shipped band comes from A/A runs"
+def test_a_15_percent_effect_with_5_percent_spread_is_a_verdict() -> None:
+    base = _blocks("flask", 50, 1.0, 0.05, DRIFT, seed=1)
+    slow = _blocks("slow", 50, 1 / 1.15, 0.05, DRIFT, seed=2)
+    found = compare(slow, base, "throughput", primary=True)
+    assert found.paired is not None and found.paired.p < 0.01
+    low, high = found.interval
+    assert high < 1 and low < found.value / found.baseline < high
+    cells = {"flask": {50: base}, "slow": {50: slow}}
+    (throughput,) = [c for c in scenario_comparisons(cells) if c.metric == "throughput"]
+    assert throughput.significant and throughput.better is False
+    assert verdicts.words(throughput).startswith("1.1") and "lower (" in verdicts.words(throughput)
+    assert verdicts.css(throughput) == "worse"
+
+
+def test_an_equal_pair_is_no_verdict_however_much_the_machine_drifts() -> None:
+    base = _blocks("flask", 50, 1.0, 0.05, DRIFT, seed=1)
+    same = _blocks("copy", 50, 1.0, 0.05, DRIFT, seed=3)
+    cells = {"flask": {50: base}, "copy": {50: same}}
+    for found in scenario_comparisons(cells):
+        assert found.better is None, (found.metric, verdicts.words(found))
+    p99 = next(c for c in scenario_comparisons(cells) if c.metric == "p99")
+    assert verdicts.words(p99).startswith("no significant difference (")
+    # Unpaired, that drift would swamp a 15% effect: the pairing is what finds it.
+    spread = math.log(max(DRIFT) / min(DRIFT))
+    assert spread > 0.5
+
+
+def test_the_estimate_is_pooled_and_the_interval_is_centred_on_it() -> None:
+    base = _blocks("flask", 50, 1.0, 0.05, DRIFT, seed=1)
+    slow = _blocks("slow", 50, 0.8, 0.05, DRIFT, seed=2)
+    found = compare(slow, base, "throughput")
+    low, high = found.interval
+    ratio = found.value / found.baseline
+    assert ratio == pytest.approx(slow.step.throughput_rps / base.step.throughput_rps)
+    assert math.log(ratio) - math.log(low) == pytest.approx(math.log(high) - math.log(ratio))
+
+
+def test_only_primary_comparisons_are_verdicts_and_holm_controls_them() -> None:
+    steps = (10, 50, 200)
+    cells = {
+        "flask": {u: _blocks("flask", u, 1.0, 0.05, DRIFT, seed=u) for u in steps},
+        "slow": {u: _blocks("slow", u, 0.7, 0.05, DRIFT, seed=u + 1) for u in steps},
+    }
+    found = scenario_comparisons(cells)
+    primary = [c for c in found if c.primary]
+    assert {(c.metric, c.users) for c in primary} == {
+        ("throughput", 200),
+        ("p99", 10),
+        ("p99", 50),
+        ("p99", 200),
+    }
+    assert all(c.p_adjusted is not None and c.p_adjusted >= c.paired.p for c in primary)
+    exploratory = [c for c in found if not c.primary]
+    assert all(c.better is None and verdicts.css(c) == "exploratory" for c in exploratory)
+    assert any(c.excludes_neutral for c in exploratory), "shown with its interval, not coloured"
+    assert comparisons.family_size(found) == 4
+
+
+def test_holm_can_take_back_what_one_comparison_alone_would_call() -> None:
+    """Five primary comparisons each just below 5% on their own: none survives Holm."""
+    family = [0.04, 0.045, 0.03, 0.049, 0.035]
+    assert not any(comparisons.stats.holm(family))
+
+
+def test_a_dropped_block_is_said_not_silent() -> None:
+    base = _blocks("flask", 50, 1.0, 0.05, DRIFT, seed=1)
+    slow = _blocks("slow", 50, 0.8, 0.05, DRIFT, seed=2)
+    empty = slow.steps[0].blocks[3].model_copy(update={"p50": 0.0, "p99": 0.0})
+    blocks = [*slow.steps[0].blocks[:3], empty, *slow.steps[0].blocks[4:]]
+    slow = Cell("slow", 50, (slow.steps[0].model_copy(update={"blocks": blocks}),), (1,))
+    p99 = compare(slow, base, "p99")
+    assert (p99.pairs, p99.dropped) == (7, 1)
+    assert compare(slow, base, "throughput").dropped == 0
+
+
+def test_one_block_gives_no_verdict() -> None:
+    base = _blocks("flask", 50, 1.0, 0.05, [1.0], seed=1)
+    slow = _blocks("slow", 50, 0.5, 0.05, [1.0], seed=2)
+    found = scenario_comparisons({"flask": {50: base}, "slow": {50: slow}})
+    assert all(c.better is None for c in found)
+    assert "one block: not tested" in verdicts.words(found[0])
+
+
+def test_power_is_stated_from_the_spread_and_shrinks_with_it() -> None:
+    def detectable(spread: float) -> float:
+        cells = {
+            "flask": {50: _blocks("flask", 50, 1.0, spread, DRIFT, seed=1)},
+            "copy": {50: _blocks("copy", 50, 1.0, spread, DRIFT, seed=3)},
+        }
+        (throughput,) = [p for p in comparisons.power(scenario_comparisons(cells))
+                         if p.metric == "throughput"]  # fmt: skip
+        return throughput.detectable
+
+    wide, narrow = detectable(0.10), detectable(0.02)
+    assert narrow < wide and 1.0 < narrow < 1.06 < wide < 1.5
+    statement = verdicts.power_statement(
+        {"flask": {50: _blocks("flask", 50, 1.0, 0.05, DRIFT, 1)},
+         "copy": {50: _blocks("copy", 50, 1.0, 0.05, DRIFT, 3)}}
+    )  # fmt: skip
+    assert statement is not None and "would be detected 80% of the time" in statement["text"]
 
 
 def test_foreign_load_on_a_pinned_core_is_named(tmp_path: Path) -> None:
@@ -130,30 +227,30 @@ def test_saturation_is_judged_second_by_second() -> None:
 
 
 @pytest.mark.slow
-def test_aa_finds_no_difference_and_a_slowed_variant_is_found(seeded, state_dir, tmp_path) -> None:
-    """One run, three rounds in shuffled order: Flask, an exact copy of it, and Flask
-    waiting 200 ms on a simulated external call per request (its 20 threads then serve
-    at most about 100 requests a second)."""
+def test_a_copy_is_no_difference_and_a_known_slowdown_is_found(seeded, state_dir, tmp_path) -> None:
+    """One run of blocks: Flask, an exact copy of it, and Flask burning 0.4 ms of CPU per
+    request on its one pinned core (about 20% of its throughput at this load)."""
     result = run_cli(
-        "run", "--variants", str(SLOW), "--services", "flask,flask:copy,flask:slowed",
-        "--scenario", "select-update", "--steps", "20", "--step-seconds", "4",
-        "--warmup-seconds", "1", "--rounds", "3", "--cross-check", "off", "--out", str(tmp_path),
+        "run", "--variants", str(AA_VARIANTS), "--services", "flask,flask:copy,flask:slower",
+        "--scenario", "select-update", "--steps", "20", "--blocks", "8", "--step-seconds", "4",
+        "--switch-seconds", "1.5", "--warmup-seconds", "3", "--cross-check", "off",
+        "--no-ceiling", "--out", str(tmp_path),
         env=cli_env(state_dir), timeout=400,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     run_dir = only_run_dir(tmp_path)
     data = store.load(run_dir)
-    cells = analysis.grid(data, "select-update")
-    band = verdicts.band_of(data)
-    assert data.run.noise_band == band
-    rows = verdicts.against_baseline(cells, ("throughput", "p50", "p95", "p99", "error_rate"), band)
-    aa = [v for row in rows if row["variant"] == "flask:copy" for v in row["versus"].values()]
-    quiet = [v for v in aa if v.better is None]
-    assert len(quiet) / len(aa) >= 0.95, [v.words() for v in aa]
-    slowed = [row["versus"]["throughput"] for row in rows if row["variant"] == "flask:slowed"]
-    assert any(v.better is False for v in slowed), [v.words() for v in slowed]
+    found = scenario_comparisons(analysis.grid(data, "select-update"))
+    aa = [c for c in found if c.variant == "flask:copy" and c.primary]
+    assert aa and not any(c.significant for c in aa), [verdicts.words(c) for c in aa]
+    (slower,) = [c for c in found if c.variant == "flask:slower" and c.metric == "throughput"]
+    assert slower.significant and slower.better is False, verdicts.words(slower)
+    assert 1.05 < slower.baseline / slower.value < 1.6, verdicts.words(slower)
+    checked = calibration.check(data)
+    assert checked.copies == ["flask:copy"] and checked.primary == len(aa)
+    assert not checked.false_positives
     html = (run_dir / "index.html").read_text()
-    assert "no significant difference" in html and "smallest difference this run" in html
+    assert "no significant difference" in html and "would be detected 80% of the time" in html
 
 
 def test_five_percent_errors_at_any_step_turn_the_badge_red() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from loadtests.run import generator
 from tests.conftest import SMALL_SEED
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
 
-TINY = ["--steps", "5,10", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
+TINY = ["--steps", "5,10", "--step-seconds", "4", "--warmup-seconds", "1", "--blocks", "1",
         "--cross-check", "off"]  # fmt: skip
 
 
@@ -71,20 +70,22 @@ def test_smoke_run_results_validate_and_add_up(smoke_run: Path) -> None:
             )
             assert step.endpoints["PATCH /users/{id}"].requests == step.requests
             assert step.cpu is not None and step.cpu.service_percent > 0
-        # The suite's own record of every response equals what Locust counted.
-        assert outcome.recorded.requests == outcome.locust_counts.requests
-        tag = f"select-update-{name}"
-        assert outcome.recorded.requests == _locust_csv_total(smoke_run, tag)
         assert sum(s.requests for s in outcome.steps) < outcome.recorded.requests, (
             "warm-ups are excluded from the steps"
         )
-        assert (smoke_run / outcome.locust.html).stat().st_size > 10_000
         assert outcome.statements.per_request["UPDATE"] == pytest.approx(1.0, abs=0.02)
+        positions = [block.position for step in outcome.steps for block in step.blocks]
+        assert len(positions) == 2 and set(positions) <= {1, 2}, positions
+    # The suite's own record of every response equals what Locust counted, and splits
+    # exactly between the variants it went to.
+    assert scenario.recorded.requests == scenario.locust_counts.requests
+    assert scenario.recorded.requests == _locust_csv_total(smoke_run, "select-update")
+    assert sum(run.recorded.requests for run in scenario.runs) == scenario.recorded.requests
+    assert (smoke_run / scenario.locust.html).stat().st_size > 10_000
     assert scenario.ceiling is not None and scenario.ceiling.tps > 100, scenario.ceiling
     assert scenario.ceiling.clients == 20 and scenario.ceiling.pinned
-    positions = {run.variant: run.position for run in scenario.runs}
-    assert sorted(positions.values()) == [1, 2]
-    assert data.run.order_seed is not None
+    assert data.run.order_seed is not None and scenario.design == "blocks"
+    assert data.database.connections.needed == 40 <= data.database.connections.allowed
 
 
 def test_latency_components_add_up_to_what_the_client_measured(smoke_run: Path) -> None:
@@ -109,7 +110,7 @@ def test_latency_components_add_up_to_what_the_client_measured(smoke_run: Path) 
         database_time = outcome.database_time
         assert database_time.server_ms_per_request > 0
         assert database_time.driver_ms_per_request > database_time.server_ms_per_request
-        assert database_time.statements["UPDATE"].calls >= outcome.recorded.requests * 0.95
+        assert database_time.statements["UPDATE"].calls >= database_time.requests * 0.95
 
 
 def test_the_runner_never_imports_locust() -> None:
@@ -124,46 +125,35 @@ def test_the_runner_never_imports_locust() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_run_order_is_random_but_never_repeats_the_first() -> None:
-    from loadtests.run.order import run_order
-
-    variants = ("a", "b", "c")
-    orders = list(run_order(variants, 12, seed=3))
-    assert all(sorted(order) == list(variants) for order in orders)
-    assert all(x[0] != y[0] for x, y in itertools.pairwise(orders))
-    assert len({o[0] for o in orders}) == 3, "every variant runs first sometimes"
-    assert orders == list(run_order(variants, 12, seed=3)), "the seed reproduces it"
-
-
 @pytest.mark.slow
 def test_two_locust_processes_merge_to_the_same_count(seeded, state_dir, tmp_path) -> None:
     result = _run(state_dir, tmp_path, "--services", "fastapi", "--scenario", "mixed",
                   "--workers", "2", "--audit", "--no-ceiling")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = only_run_dir(tmp_path)
-    (outcome,) = store.load(run_dir).scenarios["mixed"].runs
+    scenario = store.load(run_dir).scenarios["mixed"]
+    (outcome,) = scenario.runs
     # Each Locust process kept its own ledger of the writes; the audit read them all and
     # found every write Locust counted as a success, and nothing else.
     ledgers = list((run_dir / "ledger").glob("*/ledger-*.jsonl"))
     assert len(ledgers) == 3, "the master's (no writes) and each worker's"
     assert sum(path.stat().st_size > 1000 for path in ledgers) == 2
-    audit = outcome.audit
+    audit = scenario.audit
     assert audit is not None and audit.ok and audit.complete, audit
+    assert set(audit.variants) == {"fastapi"}, "every write names the variant it went to"
     for kind in ("POST /orders", "PATCH /users/{id}"):
         successes = sum(step.endpoints[kind].successes for step in outcome.steps)
         assert audit.writes[kind].acknowledged >= successes > 0, kind
     assert "0 lost, 0 duplicated, 0 unexpected" in result.stdout
-    recorded = outcome.recorded
+    recorded = scenario.recorded
     assert len(recorded.per_worker) == 2, recorded.per_worker
     assert all(count > 0 for count in recorded.per_worker.values())
-    assert sum(recorded.per_worker.values()) == recorded.requests
+    assert sum(recorded.per_worker.values()) == recorded.requests == outcome.recorded.requests
     assert (
-        recorded.requests
-        == outcome.locust_counts.requests
-        == _locust_csv_total(run_dir, "mixed-fastapi")
+        recorded.requests == scenario.locust_counts.requests == _locust_csv_total(run_dir, "mixed")
     )
     assert recorded.per_endpoint == {
-        name: counts.requests for name, counts in outcome.locust_counts.per_endpoint.items()
+        name: counts.requests for name, counts in scenario.locust_counts.per_endpoint.items()
     }
     endpoints = outcome.steps[-1].endpoints
     assert {"GET /users/{id}", "GET /orders/{id}", "PATCH /users/{id}", "POST /orders"} <= set(
@@ -202,7 +192,9 @@ def test_wrong_answers_are_counted_as_errors_by_kind(running, seeded, tmp_path) 
     [
         (["--services", "flask,django"], "unknown variant 'django' (known: flask, flask:sync"),
         (["--services", "flask,flask"], "variant 'flask' is listed twice"),
-        (["--rounds", "0"], "--rounds must be between 1 and 20"),
+        (["--rounds", "3"], "--rounds is gone: the variants now take turns within every step"),
+        (["--blocks", "0"], "blocks must be between 1 and 50, got 0"),
+        (["--switch-seconds", "0.1"], "switch seconds must be between 0.5 and 3600, got 0.1"),
         (["--scenario", "checkout"], "unknown scenario 'checkout'"),
         (["--profile", "huge"], "unknown profile 'huge'"),
         (["--steps", "50,10"], "steps must increase"),
@@ -287,7 +279,7 @@ def _interrupt_a_run(state: Path, env: dict[str, str], out: Path) -> None:
     assert run_cli("db", "down", env=env).returncode == 0  # the run starts (and stops) it
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadtests", "run", "--steps", "5,10,20", "--step-seconds", "4",
-         "--warmup-seconds", "1", "--rounds", "1", "--out", str(out)],
+         "--warmup-seconds", "1", "--blocks", "1", "--out", str(out)],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -32,7 +32,7 @@ except SuiteError:  # no PgBouncer here: the tests that need one are skipped
 
 needs_pgbouncer = pytest.mark.skipif(BINARY is None, reason="PgBouncer is installed by .ci/run")
 TINY = ["--scenario", "mixed", "--services", "flask,fastapi", "--steps", "5", "--step-seconds", "4",
-        "--warmup-seconds", "2", "--rounds", "1", "--cross-check", "off", "--no-ceiling"]  # fmt: skip
+        "--warmup-seconds", "2", "--blocks", "1", "--cross-check", "off", "--no-ceiling"]  # fmt: skip
 
 
 def _run(state_dir: Path, out: Path, *args: str) -> dict:

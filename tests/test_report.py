@@ -46,11 +46,12 @@ def two_runs(seeded, state_dir, tmp_path_factory) -> tuple[Path, Path]:
     and two variants on select-update at 5 users."""
     out = tmp_path_factory.mktemp("reports")
     env = cli_env(state_dir)
-    first = run_cli("run", "--steps", "5,200", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
+    first = run_cli("run", "--steps", "5,200", "--step-seconds", "4", "--warmup-seconds", "1", "--blocks", "2",
+                    "--switch-seconds", "1",
                     "--scenario", "select-update,mixed", "--services", "flask,fastapi,fastapi:raw",
                     "--cross-check", "off", "--out", str(out), env=env, timeout=400)  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
-    second = run_cli("run", "--steps", "5", "--step-seconds", "4", "--warmup-seconds", "1", "--rounds", "1",
+    second = run_cli("run", "--steps", "5", "--step-seconds", "4", "--warmup-seconds", "1", "--blocks", "1",
                      "--scenario", "select-update", "--services", "flask,fastapi", "--out", str(out),
                      "--cross-check", "off", "--no-ceiling", env=env, timeout=300)  # fmt: skip
     assert second.returncode == 0, second.stdout + second.stderr
@@ -101,8 +102,10 @@ def test_report_has_every_section_and_a_chart_per_figure(two_runs) -> None:
                  "FastAPI (raw asyncpg)", "<code>DATA_ACCESS</code> = raw",
                  data.environment.machine["cpu_model"]):  # fmt: skip
         assert text in html, text
-    for outcome in data.scenarios["select-update"].runs:
-        assert f'href="{outcome.locust.html}"' in html
+    for name, scenario in data.scenarios.items():
+        assert f'href="{scenario.locust.html}"' in html, name
+        assert f'data-scenario="{name}"' in html and "Every block" in html
+    assert "would be detected 80% of the time" in html, "the power is stated"
     assert "http://" not in html.split("<script>")[0].replace("http://127.0.0.1", ""), "no network"
 
 
@@ -122,6 +125,9 @@ def test_every_variant_is_compared_with_the_baseline(two_runs) -> None:
         ].value("p99")
         if p99.comparable:
             assert p99.ratio == pytest.approx(expected)
+        assert p99.primary, "p99 is a primary comparison at every step"
+        assert row["versus"]["throughput"].primary == (row["users"] == 200), "only at the top"
+        assert not row["versus"]["p50"].primary and not row["versus"]["error_rate"].primary
     headline = scenario["headlines"][0]
     assert headline.startswith("At 200 users, p99 against Flask's")
     assert "FastAPI" in headline and "FastAPI (raw asyncpg)" in headline

@@ -1,55 +1,77 @@
-"""The Locust -> runner hand-off (loadtests/recording/wire.py) and the extras' interface:
-a recorder's document survives the trip, a bad file is one line, and the loop hands every
-extra the moments it asks for."""
+"""The runner <-> Locust contract (loadtests/recording/wire.py, schedule.py) and the
+extras' interface: a recorder's document survives the trip, a bad file is one line, the
+schedule interleaves every variant in every block, and the loop hands every extra the
+moments it asks for."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import random
+from collections import Counter
 
 import pytest
 
 from loadtests.errors import SuiteError
 from loadtests.locust.recorder import Recorder
-from loadtests.plan import PROFILES
-from loadtests.recording import wire
-from loadtests.recording.wire import EndpointCount, LocustCounts, StepMeta
+from loadtests.plan import PROFILES, PlanError, StepPlan
+from loadtests.recording import schedule, wire
+from loadtests.recording.wire import EndpointCount, LocustCounts, WindowMeta
 from loadtests.run import extras
 from loadtests.run.extras import audit, ceiling, crosscheck, faults
 from loadtests.run.state import RunOptions
 from loadtests.variants import BUILTIN
 
+HOSTS = {"flask": "http://a", "fastapi": "http://b", "fastapi:fair": "http://c"}
+
+
+def _window(window: int, variant: str, switch: float) -> WindowMeta:
+    return WindowMeta(
+        window=window, step=0, users=10, block=window + 1, position=1, variant=variant,
+        switch_at=switch, start=switch + 2, end=switch + 7,
+    )  # fmt: skip
+
 
 def _recorded() -> wire.Recorded:
     recorder = Recorder()
-    recorder.open_window(0, 100.0, 110.0)
-    for index in range(50):
-        recorder.record("GET /users/{id}", 100.0 + index / 10, 2.0 + index, None)
-    recorder.record("GET /users/{id}", 105.0, 30.0, "http_503")
-    steps = {0: StepMeta(users=10, started_at=96.0, window=(100.0, 110.0), ended_at=110.0)}
+    first, second = _window(0, "flask", 100.0), _window(1, "fastapi", 107.0)
+    recorder.open_window(first)
+    for index in range(50):  # inside flask's window
+        recorder.record("GET /users/{id}", "flask", 102.0 + index / 10, 2.0 + index, None)
+    recorder.record("GET /users/{id}", "flask", 101.0, 30.0, "http_503")  # warm-up: no window
+    recorder.open_window(second)
+    # Sent to flask before the switch, answered in fastapi's window: in flight at the
+    # switch, so in no window (but in flask's series and the totals).
+    recorder.record("GET /users/{id}", "flask", 106.9, 2500.0, None)
+    recorder.record("GET /users/{id}", "fastapi", 110.0, 5.0, None)
+    first.ended_at, second.ended_at = 107.0, 114.0
     counts = LocustCounts(
-        requests=51, failures=1,
-        per_endpoint={"GET /users/{id}": EndpointCount(requests=51, failures=1)},
+        requests=53, failures=1,
+        per_endpoint={"GET /users/{id}": EndpointCount(requests=53, failures=1)},
         cpu_warning=False,
     )  # fmt: skip
-    return recorder.snapshot(complete=True, steps=steps, locust=counts)
+    return recorder.snapshot(True, {0: first, 1: second}, counts)
 
 
 def test_a_recorded_document_survives_the_trip(tmp_path) -> None:
     path = tmp_path / "locust.json"
     wire.write(path, _recorded())
     back = wire.read(path)
-    assert back.complete and back.steps[0].window == (100.0, 110.0)
+    assert back.complete and back.windows[0].variant == "flask"
     tally = back.measured[0]["GET /users/{id}"]
-    assert tally["ok"]["count"] == 50 and tally["errors"] == {"http_503": 1}
-    assert sum(t["ok"]["count"] + t["failed"]["count"] for t in back.series.values()) == 51
+    assert tally["ok"]["count"] == 50 and tally["errors"] == {}, "the warm-up's 503 is outside"
+    assert back.measured[1]["GET /users/{id}"]["ok"]["count"] == 1, "the in-flight one is not"
+    flask = back.series["flask"]
+    assert sum(t["ok"]["count"] + t["failed"]["count"] for t in flask.values()) == 52
+    assert sum(t["ok"]["count"] for t in back.series["fastapi"].values()) == 1
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("{not json", "is not a statistics file of this suite version"),
-        ('{"complete": true}', "(steps: Field required)"),
+        ('{"complete": true}', "(windows: Field required)"),
         ("[]", "is not a statistics file of this suite version"),
     ],
 )
@@ -63,16 +85,73 @@ def test_a_bad_statistics_file_is_one_line(tmp_path, text, expected) -> None:
 
 def test_a_changed_field_names_where(tmp_path) -> None:
     data = json.loads(_recorded().model_dump_json())
-    data["steps"]["0"]["window"] = "soon"
+    data["windows"]["0"]["start"] = "soon"
     path = tmp_path / "locust.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(SuiteError, match=r"steps\.0\.window"):
+    with pytest.raises(SuiteError, match=r"windows\.0\.start"):
         wire.read(path)
 
 
 def test_a_missing_statistics_file_is_one_line(tmp_path) -> None:
-    with pytest.raises(SuiteError, match="Locust wrote no statistics"):
+    with pytest.raises(SuiteError, match="no statistics file"):
         wire.read(tmp_path / "absent.json")
+
+
+def test_every_block_gives_every_variant_one_window() -> None:
+    plan = StepPlan((10, 50), warmup_s=4, measure_s=5, blocks=6, switch_s=2)
+    turns = schedule.build(plan, HOSTS, plan.blocks, plan.switch_s, seed=7)
+    assert len(turns.segments) == 2 * 6 * 3
+    for step in (0, 1):
+        for block in range(1, 7):
+            mine = [s.variant for s in turns.segments if s.step == step and s.block == block]
+            assert sorted(mine) == sorted(HOSTS), (step, block)
+    firsts = [
+        next(s.variant for s in turns.segments if s.step == 0 and s.block == b) for b in range(1, 7)
+    ]
+    assert all(a != b for a, b in itertools.pairwise(firsts)), firsts
+    assert len(set(firsts)) > 1, "the order changes from block to block"
+
+
+def test_windows_follow_each_other_with_their_warm_ups() -> None:
+    plan = StepPlan((10, 50), warmup_s=4, measure_s=5, blocks=2, switch_s=2)
+    turns = schedule.build(plan, HOSTS, plan.blocks, plan.switch_s, seed=1)
+    for before, after in zip(turns.segments, turns.segments[1:], strict=False):
+        assert after.switch_s == before.end_s
+    step_starts = {s.step: s for s in reversed(turns.segments)}
+    assert all(s.start_s - s.switch_s == 4 for s in step_starts.values()), "a step ramps 4 s"
+    assert Counter(s.start_s - s.switch_s for s in turns.segments)[2] == len(turns.segments) - 2
+    assert turns.total_s == pytest.approx(plan.total_s(3))
+
+
+def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
+    plan = StepPlan((10,), warmup_s=4, measure_s=5, blocks=8)
+    one = [s.variant for s in schedule.build(plan, HOSTS, 8, 2, seed=3).segments]
+    assert one == [s.variant for s in schedule.build(plan, HOSTS, 8, 2, seed=3).segments]
+    assert one != [s.variant for s in schedule.build(plan, HOSTS, 8, 2, seed=4).segments]
+
+
+def test_no_variant_is_favoured_by_its_position() -> None:
+    """Over many blocks each variant takes each position about equally often."""
+    orders = list(schedule.block_orders(list(HOSTS), 3000, random.Random(5)))
+    for position in range(3):
+        counts = Counter(order[position] for order in orders)
+        assert all(900 < n < 1100 for n in counts.values()), (position, counts)
+
+
+def test_a_fault_gets_a_block_of_its_own_before_the_steps_blocks() -> None:
+    plan = StepPlan((10, 50), warmup_s=4, measure_s=5, blocks=2)
+    turns = schedule.build(plan, HOSTS, 2, 2, seed=1, fault=(2, 22.0))
+    at_step = [s for s in turns.segments if s.step == 1]
+    assert [s.block for s in at_step[:3]] == [schedule.FAULT_BLOCK] * 3
+    assert all(s.end_s - s.start_s == 22.0 for s in at_step[:3])
+    assert not any(s.block == schedule.FAULT_BLOCK for s in turns.segments if s.step == 0)
+
+
+def test_bad_blocks_and_switch_are_refused() -> None:
+    with pytest.raises(PlanError, match="blocks must be between 1 and 50"):
+        StepPlan((10,), 4, 5, blocks=0)
+    with pytest.raises(PlanError, match=r"switch seconds must be between 0\.5"):
+        StepPlan((10,), 4, 5, switch_s=0.1)
 
 
 def _options(**changes: object) -> RunOptions:
@@ -89,6 +168,7 @@ def test_only_the_extras_a_run_asks_for_are_enabled() -> None:
         ceiling.DatabaseCeiling, faults.Fault, audit.Audit, crosscheck.CrossCheckExtra,
     ]  # fmt: skip
     assert all(e.announce() for e in every[1:]), "each optional extra says what it will do"
+    assert every[1].extra_block() == (1, 2 + 2 * faults.FAULT_MARGIN_S)
 
 
 def test_every_window_reaches_every_listener() -> None:
@@ -99,11 +179,10 @@ def test_every_window_reaches_every_listener() -> None:
             self.name = name
 
         @contextlib.contextmanager
-        def around_variant(self, run, plan, outcome):
-            yield lambda step, start, end: heard.append((self.name, step))
+        def around_scenario(self, run, plan, outcomes):
+            yield lambda window: heard.append((self.name, window.window))
 
-    with extras.around_variant(
-        [Listening("a"), extras.Extra(), Listening("b")], None, None, None
-    ) as on_window:
-        on_window(1, 0.0, 1.0)
-    assert heard == [("a", 1), ("b", 1)]
+    every = [Listening("a"), extras.Extra(), Listening("b")]
+    with extras.around_scenario(every, None, None, {}) as on_window:
+        on_window(_window(3, "flask", 0.0))
+    assert heard == [("a", 3), ("b", 3)]

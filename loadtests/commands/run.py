@@ -25,7 +25,6 @@ from loadtests.plan import (
     SCENARIOS,
     PlanError,
     ScenarioPlan,
-    StepPlan,
     parse_scenarios,
     parse_steps,
     profile,
@@ -38,18 +37,19 @@ from loadtests.run.extras import faults
 from loadtests.run.state import RunOptions
 from loadtests.variants import resolve
 
-MAX_ROUNDS = 20
 MAX_CROSS_CHECK_USERS = 1000
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
-        help="run the load test: every variant in turn under rising concurrency",
+        help="run the load test: every variant under rising concurrency, taking turns",
         description=(
-            "Start the database (seeding it on first use), then for each round, scenario and "
-            "variant: reset the data, start the service pinned to its own cores, drive it "
-            "with Locust through rising user counts, and write reports/<run>/results.json."
+            "Start the database (seeding it on first use), then for each scenario: reset the "
+            "data, start every variant's service pinned to the service cores, and drive them "
+            "with one Locust through rising user counts; at every step the variants take "
+            "turns in blocks (each variant one measured window per block, in a random order). "
+            "Writes reports/<run>/results.json and the report."
         ),
     )
     names = ", ".join(f"{p.name} ({p.description})" for p in PROFILES.values())
@@ -65,10 +65,20 @@ def add_parser(commands: Any) -> None:
         help="scenario(s), comma-separated: select-update, get-user, read, write, mixed",
     )
     parser.add_argument("--steps", help="rising user counts, e.g. 10,50,100,200")
-    parser.add_argument("--step-seconds", type=float, help="measured seconds per step")
-    parser.add_argument("--warmup-seconds", type=float, help="unmeasured warm-up seconds per step")
-    parser.add_argument("--rounds", type=int, help="times every variant runs every step")
-    parser.add_argument("--seed", type=int, help="seed of the random run order (default: random)")
+    parser.add_argument(
+        "--step-seconds", type=float, help="measured seconds of each variant's window"
+    )
+    parser.add_argument(
+        "--warmup-seconds", type=float, help="unmeasured warm-up of a step's first turn (the ramp)"
+    )
+    parser.add_argument(
+        "--switch-seconds", type=float, help="unmeasured warm-up after each switch of variant"
+    )
+    parser.add_argument(
+        "--blocks", type=int, help="blocks per step: every variant gets one window in each"
+    )
+    parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # gone: see _plans
+    parser.add_argument("--seed", type=int, help="seed of the block orders (default: random)")
     parser.add_argument(
         "--workers", type=int, default=1, help="Locust processes generating load (default 1)"
     )
@@ -132,8 +142,13 @@ def _cross_check(text: str | None, default: int | None) -> int | None:
     return users
 
 
-def _plans(args: argparse.Namespace) -> tuple[tuple[ScenarioPlan, ...], int]:
+def _plans(args: argparse.Namespace) -> tuple[ScenarioPlan, ...]:
     """The profile's scenario plans with the command line's changes applied."""
+    if args.rounds is not None:
+        raise PlanError(
+            "--rounds is gone: the variants now take turns within every step; "
+            "--blocks N sets how many turns each gets"
+        )
     chosen = profile(args.profile)
     plans = chosen.scenarios
     if args.scenario is not None:
@@ -142,34 +157,22 @@ def _plans(args: argparse.Namespace) -> tuple[tuple[ScenarioPlan, ...], int]:
     if args.services is not None:
         names = tuple(v.name for v in resolve(args.services, known_variants(args)))
         plans = tuple(replace(p, variants=names) for p in plans)
-    changed = []
-    for plan in plans:
-        steps = plan.plan
-        changed.append(
-            replace(
-                plan,
-                plan=StepPlan(
-                    steps=parse_steps(args.steps) if args.steps is not None else steps.steps,
-                    warmup_s=args.warmup_seconds
-                    if args.warmup_seconds is not None
-                    else steps.warmup_s,
-                    measure_s=args.step_seconds
-                    if args.step_seconds is not None
-                    else steps.measure_s,
-                ),
-            )
-        )
-    rounds = args.rounds if args.rounds is not None else chosen.rounds
-    return tuple(changed), rounds
+    given = {
+        "steps": parse_steps(args.steps) if args.steps is not None else None,
+        "warmup_s": args.warmup_seconds,
+        "measure_s": args.step_seconds,
+        "switch_s": args.switch_seconds,
+        "blocks": args.blocks,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
+    return tuple(replace(plan, plan=replace(plan.plan, **changes)) for plan in plans)
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
     try:
-        plans, rounds = _plans(args)
+        plans = _plans(args)
     except PlanError as exc:
         raise SuiteError(str(exc)) from None
-    if not 1 <= rounds <= MAX_ROUNDS:
-        raise SuiteError(f"--rounds must be between 1 and {MAX_ROUNDS}, got {rounds}")
     if not 1 <= args.workers <= 32:
         raise SuiteError(f"--workers must be between 1 and 32, got {args.workers}")
     if args.out.exists() and not args.out.is_dir():
@@ -180,7 +183,6 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         scenarios=plans,
         variants=catalogue,
-        rounds=rounds,
         locust_processes=args.workers,
         out_root=args.out.resolve(),
         profile=args.profile,
@@ -236,17 +238,17 @@ def handle(args: argparse.Namespace) -> int:
         steps = plan.plan
         print(
             f"{plan.scenario}: {', '.join(plan.variants)}; steps "
-            f"{','.join(map(str, steps.steps))} users, {steps.warmup_s:g} s warm-up + "
-            f"{steps.measure_s:g} s measured each",
+            f"{','.join(map(str, steps.steps))} users; {steps.blocks} blocks per step, each "
+            f"variant's turn {steps.switch_s:g} s warm-up + {steps.measure_s:g} s measured "
+            f"({steps.warmup_s:g} s for a step's first turn)",
             flush=True,
         )
     beside = extras.enabled(options)
     for notice in (extra.announce() for extra in beside):
         if notice:
             print(notice, flush=True)
-    rounds = f"{options.rounds} rounds, " if options.rounds > 1 else ""
     minutes = runner.estimated_seconds(options, beside) / 60
-    print(f"{rounds}about {minutes:.0f} min in all", flush=True)
+    print(f"about {minutes:.0f} min in all", flush=True)
     run_dir = runner.run(options, finished=build_reports)
     data = store.load(run_dir)
     print(table.render(data))
@@ -254,7 +256,7 @@ def handle(args: argparse.Namespace) -> int:
         print(line)
     where = run_dir / store.FILENAME
     print(f"\nresults: {where}  ({data.run.status}, {data.run.duration_s:.0f} s)")
-    audits = [r.audit for s in data.scenarios.values() for r in s.runs if r.audit is not None]
+    audits = [s.audit for s in data.scenarios.values() if s.audit is not None]
     if any(not found.ok for found in audits):
         print("the audit found lost, duplicated or unexpected writes: see the report", flush=True)
         return 1

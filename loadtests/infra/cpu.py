@@ -28,7 +28,13 @@ from loadtests.infra.processes import interrupts_to_main_thread
 SAMPLE_EVERY_S = 1.0
 PROCESS_SATURATED_PERCENT = 90.0  # one Locust process is single-threaded (gevent)
 CORES_SATURATED_PERCENT = 95.0
-MEMORY_GROUPS = ("service",)  # whose memory is sampled (PSS costs a page-table walk)
+SERVICE = "service"  # groups named so (one per variant: "service NAME") are the services'
+# Only the services' memory is sampled (PSS costs a page-table walk per process).
+
+
+def service_group(variant: str) -> str:
+    """The name of a variant's service processes among the monitored groups."""
+    return f"{SERVICE} {variant}" if variant else SERVICE
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class CpuLayout:
         service on its own, everything else of the suite on the others."""
         if not self.pinned:
             return {}
-        return {g: self.service_cpus if g == "service" else self.other_cpus for g in groups}
+        return {g: self.service_cpus if g.startswith(SERVICE) else self.other_cpus for g in groups}
 
 
 def available_cpus() -> list[int]:
@@ -175,10 +181,10 @@ class CpuMonitor:
             for proc in members():
                 with contextlib.suppress(psutil.Error):
                     usage[proc.pid] = _cpu_seconds(proc)
-                    if name in MEMORY_GROUPS:
+                    if name.startswith(SERVICE):
                         held += _memory(proc)
             groups[name] = usage
-            if usage and name in MEMORY_GROUPS:
+            if usage and name.startswith(SERVICE):
                 memory[name] = held
         cores = [
             (

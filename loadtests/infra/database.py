@@ -241,18 +241,23 @@ def statement_stats(url: str) -> dict[str, tuple[int, float]] | None:
     introspects a type the first time a connection meets it) are setup, not the work of
     any request, and are left out."""
     with connect(url) as conn, conn.cursor() as cur:
-        if not _has_statement_stats(cur):
-            return None
-        cur.execute(
-            "SELECT upper((regexp_split_to_array(btrim(query), '\\s+'))[1]) AS kind,"
-            " sum(calls)::bigint, sum(total_exec_time)::float8"
-            " FROM pg_stat_statements"
-            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_extension%'"
-            " AND query NOT ILIKE '%pg_catalog.pg_type%'"
-            " GROUP BY 1 ORDER BY 1"
-        )
-        return {kind.rstrip(";"): (int(calls), float(ms)) for kind, calls, ms in cur.fetchall()}
+        return statement_stats_on(cur)
+
+
+def statement_stats_on(cur: Any) -> dict[str, tuple[int, float]] | None:
+    """``statement_stats`` on an open cursor (for repeated snapshots on one connection)."""
+    if not _has_statement_stats(cur):
+        return None
+    cur.execute(
+        "SELECT upper((regexp_split_to_array(btrim(query), '\\s+'))[1]) AS kind,"
+        " sum(calls)::bigint, sum(total_exec_time)::float8"
+        " FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_extension%'"
+        " AND query NOT ILIKE '%pg_catalog.pg_type%'"
+        " GROUP BY 1 ORDER BY 1"
+    )
+    return {kind.rstrip(";"): (int(calls), float(ms)) for kind, calls, ms in cur.fetchall()}
 
 
 def statement_counts(url: str) -> dict[str, int] | None:

@@ -130,7 +130,12 @@ class PgBouncer:
 
 
 def _config(
-    upstream: URL, port: int, pool_size: int, version: tuple[int, ...], directory: Path
+    upstream: URL,
+    port: int,
+    pool_size: int,
+    version: tuple[int, ...],
+    directory: Path,
+    clients: int,
 ) -> str:
     lines = [
         "; written by loadtests for one run; see loadtests/infra/pgbouncer.py",
@@ -149,7 +154,8 @@ def _config(
         f"default_pool_size = {pool_size}",
         "min_pool_size = 0",
         "reserve_pool_size = 0",
-        f"max_client_conn = {pool_size * 2 + 20}",
+        # Every variant's pool is connected at once while they take turns.
+        f"max_client_conn = {max(clients, pool_size) * 2 + 20}",
         f"max_db_connections = {pool_size}",
         "server_reset_query = DISCARD ALL",
         "ignore_startup_parameters = extra_float_digits",
@@ -163,7 +169,11 @@ def _config(
 
 
 def start(
-    upstream: str, pool_size: int, log_path: Path, cpus: list[int] | None = None
+    upstream: str,
+    pool_size: int,
+    log_path: Path,
+    cpus: list[int] | None = None,
+    clients: int = 0,
 ) -> PgBouncer:
     """Start PgBouncer in front of ``upstream``; return once its admin console answers."""
     binary = find_binary()
@@ -176,7 +186,9 @@ def start(
     directory = postgres.layout().runtime_dir / f"pgbouncer-{port}"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "userlist.txt").write_text(f'"{url.username}" "{url.password}"\n')
-    (directory / "pgbouncer.ini").write_text(_config(url, port, pool_size, version, directory))
+    (directory / "pgbouncer.ini").write_text(
+        _config(url, port, pool_size, version, directory, clients)
+    )
     for path in (directory, directory / "userlist.txt", directory / "pgbouncer.ini"):
         path.chmod(0o700 if path.is_dir() else 0o600)
         if run_as:

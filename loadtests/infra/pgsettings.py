@@ -38,13 +38,17 @@ REPORTED_SETTINGS = (
 )
 
 
-def config_file(port: int) -> str:
-    """The postgresql.conf fragment the embedded server starts with."""
+def config_file(port: int, max_connections: int | None = None) -> str:
+    """The postgresql.conf fragment the embedded server starts with (``max_connections``
+    raised when a run's pools need more, see loadtests/run/setup.py)."""
+    settings = {**BENCHMARK_SETTINGS}
+    if max_connections is not None:
+        settings["max_connections"] = str(max(max_connections, MAX_CONNECTIONS))
     lines = [
         "# written by loadtests on every start; edit loadtests/infra/pgsettings.py instead",
         "listen_addresses = '127.0.0.1'",
         f"port = {port}",
         "unix_socket_directories = ''",  # TCP only: no socket-path length or permission issues
     ]
-    lines += [f"{name} = '{value}'" for name, value in BENCHMARK_SETTINGS.items()]
+    lines += [f"{name} = '{value}'" for name, value in settings.items()]
     return "\n".join(lines) + "\n"

@@ -181,11 +181,14 @@ class EmbeddedPostgres:
             return state
         return None
 
-    def up(self, port: int | None = None) -> tuple[ServerState, bool]:
+    def up(
+        self, port: int | None = None, max_connections: int | None = None
+    ) -> tuple[ServerState, bool]:
         """Start the server (idempotent). Returns its state and whether it was started now.
 
         Without ``port`` it takes the port it last had if that is free, else a free one
-        (``ServerState.moved_from`` then names the port it could not have)."""
+        (``ServerState.moved_from`` then names the port it could not have).
+        ``max_connections``: more than the benchmark settings' (a start only)."""
         with self._locked():
             running = self.status() or self._adopt_orphan()
             if running:
@@ -200,7 +203,7 @@ class EmbeddedPostgres:
             bin_dir = self._binaries()
             self._ensure_initialised(bin_dir)
             self._clear_stale_pid_file()
-            state = self._start(bin_dir, port)
+            state = self._start(bin_dir, port, max_connections)
             self._ensure_database(state)
             return state, True
 
@@ -383,13 +386,13 @@ class EmbeddedPostgres:
         for _ in range(3):
             yield free_port()
 
-    def _start(self, bin_dir: Path, port: int | None) -> ServerState:
+    def _start(self, bin_dir: Path, port: int | None, max_connections: int | None) -> ServerState:
         where = self.layout
         last = self._last_port()
         error = ""
         for chosen in self._candidate_ports(port):
             conf = where.data_dir / "loadtests.conf"
-            conf.write_text(pgsettings.config_file(chosen))
+            conf.write_text(pgsettings.config_file(chosen, max_connections))
             where.log_file.touch()
             if where.run_as:
                 where.run_as.chown(conf)

@@ -18,9 +18,10 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.locust import turn
 from loadtests.locust.listen import listener
-from loadtests.locust.recorder import REPORT_KEY, WINDOW_MESSAGE, Delta, Recorder, error_kind
-from loadtests.locust.shape import Progress, RisingSteps
+from loadtests.locust.recorder import REPORT_KEY, Delta, Recorder, error_kind
+from loadtests.locust.shape import Hooks, Progress, RisingSteps
 from loadtests.plan import id_ranges
 from loadtests.recording import wire
 from loadtests.recording.attribution import parse_header
@@ -31,7 +32,7 @@ from loadtests.recording.wire import (
     WINDOW_PREFIX,
     EndpointCount,
     LocustCounts,
-    StepMeta,
+    WindowMeta,
 )
 from services.common.seed import SeedSpec
 from services.common.timing import HEADER
@@ -46,8 +47,10 @@ class _Test:
 
     def restart(self) -> None:
         self.complete = False
-        self.steps: dict[int, StepMeta] = {}
+        self.windows: dict[int, WindowMeta] = {}
 
+
+SWITCH_MESSAGE = "loadtests_switch"  # master -> workers: a window and its host
 
 recorder = Recorder()
 _test = _Test()
@@ -78,6 +81,7 @@ def _options(parser: Any) -> None:
         )
     internal = {"default": "", "include_in_web_ui": False}
     parser.add_argument("--results-file", help="the suite's statistics (JSON)", **internal)
+    parser.add_argument("--schedule", help="the runner's schedule (JSON)", **internal)
     parser.add_argument("--run-label", help="prefix of the progress lines", **internal)
 
 
@@ -86,13 +90,10 @@ def _init(environment: Environment, **_: Any) -> None:
     _test.environment = environment
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(WINDOW_MESSAGE, _window_message)
-    RisingSteps.hooks = {
-        "restart": _restart,
-        "window": _open_window,
-        "step_end": _step_end,
-        "progress": _progress,
-    }
+        runner.register_message(SWITCH_MESSAGE, _switch_message)
+    RisingSteps.hooks = Hooks(
+        restart=_restart, switch=_switch, window_end=_window_end, progress=_progress
+    )
 
 
 @listener(events.request)
@@ -102,12 +103,15 @@ def _request(
     exception: BaseException | None = None,
     response: Any = None,
     start_time: float | None = None,
+    context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
     started = start_time if start_time is not None else time.time() - response_time / 1000.0
     headers = getattr(response, "headers", None)
     timing = parse_header(headers.get(HEADER) if headers else None)
-    recorder.record(name, started, response_time, error_kind(exception, response), timing)
+    variant = str((context or {}).get("variant", ""))
+    kind = error_kind(exception, response)
+    recorder.record(name, variant, started, response_time, kind, timing)
 
 
 @listener(events.report_to_master)
@@ -137,23 +141,33 @@ def _restart() -> None:
     _test.restart()
 
 
-def _open_window(step: int, users: int, start: float, end: float) -> None:
-    recorder.open_window(step, start, end)
-    print(f"{WINDOW_PREFIX}{step} {start:.3f} {end:.3f}", flush=True)  # for --fault
-    _test.steps[step] = StepMeta(users=users, started_at=time.time(), window=(start, end))
+def _switch(window: WindowMeta, host: str, fresh: bool) -> None:
+    """The shape switched the traffic: here, in every worker, and for the runner."""
+    _take_turn(window, host, fresh)
+    _test.windows[window.window] = window
+    print(f"{WINDOW_PREFIX}{window.model_dump_json()}", flush=True)  # for the runner's extras
     runner = _test.environment.runner if _test.environment else None
     if isinstance(runner, MasterRunner):
-        runner.send_message(WINDOW_MESSAGE, {"step": step, "start": start, "end": end})
+        message = {"window": window.model_dump(), "host": host, "fresh": fresh}
+        runner.send_message(SWITCH_MESSAGE, message)
 
 
-def _window_message(environment: Environment, msg: Any, **_: Any) -> None:
-    recorder.open_window(int(msg.data["step"]), float(msg.data["start"]), float(msg.data["end"]))
+def _switch_message(environment: Environment, msg: Any, **_: Any) -> None:
+    data = msg.data
+    _take_turn(WindowMeta.model_validate(data["window"]), str(data["host"]), bool(data["fresh"]))
 
 
-def _step_end(step: int, last: bool) -> None:
-    _test.steps[step].ended_at = time.time()
-    if last:
-        _test.complete = True
+def _take_turn(window: WindowMeta, host: str, fresh: bool) -> None:
+    recorder.open_window(window)
+    turn.switch(host, window.variant, window.window, fresh)
+
+
+def _window_end(window: WindowMeta, last: bool) -> None:
+    window.ended_at = time.time()
+    _test.complete = last
+    follows = _test.windows.get(window.window + 1)
+    if not last and follows is not None and follows.block == window.block:
+        return  # written at the end of each block, not after every window
     # Partial results survive an interruption: written now, and again once the workers'
     # reports (every 3 s) covering the end of the window have arrived.
     _write_results(_test.environment)
@@ -168,9 +182,13 @@ def _progress(progress: Progress) -> None:
     assert environment.parsed_options is not None  # Locust's command line always sets it
     label = environment.parsed_options.run_label
     p95 = total.get_current_response_time_percentile(0.95) or 0
+    segment = progress.segment
+    turn_text = (
+        f", block {segment.block}/{progress.blocks}, {segment.variant}" if segment.variant else ""
+    )
     print(
-        f"{PROGRESS_PREFIX}{label + ' | ' if label else ''}step {progress.step}/{progress.steps}"
-        f" ({progress.users} users, {progress.phase}, {progress.step_left_s:.0f} s left)"
+        f"{PROGRESS_PREFIX}{label + ' | ' if label else ''}step {segment.step + 1}/"
+        f"{progress.steps} ({segment.users} users{turn_text}, {progress.phase})"
         f" | {_duration(progress.total_left_s)} left"
         f" | {total.current_rps:.0f} req/s, p95 {p95:.0f} ms, {total.num_failures} errors",
         flush=True,
@@ -205,5 +223,5 @@ def _write_results(environment: Environment | None) -> None:
         per_endpoint=per_endpoint,
         cpu_warning=cpu_warning,
     )
-    recorded = recorder.snapshot(complete=_test.complete, steps=_test.steps, locust=locust)
+    recorded = recorder.snapshot(_test.complete, dict(_test.windows), locust)
     wire.write(Path(options.results_file), recorded)

@@ -5,16 +5,18 @@ Off unless Locust gets ``--ledger-dir``: then ``writes.sent`` returns None at on
 nothing else runs. On, each Locust process appends JSON lines to its own
 ``<dir>/ledger-<pid>.jsonl``, one when a write is sent and one when it is answered:
 
-    {"w": 7, "kind": "POST /orders", "target": 12, "body": {"customer_id": 12, ...}, "t": 17}
+    {"w": 7, "kind": "POST /orders", "target": 12, "body": {"customer_id": 12, ...}, "t": 17,
+     "v": "fastapi"}
     {"w": 7, "status": 201, "ack": {"id": 2041, "customer_id": 12, "items": [[3, 2, 99]]}, "t": 18}
     {"end": 45}
 
 ``w`` numbers the writes of one file; ``target`` is the user a PATCH renames or the
-customer a POST orders for; ``t`` is ``time.time()`` just before sending and just after
-the answer arrived; ``ack`` is what a 2xx answer acknowledged (null when its body could
-not be read), ``status`` 0 a connection error or timeout. A write with no answer line
-was cut off by the end of the test. ``end`` is written when Locust quits: a file without
-it was not closed cleanly and may miss its last lines.
+customer a POST orders for; ``v`` the variant it was sent to; ``t`` is ``time.time()``
+just before sending and just after the answer arrived; ``ack`` is what a 2xx answer
+acknowledged (null when its body could not be read), ``status`` 0 a connection error or
+timeout. A write with no answer line was cut off by the end of the test. ``end`` is
+written when Locust quits: a file without it was not closed cleanly and may miss its
+last lines.
 
 Lines are buffered in memory and written whole (one ``os.write`` per flush) every
 ``FLUSH_S``, at the end of a test and when Locust quits, so a killed Locust loses at most
@@ -76,13 +78,17 @@ class Ledger:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             atexit.register(self.flush)  # answers that arrive after the quitting event
 
-    def sent(self, kind: str, target: int | None, body: Any) -> Write | None:
-        """Record a write about to be sent; None (nothing to answer) when off or not a write."""
+    def sent(self, kind: str, target: int | None, body: Any, variant: str = "") -> Write | None:
+        """Record a write about to be sent to ``variant``; None (nothing to answer) when off
+        or not a write."""
         if self.directory is None or target is None:
             return None
         self._count += 1
         started = time.time()
-        self._add({"w": self._count, "kind": kind, "target": target, "body": body, "t": started})
+        self._add(
+            {"w": self._count, "kind": kind, "target": target, "body": body, "t": started,
+             "v": variant}
+        )  # fmt: skip
         return self._count, kind
 
     def answered(self, write: Write | None, response: Any) -> None:

@@ -3,18 +3,19 @@
 Locust's percentiles are bucketed and its live percentiles are windowed, so the suite
 records every response time itself:
 
-* per measured window (step) and endpoint, for the step tables;
+* per measured window (one variant's turn at one step) and endpoint;
 * per endpoint over the whole run, to check the count against Locust's own;
-* per second (all endpoints), for latency over time.
+* per variant and second (all endpoints), for latency over time.
 
 Each worker records locally and ships what it recorded since the last report to the
 master inside Locust's own worker report (``report_to_master``); the master merges.
 Because histograms merge exactly, the result is the same whether one or several
 processes generated the load.
 
-A response belongs to the measured window its *completion* falls in. The master's
-load shape opens the windows and broadcasts them, so every process classifies with
-the same boundaries.
+A response belongs to a measured window when it went to that window's variant, was sent
+after the switch to it, and completed inside the window: requests still in flight at a
+switch belong to no window. The master's load shape opens the windows and broadcasts
+them, so every process classifies with the same boundaries.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing_extensions import TypedDict
 
 from loadtests.recording.attribution import Attribution
 from loadtests.recording.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally, TallyData
-from loadtests.recording.wire import LocustCounts, Recorded, StepMeta
+from loadtests.recording.wire import LocustCounts, Recorded, WindowMeta
 
 WINDOW_MESSAGE = "loadtests_window"
 REPORT_KEY = "loadtests"
@@ -35,9 +36,9 @@ REPORT_KEY = "loadtests"
 class Delta(TypedDict):
     """What a worker recorded since its last report, inside Locust's worker report."""
 
-    measured: list[tuple[int, str, TallyData]]  # (step, endpoint, tally)
+    measured: list[tuple[int, str, TallyData]]  # (window, endpoint, tally)
     totals: dict[str, TallyData]
-    series: dict[str, TallyData]  # epoch second -> tally
+    series: list[tuple[str, int, TallyData]]  # (variant, epoch second, tally)
 
 
 def error_kind(exception: BaseException | None, response: Any) -> str | None:
@@ -63,37 +64,43 @@ class Recorder:
         self.reset()
 
     def reset(self) -> None:
-        self.windows: dict[int, tuple[float, float]] = {}
+        self.recent: list[WindowMeta] = []  # the current window and the one before it
         self.measured: dict[tuple[int, str], Tally] = {}
         self.totals: dict[str, Tally] = {}
-        self.series: dict[int, Tally] = {}
+        self.series: dict[tuple[str, int], Tally] = {}
         self.per_worker: Counter[str] = Counter()
 
-    def open_window(self, step: int, start: float, end: float) -> None:
-        self.windows[step] = (start, end)
+    def open_window(self, window: WindowMeta) -> None:
+        self.recent = [*self.recent[-1:], window]
 
-    def step_at(self, moment: float) -> int | None:
-        for step, (start, end) in self.windows.items():
-            if start <= moment < end:
-                return step
+    def window_of(self, variant: str, started: float, completed: float) -> int | None:
+        for window in self.recent:
+            if (
+                window.variant == variant
+                and started >= window.switch_at
+                and window.start <= completed < window.end
+            ):
+                return window.window
         return None
 
     def record(
         self,
         name: str,
+        variant: str,
         started: float,
         millis: float,
         kind: str | None,
         timing: dict[str, int] | None = None,
     ) -> None:
-        """One response; ``timing``: the service's Server-Timing parts in microseconds."""
+        """One response from ``variant``; ``timing``: the service's Server-Timing parts in
+        microseconds."""
         micros = round(millis * 1000)
         completed = started + millis / 1000.0
         self.totals.setdefault(name, Tally(Attribution())).add(micros, kind, timing)
-        self.series.setdefault(int(completed), Tally()).add(micros, kind)
-        step = self.step_at(completed)
-        if step is not None:
-            measured = self.measured.setdefault((step, name), Tally(Attribution(detailed=True)))
+        self.series.setdefault((variant, int(completed)), Tally()).add(micros, kind)
+        window = self.window_of(variant, started, completed)
+        if window is not None:
+            measured = self.measured.setdefault((window, name), Tally(Attribution(detailed=True)))
             measured.add(micros, kind, timing)
 
     # -- worker -> master ------------------------------------------------------------------
@@ -101,39 +108,42 @@ class Recorder:
     def take_delta(self) -> Delta:
         """What was recorded since the last call, serialised; the local state is cleared."""
         delta: Delta = {
-            "measured": [(step, name, t.to_dict()) for (step, name), t in self.measured.items()],
+            "measured": [(w, name, t.to_dict()) for (w, name), t in self.measured.items()],
             "totals": {name: t.to_dict() for name, t in self.totals.items()},
-            "series": {str(second): t.to_dict() for second, t in self.series.items()},
+            "series": [(v, second, t.to_dict()) for (v, second), t in self.series.items()],
         }
         self.measured, self.totals, self.series = {}, {}, {}
         return delta
 
     def merge_delta(self, delta: Delta, worker: str) -> None:
-        for step, name, data in delta["measured"]:
-            self.measured.setdefault((int(step), name), Tally()).merge(Tally.from_dict(data))
+        for window, name, data in delta["measured"]:
+            self.measured.setdefault((int(window), name), Tally()).merge(Tally.from_dict(data))
         for name, data in delta["totals"].items():
             tally = Tally.from_dict(data)
             self.per_worker[worker] += tally.count
             self.totals.setdefault(name, Tally()).merge(tally)
-        for second, data in delta["series"].items():
-            self.series.setdefault(int(second), Tally()).merge(Tally.from_dict(data))
+        for variant, second, data in delta["series"]:
+            self.series.setdefault((variant, int(second)), Tally()).merge(Tally.from_dict(data))
 
     # -- master -> runner ------------------------------------------------------------------
 
     def snapshot(
-        self, complete: bool, steps: dict[int, StepMeta], locust: LocustCounts
+        self, complete: bool, windows: dict[int, WindowMeta], locust: LocustCounts
     ) -> Recorded:
         measured: dict[int, dict[str, TallyData]] = {}
-        for (step, name), tally in self.measured.items():
-            measured.setdefault(step, {})[name] = tally.to_dict()
+        for (window, name), tally in self.measured.items():
+            measured.setdefault(window, {})[name] = tally.to_dict()
+        series: dict[str, dict[int, TallyData]] = {}
+        for (variant, second), tally in sorted(self.series.items()):
+            series.setdefault(variant, {})[second] = tally.to_dict()
         # Typed here, validated where it is read: no validation pass inside the load
-        # generator's event loop at the end of every step.
+        # generator's event loop at the end of every block.
         return Recorded.model_construct(
             complete=complete,
-            steps=steps,
+            windows=windows,
             measured=measured,
             totals={name: t.to_dict() for name, t in self.totals.items()},
-            series={second: t.to_dict() for second, t in sorted(self.series.items())},
+            series=series,
             per_worker=dict(self.per_worker),
             locust=locust,
         )

@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 from locust import FastHttpUser, constant
+from locust.contrib.fasthttp import FastHttpSession
 
 from loadtests import plan
+from loadtests.locust import turn
 from loadtests.locust.ledger import writes
 from loadtests.recording.tally import WRONG_BODY
 from services.common.models import OrderStatus
@@ -31,6 +33,41 @@ class ScenarioUser(FastHttpUser):
     wait_time = constant(0)
     network_timeout = plan.NETWORK_TIMEOUT_S
     connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.turn = -2  # the target's turn this user last followed
+        self.variant = ""
+
+    def follow_target(self) -> None:
+        """Send to the variant whose turn it is; on new connections when the switch asks
+        for them (every variant's turn then starts cold, none keeps a warm pool)."""
+        now = turn.current
+        if now.turn == self.turn:
+            return
+        host = now.host or self.host
+        if host and (now.fresh or host != self.client.base_url):
+            self.client.client.close()
+            self.client = self._session(host)
+        self.turn, self.variant = now.turn, now.variant
+
+    def _session(self, host: str) -> FastHttpSession:
+        """A new client as FastHttpUser builds its own, for ``host``."""
+        return FastHttpSession(
+            base_url=host,
+            request_event=self.environment.events.request,
+            user=self,
+            insecure=self.insecure,
+            client_pool=self.client_pool,
+            ssl_context_factory=self.ssl_context_factory,
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+            max_redirects=self.max_redirects,
+            max_retries=self.max_retries,
+            concurrency=self.concurrency,
+            headers=self.default_headers,
+            proxy_host=self.proxy_host,
+            proxy_port=self.proxy_port,
+        )
 
     def max_id(self, kind: str) -> int:
         return int(getattr(self.environment.parsed_options, f"max_{kind}_id"))
@@ -50,13 +87,15 @@ class ScenarioUser(FastHttpUser):
     ) -> None:
         """Send one request; fail it unless the status is ``status`` and ``check(json)``.
         A write names its ``target`` (the user or customer it changes) for the ledger."""
+        self.follow_target()
         payload = orjson.dumps(body) if body is not None else None
         headers = {"content-type": "application/json"} if payload is not None else None
-        write = writes.sent(name, target, body)
+        write = writes.sent(name, target, body, self.variant)
         with self.client.request(
             method,
             path,
             name=name,
+            context={"variant": self.variant},
             data=payload,  # type: ignore[arg-type]  # Locust sends bytes; its annotation omits them
             headers=headers,
             catch_response=True,

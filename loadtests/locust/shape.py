@@ -1,13 +1,18 @@
-"""Rising concurrency: a Locust load shape that steps through user counts.
+"""The load shape: follows the runner's schedule (loadtests/recording/schedule.py).
 
-Each step ramps to its user count (in about a second), warms up, then measures for a
-fixed window; only the measured windows count in the statistics. Windows are timed
-from the moment the step actually started (Locust calls ``tick`` about once a second
-and can be late while spawning), so every step measures exactly ``step_seconds``.
-After the last step the shape holds zero users for ``DRAIN_S`` seconds before it ends
+A greenlet switches the traffic from one variant's turn to the next at the moment the
+previous window ends, and times each window from the switch it actually made, so every
+window measures exactly its planned seconds however late gevent woke it. Locust's
+``tick`` (about once a second) only sets the user count of the current step: a step's
+first turn warms up long enough for the users to ramp.
+
+After the last window the shape holds zero users for ``DRAIN_S`` seconds before it ends
 the test when Locust runs distributed: workers report every 3 s, and a report that
-arrives after the test has ended is lost. A single process records every response as it
-completes, so it only waits one tick for the requests still in flight.
+arrives after the test has ended is lost. A single process records every response as
+it completes, so it only waits one tick for the requests still in flight.
+
+Without ``--schedule`` (the web UI, by hand) the schedule is one target (``--host``)
+through ``--steps``, a window per step.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+import gevent
 from locust import LoadTestShape
 from locust.runners import MasterRunner
 
 from loadtests.plan import DRAIN_S, StepPlan
+from loadtests.recording import schedule, wire
+from loadtests.recording.wire import Schedule, Segment, WindowMeta
 
 PROGRESS_EVERY_S = 5.0
 LOCAL_DRAIN_S = 1.0
@@ -28,23 +37,32 @@ LOCAL_DRAIN_S = 1.0
 
 @dataclass
 class Progress:
-    step: int
+    segment: Segment
     steps: int
-    users: int
-    phase: str  # warm-up, measuring, draining
-    step_left_s: float
+    blocks: int
+    phase: str  # warm-up, measuring
     total_left_s: float
 
 
-# Set by the locustfile: called when a measured window opens, when a step ends, and
-# every few seconds with the progress.
-Hooks = dict[str, Callable[..., None]]
+@dataclass
+class Hooks:
+    """Set by the collector: what happens at a switch, at a window's end, and every few
+    seconds with the progress."""
+
+    restart: Callable[[], None]
+    switch: Callable[[WindowMeta, str, bool], None]  # the window, its host, new connections
+    window_end: Callable[[WindowMeta, bool], None]  # the window, whether it was the last
+    progress: Callable[[Progress], None]
+
+
+def _noop(*_: Any) -> None:
+    return None
 
 
 class RisingSteps(LoadTestShape):
-    """Steps through the --steps user counts: warm-up, then a measured window, each."""
+    """Every turn of the schedule: the step's users, one variant's traffic, its window."""
 
-    hooks: Hooks = {}  # noqa: RUF012 - class-level registry filled in by the locustfile
+    hooks: ClassVar[Hooks] = Hooks(_noop, _noop, _noop, _noop)
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Locust leaves it unannotated
@@ -54,59 +72,84 @@ class RisingSteps(LoadTestShape):
         # Locust calls this when a test (re)starts, before the first tick.
         super().reset_time()  # type: ignore[no-untyped-call]  # Locust leaves it unannotated
         self._restart()
-        self._hook("restart")
+        self.hooks.restart()
 
     def _restart(self) -> None:
-        self.plan: StepPlan | None = None
-        self.step = -1
-        self.step_started = 0.0
-        self.drain_started: float | None = None
+        follower: gevent.Greenlet[[Schedule, WindowMeta], None] | None = getattr(
+            self, "_follower", None
+        )
+        if follower is not None:
+            follower.kill(block=False)
+        self.schedule: Schedule | None = None
+        self.current: WindowMeta | None = None
+        self.segment: Segment | None = None
+        self.done_at: float | None = None
+        self.started = time.time()
         self.last_progress = 0.0
+        self._follower: gevent.Greenlet[[Schedule, WindowMeta], None] | None = None
 
-    def _hook(self, name: str, *args: Any) -> None:
-        if name in self.hooks:
-            self.hooks[name](*args)
+    def _load(self) -> Schedule:
+        assert self.runner is not None  # Locust sets it before the first tick
+        options = self.runner.environment.parsed_options
+        assert options is not None
+        if options.schedule:
+            return wire.read_schedule(Path(options.schedule))
+        host = self.runner.environment.host or ""
+        return schedule.single(StepPlan.from_options(options), host)
 
     def tick(self) -> tuple[int, float] | None:
-        if self.plan is None:
-            # Locust gives the shape its runner when it creates the runner, before any tick.
-            assert self.runner is not None
-            self.plan = StepPlan.from_options(self.runner.environment.parsed_options)
-        plan, now = self.plan, time.time()
-        if self.drain_started is not None:
+        if self.schedule is None:
+            # The first switch happens here, before Locust spawns (or tells its workers to
+            # spawn) the first users: none of them ever sends to no variant's turn.
+            self.schedule = self._load()
+            first = self._switch(self.schedule.segments[0], None, self.schedule.reconnects)
+            self._follower = gevent.spawn(self._follow, self.schedule, first)
+        rate = float(max(s.users for s in self.schedule.segments))
+        if self.done_at is not None:
             drain = DRAIN_S if isinstance(self.runner, MasterRunner) else LOCAL_DRAIN_S
-            return None if now - self.drain_started >= drain else (0, 1.0)
-        if self.step < 0 or now - self.step_started >= plan.step_s:
-            if self.step >= 0:
-                self._hook("step_end", self.step, self.step == len(plan.steps) - 1)
-            self.step += 1
-            if self.step == len(plan.steps):
-                self.drain_started = now
-                return 0, float(plan.steps[-1])
-            self.step_started = now
-            start = now + plan.warmup_s
-            self._hook("window", self.step, plan.steps[self.step], start, start + plan.measure_s)
-        self._report_progress(now)
-        # Spawn the step's users within about a second.
-        return plan.steps[self.step], float(plan.steps[-1])
+            return None if time.time() - self.done_at >= drain else (0, rate)
+        self._report_progress()
+        segment = self.segment or self.schedule.segments[0]
+        return segment.users, rate  # a step's users spawn within about a second
 
-    def _report_progress(self, now: float) -> None:
-        if now - self.last_progress < PROGRESS_EVERY_S:
+    def _follow(self, plan: Schedule, first: WindowMeta) -> None:
+        """Switch at each window's end; never early, never skipped."""
+        previous = first
+        for segment in plan.segments[1:]:
+            gevent.sleep(max(0.0, previous.end - time.time()))
+            previous = self._switch(segment, previous, plan.reconnects)
+        gevent.sleep(max(0.0, previous.end - time.time()))
+        self.hooks.window_end(previous, True)
+        self.done_at = time.time()
+
+    def _switch(self, segment: Segment, previous: WindowMeta | None, fresh: bool) -> WindowMeta:
+        switch_at = time.time()
+        start = switch_at + segment.start_s - segment.switch_s
+        meta = WindowMeta(
+            window=segment.window, step=segment.step, users=segment.users,
+            block=segment.block, position=segment.position, variant=segment.variant,
+            switch_at=switch_at, start=start, end=start + segment.end_s - segment.start_s,
+        )  # fmt: skip
+        if previous is not None:
+            self.hooks.window_end(previous, False)
+        self.segment, self.current = segment, meta
+        self.hooks.switch(meta, segment.host, fresh)
+        return meta
+
+    def _report_progress(self) -> None:
+        now = time.time()
+        if now - self.last_progress < PROGRESS_EVERY_S or self.current is None:
             return
         self.last_progress = now
-        assert self.plan is not None
-        in_step = now - self.step_started
-        steps_after = len(self.plan.steps) - self.step - 1
-        step_left = max(0.0, self.plan.step_s - in_step)
-        phase = "warm-up" if in_step < self.plan.warmup_s else "measuring"
-        self._hook(
-            "progress",
+        assert self.schedule is not None and self.segment is not None
+        meta = self.current
+        left = self.schedule.total_s - (self.segment.end_s - (meta.end - now))
+        self.hooks.progress(
             Progress(
-                step=self.step + 1,
-                steps=len(self.plan.steps),
-                users=self.plan.steps[self.step],
-                phase=phase,
-                step_left_s=step_left,
-                total_left_s=step_left + steps_after * self.plan.step_s + DRAIN_S,
-            ),
+                segment=self.segment,
+                steps=len({s.step for s in self.schedule.segments}),
+                blocks=max(s.block for s in self.schedule.segments),
+                phase="warm-up" if now < meta.start else "measuring",
+                total_left_s=max(0.0, left),
+            )
         )

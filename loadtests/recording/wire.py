@@ -1,20 +1,21 @@
-"""The hand-off from Locust to the runner: one typed document, and the names both sides use.
+"""The contract between the runner and Locust: the schedule the runner hands in, the
+document Locust hands back, and the names both processes use.
 
 Locust runs in its own processes (gevent monkey-patches them), so the runner never
-imports Locust code; it reads the file Locust's master writes (``--results-file``) and
-the lines it prints. This module is the whole of that contract: the document's shape
-(validated when read, so a file from another version or a torn write is one clear line,
-not a ``KeyError``), the prefixes of the lines the runner reads from Locust's log, and
-the environment variable that passes the seeded id ranges in.
+imports Locust code. It writes a ``Schedule`` (``--schedule FILE``): every measured
+window of the run in time order, each one variant's turn at one step. Locust follows it
+and writes a ``Recorded`` document (``--results-file``) as it goes; the runner reads it
+back, validated, so a file from another version or a torn write is one clear line, not
+a ``KeyError``. Progress and window lines in Locust's log carry the prefixes below.
 
-Tallies travel in their own serialised form (``TallyData``): plain dicts, so merging
-the per-second series of a long run costs no model objects.
+Tallies travel in their own serialised form (``TallyData``): plain dicts, so merging the
+per-second series of a long run costs no model objects.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -22,10 +23,10 @@ from loadtests import files
 from loadtests.errors import SuiteError
 from loadtests.recording.tally import TallyData
 
-VERSION: Final = 1
+VERSION: Final = 2
 
 PROGRESS_PREFIX = "loadtests: "  # progress lines the runner forwards to the terminal
-WINDOW_PREFIX = "loadtests-window: "  # "STEP START END": a measured window opens (epochs)
+WINDOW_PREFIX = "loadtests-window: "  # a window's switch: its WindowMeta as JSON
 ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ranges
 LATE_REPORT_S = 4.0  # the master writes its results again this long after a step ends
 
@@ -34,13 +35,58 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class StepMeta(_Model):
-    """One step as the load shape ran it (epoch seconds)."""
+class Segment(_Model):
+    """One variant's turn: traffic switches to ``host`` at ``switch_s`` (seconds from the
+    start of the test), the window is measured from ``start_s`` to ``end_s``; the next
+    segment's switch is this one's end."""
 
+    window: int  # 0, 1, ... in time order
+    step: int  # 0 = the first step
     users: int
-    started_at: float
-    window: tuple[float, float]  # the measured window: start, end
-    ended_at: float | None = None  # None: the step had not ended when the file was written
+    block: int  # 1 = the step's first block; 0 = a fault's block, kept out of comparisons
+    position: int  # 1 = first in its block
+    variant: str
+    host: str
+    switch_s: float
+    start_s: float
+    end_s: float
+
+
+class Schedule(_Model):
+    """Every window of one Locust run, in time order, then zero users for ``drain_s``."""
+
+    version: Literal[2] = VERSION
+    segments: list[Segment]
+    drain_s: float
+
+    @property
+    def total_s(self) -> float:
+        return (self.segments[-1].end_s if self.segments else 0.0) + self.drain_s
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(segment.variant for segment in self.segments))
+
+    @property
+    def reconnects(self) -> bool:
+        """Every turn of several variants starts on new connections: no variant keeps a
+        warm pool of connections from a previous turn while another gets new ones."""
+        return len(self.variants) > 1
+
+
+class WindowMeta(_Model):
+    """A window as Locust ran it (epoch seconds, timed from the actual switch)."""
+
+    window: int
+    step: int
+    users: int
+    block: int
+    position: int
+    variant: str
+    switch_at: float
+    start: float
+    end: float
+    ended_at: float | None = None  # None: it had not ended when the file was written
 
 
 class EndpointCount(_Model):
@@ -60,32 +106,43 @@ class LocustCounts(_Model):
 class Recorded(_Model):
     """Everything one Locust run recorded (the master's, merged over its workers)."""
 
-    version: Literal[1] = VERSION
-    complete: bool  # the last step ended
-    steps: dict[int, StepMeta]  # step index (0 = the first) -> its timing
-    measured: dict[int, dict[str, TallyData]]  # step -> endpoint -> its measured window
+    version: Literal[2] = VERSION
+    complete: bool  # the last window ended
+    windows: dict[int, WindowMeta]
+    measured: dict[int, dict[str, TallyData]]  # window -> endpoint -> its responses
     totals: dict[str, TallyData]  # endpoint -> the whole run, warm-ups included
-    series: dict[int, TallyData]  # epoch second of completion -> every endpoint
+    series: dict[str, dict[int, TallyData]]  # variant -> epoch second of completion -> all
     per_worker: dict[str, int]  # Locust worker id -> responses it recorded (distributed)
     locust: LocustCounts
 
 
-def write(path: Path, recorded: Recorded) -> None:
+Document = TypeVar("Document", Schedule, Recorded)
+
+
+def write(path: Path, document: Schedule | Recorded) -> None:
     """Atomically: the runner may read the file while a run is still going."""
-    files.write_atomically(path, recorded.model_dump_json())
+    files.write_atomically(path, document.model_dump_json())
 
 
 def read(path: Path) -> Recorded:
-    """The document at ``path``; one line naming the problem when it is not one."""
+    """What Locust recorded; one line naming the problem when the file is not that."""
+    return _load(path, Recorded, "statistics")
+
+
+def read_schedule(path: Path) -> Schedule:
+    return _load(path, Schedule, "schedule")
+
+
+def _load(path: Path, kind: type[Document], what: str) -> Document:
     try:
-        return Recorded.model_validate_json(path.read_bytes())
+        return kind.model_validate_json(path.read_bytes())
     except FileNotFoundError:
-        raise SuiteError(f"Locust wrote no statistics to {path}") from None
+        raise SuiteError(f"no {what} file at {path}") from None
     except OSError as exc:
-        raise SuiteError(f"cannot read Locust's statistics {path}: {exc.strerror}") from None
+        raise SuiteError(f"cannot read the {what} file {path}: {exc.strerror}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "the document"
         raise SuiteError(
-            f"{path} is not a statistics file of this suite version ({where}: {first['msg']})"
+            f"{path} is not a {what} file of this suite version ({where}: {first['msg']})"
         ) from None

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from loadtests.results.models import FINDINGS, OUTCOMES, AuditResult, ScenarioResults, VariantRun
+from dataclasses import dataclass
+
+from loadtests.results.models import FINDINGS, OUTCOMES, AuditResult, ScenarioResults
 
 
-def rows(scenario: ScenarioResults) -> list[VariantRun]:
-    return [run for run in scenario.runs if run.audit is not None]
+@dataclass(frozen=True)
+class AuditRow:
+    variant: str | None  # None: every variant's writes together (one database, in blocks)
+    round: int | None
+    audit: AuditResult
+
+
+def rows(scenario: ScenarioResults) -> list[AuditRow]:
+    """The scenario's audit (every variant together), or older results' per-run audits."""
+    if scenario.audit is not None:
+        return [AuditRow(None, None, scenario.audit)]
+    return [AuditRow(r.variant, r.round, r.audit) for r in scenario.runs if r.audit is not None]
 
 
 def acknowledged(found: AuditResult) -> int:
@@ -17,15 +29,16 @@ def headline(scenario: ScenarioResults, labels: dict[str, str]) -> str | None:
     audited = rows(scenario)
     if not audited:
         return None
-    bad = [run for run in audited if run.audit is not None and not run.audit.ok]
-    total = sum(acknowledged(run.audit) for run in audited if run.audit is not None)
+    bad = [row for row in audited if not row.audit.ok]
+    total = sum(acknowledged(row.audit) for row in audited)
     if not bad:
         return (
             f"Audit: all {total:,} acknowledged writes were in the database as acknowledged, "
-            "in every variant's run; nothing duplicated or unexpected."
+            "from every variant; nothing duplicated or unexpected."
         )
     named = "; ".join(
-        f"{labels[run.variant]}: {findings(run.audit)}" for run in bad if run.audit is not None
+        f"{labels[row.variant] if row.variant else 'every variant'}: {findings(row.audit)}"
+        for row in bad
     )
     return f"Audit: writes were lost or changed. {named}."
 

@@ -170,7 +170,7 @@ def over_time(
     )
     return {
         "id": f"{chart_id}-time",
-        "title": "Latency over time, through the steps (warm-ups included; round 1)",
+        "title": "Latency over time, each variant in its turns (warm-ups included)",
         "x": {
             "label": "seconds since the variant's Locust run started",
             "values": seconds,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.errors import SuiteError
-from loadtests.report import charts, render, run_page, verdicts
+from loadtests.report import charts, render, run_page
 from loadtests.results import analysis, store
 from loadtests.results.models import RunResults
 
@@ -71,22 +71,19 @@ def setup_differences(a: RunResults, b: RunResults) -> list[dict[str, Any]]:
     return rows
 
 
-def _delta(a: float, b: float, lower_is_better: bool, band: float) -> dict[str, Any]:
+def _delta(a: float, b: float) -> dict[str, Any]:
+    """B relative to A, uncoloured: two runs are not paired block by block, and runs
+    taken at different times differ by the machine's drift, which neither run's own
+    blocks measure; a colour would claim a significance nothing here tested."""
     if a == 0:
         return {"text": "-" if b == 0 else "new", "class": ""}
-    change = (b - a) / a
-    better = (change < 0) if lower_is_better else (change > 0)
-    # Two runs are not paired round by round, so this is no significance test: the colour
-    # only says the change is beyond the noise band of one run.
-    css = "" if 1 / band < b / a < band else ("delta-better" if better else "delta-worse")
-    return {"text": f"{change:+.0%}", "class": css}
+    return {"text": f"{(b - a) / a:+.0%}", "class": ""}
 
 
 def view(a: RunResults, b: RunResults) -> dict[str, Any]:
     labels = {**run_page.labels_of(a), **run_page.labels_of(b)}
     colors = charts.palette([*a.run.variants, *b.run.variants])
     scenarios, all_charts = [], []
-    band = verdicts.band_of(a).ratio
     for index, name in enumerate(s for s in a.scenarios if s in b.scenarios):
         cells_a, cells_b = analysis.grid(a, name), analysis.grid(b, name)
         shared = [v for v in cells_a if v in cells_b]
@@ -105,7 +102,7 @@ def view(a: RunResults, b: RunResults) -> dict[str, Any]:
                             "metric": metric,
                             "a": va,
                             "b": vb,
-                            "delta": _delta(va, vb, metric.lower_is_better, band),
+                            "delta": _delta(va, vb),
                         }
                     )
                 rows.append({"variant": variant, "users": users, "cells": cells})
@@ -132,7 +129,6 @@ def view(a: RunResults, b: RunResults) -> dict[str, Any]:
         "charts": all_charts,
         "setup": setup_differences(a, b),
         "figures": [analysis.METRICS[f] for f in FIGURES],
-        "band_text": f"within {band:.2f}x either way",
     }
 
 

@@ -9,6 +9,7 @@ from loadtests.errors import SuiteError
 from loadtests.report import claims_page as claims_page
 from loadtests.report import render, run_page, verdicts
 from loadtests.results import analysis, store
+from loadtests.results.models import RunResults
 
 FILENAME = "index.html"
 
@@ -30,13 +31,21 @@ def _entry(run_dir: Path) -> dict[str, Any]:
         "status": data.run.status,
         "scenarios": list(data.scenarios),
         "variants": [labels.get(v, v) for v in data.run.variants],
-        "rounds": data.run.rounds,
+        "replicates": _replicates(data),
         "steps": sorted({u for s in data.scenarios.values() for u in s.plan.steps}),
         "pgbouncer": data.pgbouncer.enabled,
         "trust": verdicts.trust(verdicts.warnings(data))["level"],
         "headlines": headlines,
         "has_report": (run_dir / run_page.FILENAME).exists(),
     }
+
+
+def _replicates(data: RunResults) -> str:
+    """Blocks per step, or rounds (older results)."""
+    blocks = sorted({s.plan.blocks for s in data.scenarios.values() if s.design == "blocks"})
+    if blocks:
+        return "/".join(map(str, blocks)) + " blocks"
+    return f"{data.run.rounds} round{'s' if data.run.rounds != 1 else ''}"
 
 
 def build(reports_dir: Path) -> Path:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtests.report import fmt
-from loadtests.report.verdicts import FAILING_RATE, versus
 from loadtests.results.analysis import METRICS, Cell, Grid
-from loadtests.results.models import NoiseBand
+from loadtests.results.comparisons import FAILING_RATE, compare
 
 
 @dataclass(frozen=True)
@@ -70,20 +69,18 @@ def _claimed_best(values: dict[str, float], lower_is_better: bool) -> str | None
     return ranked[0]
 
 
-def _measured_best(cells: dict[str, Cell], metric: str, band: NoiseBand | None) -> str | None:
-    """This run's best variant, or None when it is not significantly better than the
-    runner-up (the same test as every verdict: paired rounds against the noise band)."""
+def _measured_best(cells: dict[str, Cell], metric: str) -> str | None:
+    """This run's best variant, or None when its interval against the runner-up (paired
+    block by block) does not exclude no difference."""
     lower = METRICS[metric].lower_is_better
     ranked = sorted(cells, key=lambda n: cells[n].value(metric), reverse=not lower)
     if len(ranked) < 2:
         return ranked[0] if ranked else None
     first, second = cells[ranked[0]], cells[ranked[1]]
-    return ranked[0] if versus(first, second, metric, band).better else None
+    return ranked[0] if compare(first, second, metric).excludes_neutral else None
 
 
-def check(
-    claim: Claim, scenario: str, cells: Grid, band: NoiseBand | None = None
-) -> dict[str, Any] | None:
+def check(claim: Claim, scenario: str, cells: Grid) -> dict[str, Any] | None:
     """The claim beside this run's step at the same concurrency, or None if the run did
     not measure every variant of the claim there."""
     if scenario != claim.scenario:
@@ -115,7 +112,7 @@ def check(
                 for n, c in measured.items()
                 if c is not None and c.value("error_rate") < FAILING_RATE
             }
-            row["measured_best"] = _measured_best(healthy, metric, band)
+            row["measured_best"] = _measured_best(healthy, metric)
             row["excluded"] = sorted(set(measured) - set(healthy))
             row["agrees"] = row["measured_best"] is not None and (
                 row["claimed_best"] == row["measured_best"]
@@ -125,8 +122,8 @@ def check(
     return {"claim": claim, "rows": rows, "headline": headline}
 
 
-def checks(scenario: str, cells: Grid, band: NoiseBand | None = None) -> list[dict[str, Any]]:
-    return [found for claim in CLAIMS if (found := check(claim, scenario, cells, band))]
+def checks(scenario: str, cells: Grid) -> list[dict[str, Any]]:
+    return [found for claim in CLAIMS if (found := check(claim, scenario, cells))]
 
 
 def _off_by(measured: float, claimed: float) -> str:

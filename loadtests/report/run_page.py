@@ -15,7 +15,7 @@ from loadtests.report import (
     render,
     verdicts,
 )
-from loadtests.results import analysis, noise, store
+from loadtests.results import analysis, store
 from loadtests.results.models import RunResults
 
 FILENAME = "index.html"
@@ -32,19 +32,37 @@ def labels_of(data: RunResults) -> dict[str, str]:
     return {name: info.label for name, info in data.variants.items()}
 
 
-def _step_rows(cells: analysis.Grid, rounds: int) -> list[dict[str, Any]]:
+def _step_rows(cells: analysis.Grid) -> list[dict[str, Any]]:
+    """One row per variant and step: the pooled figures with their intervals (older
+    results: one per round, then the median)."""
     rows = []
     for users in analysis.all_users(cells):
         for variant, steps in cells.items():
             cell = steps.get(users)
             if cell is None:
                 continue
-            for round_number, step in zip(cell.rounds, cell.steps, strict=True):
-                rows.append(
-                    {"users": users, "variant": variant, "round": round_number, "step": step}
-                )
-            if rounds > 1 and len(cell.steps) > 1:
-                rows.append({"users": users, "variant": variant, "round": None, "cell": cell})
+            if not cell.pooled:
+                for round_number, step in zip(cell.rounds, cell.steps, strict=True):
+                    rows.append(
+                        {"users": users, "variant": variant, "round": round_number, "step": step}
+                    )
+            rows.append({"users": users, "variant": variant, "round": None, "cell": cell})
+    return rows
+
+
+def _block_rows(cells: analysis.Grid) -> list[dict[str, Any]]:
+    """Every block's window of every variant, in time order within each step."""
+    rows = []
+    for users in analysis.all_users(cells):
+        found = [
+            (block, variant)
+            for variant, steps in cells.items()
+            if users in steps
+            for step in steps[users].steps
+            for block in step.blocks
+        ]
+        found.sort(key=lambda item: item[0].window.start)
+        rows += [{"users": users, "variant": v, "block": b} for b, v in found]
     return rows
 
 
@@ -57,11 +75,10 @@ def scenario_view(
     chart_id = f"s{index}"
     first_rounds = {
         run.variant: run.timeseries for run in scenario.runs if run.round == 1 and run.timeseries
-    }
+    }  # older results: round 1
     figures = charts.versus_users(chart_id, cells, labels, colors)
     figures.append(charts.over_time(chart_id, first_rounds, labels, colors))
-    band = verdicts.band_of(data)
-    headlines = verdicts.headlines(cells, labels, band)
+    headlines = verdicts.headlines(cells, labels)
     why = breakdown.tail_gap(cells, labels)
     if why and len(headlines) > 1:
         headlines.insert(1, why)
@@ -91,21 +108,26 @@ def scenario_view(
             for run in scenario.runs
             if run.round == 1 and run.database_time is not None
         },
-        "versus": verdicts.against_baseline(cells, VERSUS_METRICS, band),
-        "detectable": {
-            metric: found
-            for metric in VERSUS_METRICS
-            if analysis.METRICS[metric].multiplicative
-            and (found := noise.detectable(cells, metric, band)) is not None
-        },
+        "versus": verdicts.table(cells, VERSUS_METRICS),
+        "power": verdicts.power_statement(cells),
         "versus_metrics": [analysis.METRICS[m] for m in VERSUS_METRICS],
         "charts": figures,
         "endpoint_charts": charts.per_endpoint(chart_id, cells, labels, colors),
-        "rows": _step_rows(cells, data.run.rounds),
-        "claims": published.checks(name, cells, band),
+        "rows": _step_rows(cells),
+        "block_rows": _block_rows(cells),
+        "claims": published.checks(name, cells),
         "fault_runs": faults.rows(scenario),
         "fault_charts": [fault_chart] if fault_chart else [],
         "audit_runs": audits.rows(scenario),
+        "reset": scenario.reset,
+        "design": scenario.design,
+        "locust_run": {
+            "recorded": scenario.recorded,
+            "counts": scenario.locust_counts,
+            "files": scenario.locust,
+        }
+        if scenario.locust
+        else None,
     }
 
 
@@ -180,7 +202,8 @@ def view(data: RunResults) -> dict[str, Any]:
         "title": " vs ".join(labels_of(data)[name] for name in data.run.variants),
         "colors": colors,
         "trust": verdicts.trust(found),
-        "band": verdicts.band_of(data),
+        "words": verdicts.words,
+        "css": verdicts.css,
         "warnings": found,
         "cross_check": crosscheck.view(data),
         "scenarios": [

@@ -40,7 +40,7 @@ def render(results: RunResults) -> str:
     labels = {name: info.label for name, info in results.variants.items()}
     block = len(_row(list(COLUMNS)))
     lines = []
-    medians = " (medians over the rounds)" if results.run.rounds > 1 else ""
+    medians = " (medians over the rounds)" if results.run.rounds > 1 else " (every block pooled)"
     for name, scenario in results.scenarios.items():
         cells = analysis.grid(results, name)
         variants = scenario.variants

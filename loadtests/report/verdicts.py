@@ -1,6 +1,7 @@
 """What the numbers say, in words: each variant against the baseline, headline sentences,
-and trust warnings. All of it is derived from results.json; nothing here is written by
-hand about a run."""
+the power of the run, and trust warnings. All of it is derived from results.json (the
+statistics in loadtests/results/comparisons.py); nothing here is written by hand about a
+run."""
 
 from __future__ import annotations
 
@@ -8,151 +9,85 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtests.report import crosscheck, fmt
-from loadtests.results import noise, stats
-from loadtests.results.analysis import METRICS, Cell, Grid, common_users
+from loadtests.results import analysis
+from loadtests.results.analysis import METRICS, Grid, common_users
+from loadtests.results.comparisons import (
+    ALPHA,
+    FAILING_RATE,
+    POWER,
+    Comparison,
+    family_size,
+    power,
+    scenario_comparisons,
+)
 from loadtests.results.models import (
     FOREIGN_PERCENT,
     SATURATED_SECONDS,
     AuditResult,
-    NoiseBand,
     RunResults,
 )
 
-NOISY_CV = 0.25  # per-second throughput varied more than this inside a window
-STEAL_WARN = 5.0  # % CPU stolen by the hypervisor
-FAILING_RATE = 0.01  # from 1% failed requests a step cannot win on latency or throughput
-RED_RATE = 0.05  # 5% failed requests at any step: the numbers are suspect
+NOISY_CV = 0.25  # a choice: per-second throughput varied more than this inside a window
+STEAL_WARN = 5.0  # a choice: % CPU stolen by the hypervisor
+RED_RATE = 0.05  # a choice: 5% failed requests at any step make the numbers suspect
 
 
-def band_of(results: RunResults) -> NoiseBand:
-    """The band the run recorded; older results did not, so today's."""
-    return results.run.noise_band or noise.current()
+def words(c: Comparison) -> str:
+    """``"2.1x higher (1.8-2.4)"`` for a verdict, ``"no significant difference
+    (0.9-1.2)"``, the estimate with its interval for an exploratory cell, or why it
+    cannot be compared."""
+    if not c.comparable:
+        return c.note
+    interval = _interval_text(c)
+    if c.paired is None:
+        return f"{_change(c)}, one block: not tested"
+    if c.primary and not c.significant:
+        return "no significant difference" + interval
+    return _change(c) + interval
 
 
-@dataclass(frozen=True)
-class Versus:
-    """One variant against the baseline, on one metric at one step: the ratio of their
-    medians, and of their values paired round by round with its 95% interval."""
-
-    variant: str
-    metric: str
-    value: float
-    baseline: float
-    ratio: float | None  # value / baseline (medians); None when not comparable
-    better: bool | None  # None: no significant difference, or not comparable
-    note: str = ""  # why there is no verdict
-    low: float | None = None  # the paired interval: ratio, or difference for error rates
-    high: float | None = None
-
-    @property
-    def comparable(self) -> bool:
-        return self.ratio is not None
-
-    def interval_text(self) -> str:
-        if self.low is None or self.high is None:
-            return ""
-        if not METRICS[self.metric].multiplicative:
-            return f" ({fmt.points(self.low)} to {fmt.points(self.high)})"
-        low, high = self.low, self.high
-        if self.ratio is not None and self.ratio < 1:
-            low, high = 1 / high, 1 / low
-        return f" ({fmt.ratio_interval(low, high)})"
-
-    def words(self) -> str:
-        """``"2.1x higher (1.8-2.4)"``, ``"no significant difference"``, or why it
-        cannot be compared."""
-        if self.ratio is None:
-            return self.note or "not comparable"
-        if self.better is None:
-            return (self.note or "no significant difference") + self.interval_text()
-        if self.ratio == float("inf"):
-            return "some, the baseline none" + self.interval_text()
-        if self.ratio == 0:
-            return "none, the baseline some" + self.interval_text()
-        factor = self.ratio if self.ratio >= 1 else 1 / self.ratio
-        direction = "higher" if self.ratio > 1 else "lower"
-        return f"{fmt.ratio(factor)} {direction}{self.interval_text()}"
-
-    @property
-    def css(self) -> str:
-        return "tie" if self.better is None else ("better" if self.better else "worse")
+def css(c: Comparison) -> str:
+    """better / worse (a verdict), tie (a primary comparison without one), or
+    exploratory (never coloured)."""
+    if not c.primary:
+        return "exploratory"
+    return "tie" if c.better is None else ("better" if c.better else "worse")
 
 
-def _paired(cell: Cell, base: Cell, metric: str) -> tuple[list[float], list[float]]:
-    common = sorted(set(cell.rounds) & set(base.rounds))
-    ours, theirs = cell.by_round(metric), base.by_round(metric)
-    return [ours[r] for r in common], [theirs[r] for r in common]
-
-
-def versus(cell: Cell, base: Cell, metric: str, band: NoiseBand | None = None) -> Versus:
-    """A difference only when the paired 95% interval lies wholly outside the noise band;
-    with one round there is no interval and so no verdict."""
-    band = band or noise.current()
-    spec = METRICS[metric]
-    value, baseline = cell.value(metric), base.value(metric)
-    values, baselines = _paired(cell, base, metric)
-    if not spec.multiplicative:
-        return _error_versus(cell, metric, value, baseline, values, baselines, band)
-    failing = [c for c in (cell, base) if c.value("error_rate") >= FAILING_RATE]
-    if failing:
-        return Versus(
-            cell.variant, metric, value, baseline, None, None,
-            f"not compared: {fmt.percent(failing[0].value('error_rate'))} errors",
-        )  # fmt: skip
-    if value <= 0 or baseline <= 0:
-        return Versus(cell.variant, metric, value, baseline, None, None, "nothing completed")
-    ratio = value / baseline
-    interval = stats.log_ratio_interval(values, baselines)
-    if interval is None:
-        return Versus(cell.variant, metric, value, baseline, ratio, None, _one_round(ratio))
-    _, low, high = interval
-    if 1 / band.ratio <= high and low <= band.ratio:
-        return Versus(cell.variant, metric, value, baseline, ratio, None, "", low, high)
-    better = (high < 1) if spec.lower_is_better else (low > 1)
-    return Versus(cell.variant, metric, value, baseline, ratio, better, "", low, high)
-
-
-def _one_round(ratio: float) -> str:
+def _change(c: Comparison) -> str:
+    if not c.multiplicative:
+        change = c.value - c.baseline
+        return "the same" if change == 0 else f"{fmt.points(change)}"
+    ratio = c.value / c.baseline
+    if ratio == 1:
+        return "the same"
     factor = ratio if ratio >= 1 else 1 / ratio
-    return f"{fmt.ratio(factor)} {'higher' if ratio >= 1 else 'lower'}, one round: not tested"
+    return f"{fmt.ratio(factor)} {'higher' if ratio > 1 else 'lower'}"
 
 
-def _error_versus(
-    cell: Cell, metric: str, value: float, baseline: float,
-    values: list[float], baselines: list[float], band: NoiseBand,
-) -> Versus:  # fmt: skip
-    ratio = value / baseline if baseline else (float("inf") if value else 1.0)
-    if value == baseline == 0 and not any(values) and not any(baselines):
-        return Versus(cell.variant, metric, value, baseline, 1.0, None, "none on either")
-    found = stats.t_interval([v - b for v, b in zip(values, baselines, strict=True)])
-    if found is None:
-        return Versus(cell.variant, metric, value, baseline, ratio, None, "one round: not tested")
-    _, low, high = found
-    if -band.error_points <= high and low <= band.error_points:
-        return Versus(cell.variant, metric, value, baseline, ratio, None, "", low, high)
-    return Versus(cell.variant, metric, value, baseline, ratio, high < 0, "", low, high)
+def _interval_text(c: Comparison) -> str:
+    interval = c.interval
+    if interval is None:
+        return ""
+    low, high = interval
+    if not c.multiplicative:
+        return f" ({fmt.points(low)} to {fmt.points(high)})"
+    if c.value < c.baseline:
+        low, high = 1 / high, 1 / low
+    return f" ({fmt.ratio_interval(low, high)})"
 
 
-def against_baseline(
-    cells: Grid, metrics: tuple[str, ...], band: NoiseBand | None = None
-) -> list[dict[str, Any]]:
+def table(cells: Grid, metrics: tuple[str, ...]) -> list[dict[str, Any]]:
     """Per common step and non-baseline variant: each metric against the baseline."""
-    if len(cells) < 2:
-        return []
-    baseline, *others = cells
-    rows = []
-    for users in common_users(cells):
-        base = cells[baseline][users]
-        for variant in others:
-            cell = cells[variant][users]
-            rows.append(
-                {
-                    "users": users,
-                    "variant": variant,
-                    "versus": {m: versus(cell, base, m, band) for m in metrics},
-                }
+    found = scenario_comparisons(cells)
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for c in found:
+        if c.metric in metrics:
+            row = rows.setdefault(
+                (c.users, c.variant), {"users": c.users, "variant": c.variant, "versus": {}}
             )
-    return rows
+            row["versus"][c.metric] = c
+    return list(rows.values())
 
 
 def _metric_text(metric: str, value: float) -> str:
@@ -164,53 +99,46 @@ def _metric_text(metric: str, value: float) -> str:
     return fmt.percent(value)
 
 
-def _sentence(
-    cells: Grid, labels: dict[str, str], users: int, metric: str, band: NoiseBand | None
-) -> str:
-    baseline, *others = cells
-    base = cells[baseline][users]
-    spec = METRICS[metric]
-    parts = []
-    for variant in others:
-        compared = versus(cells[variant][users], base, metric, band)
-        parts.append(
-            f"{labels[variant]} {compared.words()}: {_metric_text(metric, compared.value)}"
-        )
-    name = "throughput" if metric == "throughput" else spec.label
-    return (
-        f"At {users} users, {name} against {labels[baseline]}'s "
-        f"{_metric_text(metric, base.value(metric))}: " + "; ".join(parts) + "."
+def _sentence(found: list[Comparison], labels: dict[str, str], users: int, metric: str) -> str:
+    mine = [c for c in found if c.users == users and c.metric == metric]
+    parts = [f"{labels[c.variant]} {words(c)}: {_metric_text(metric, c.value)}" for c in mine]
+    name = "throughput" if metric == "throughput" else METRICS[metric].label
+    baseline = mine[0].baseline
+    return f"At {users} users, {name} against the baseline's {_metric_text(metric, baseline)}: " + (
+        "; ".join(parts) + "."
     )
 
 
-def headlines(cells: Grid, labels: dict[str, str], band: NoiseBand | None = None) -> list[str]:
-    """A few sentences a newcomer can read in ten seconds, each against the baseline."""
+def headlines(cells: Grid, labels: dict[str, str]) -> list[str]:
+    """A few sentences a newcomer can read in ten seconds, each against the baseline, on
+    the primary comparisons at the highest step."""
     common = common_users(cells)
     if len(cells) < 2 or not common:
         return _single_headlines(cells, labels)
-    top, bottom = common[-1], common[0]
-    baseline, *others = cells
-    sentences = [_sentence(cells, labels, top, "p99", band)]
-    flipped = [
-        v
-        for v in others
-        if (p99 := versus(cells[v][top], cells[baseline][top], "p99", band)).better is not None
-        and (p50 := versus(cells[v][top], cells[baseline][top], "p50", band)).better is not None
-        and p99.better != p50.better
+    found = scenario_comparisons(cells)
+    top = common[-1]
+    baseline = next(iter(cells))
+    sentences = [
+        _sentence(found, labels, top, "p99").replace("the baseline's", f"{labels[baseline]}'s"),
+        _sentence(found, labels, top, "throughput").replace(
+            "the baseline's", f"{labels[baseline]}'s"
+        ),
     ]
+    flipped = [
+        c.variant
+        for c in found
+        if c.users == top and c.metric == "p99" and c.significant
+        and (p50 := _find(found, c.variant, top, "p50")) is not None
+        and p50.excludes_neutral
+        and (p50.paired is not None and c.paired is not None)
+        and (p50.paired.center < 0) != (c.paired.center < 0)
+    ]  # fmt: skip
     if flipped:
+        named = ", ".join(labels[v] for v in flipped)
         sentences.append(
-            _sentence(
-                {baseline: cells[baseline], **{v: cells[v] for v in flipped}},
-                labels,
-                top,
-                "p50",
-                band,
-            )
-            + " The median and the tail disagree: the slowest requests are far slower than "
-            "the typical ones."
+            f"For {named} the median and the tail point different ways at {top} users: the "
+            "slowest requests are far slower than the typical ones (p50 is exploratory)."
         )
-    sentences.append(_sentence(cells, labels, bottom, "throughput", band))
     peaks = []
     for variant, steps in cells.items():
         best = max(steps.values(), key=lambda c: c.value("throughput"))
@@ -230,6 +158,13 @@ def headlines(cells: Grid, labels: dict[str, str], band: NoiseBand | None = None
     return sentences
 
 
+def _find(found: list[Comparison], variant: str, users: int, metric: str) -> Comparison | None:
+    return next(
+        (c for c in found if c.variant == variant and c.users == users and c.metric == metric),
+        None,
+    )
+
+
 def _single_headlines(cells: Grid, labels: dict[str, str]) -> list[str]:
     sentences = []
     for variant, steps in cells.items():
@@ -247,6 +182,42 @@ def _single_headlines(cells: Grid, labels: dict[str, str]) -> list[str]:
     return sentences
 
 
+def power_statement(cells: Grid) -> dict[str, Any] | None:
+    """How big a difference this run could see, per metric, and in words; None without
+    intervals (fewer than two blocks)."""
+    found = scenario_comparisons(cells)
+    detectable = power(found)
+    if not detectable:
+        return None
+    blocks = max((c.pairs for c in found), default=0)
+    parts = []
+    for item in detectable:
+        size = (
+            f"{(item.detectable - 1) * 100:.0f}%"
+            if METRICS[item.metric].multiplicative
+            else f"{item.detectable * 100:.1f} percentage points"
+        )
+        parts.append(f"{METRICS[item.metric].label} {size}")
+    family = family_size(found)
+    exploratory_hits = sum(1 for c in found if not c.primary and c.excludes_neutral)
+    text = (
+        f"With {blocks} blocks and this run's block-to-block spread, a difference of "
+        + ", ".join(parts)
+        + f" would be detected {POWER:.0%} of the time (the median over the cells of each "
+        f"metric, two-sided {ALPHA:.0%} per comparison; throughput and p99 over the "
+        f"{family} primary comparisons, which Holm's correction then holds to {ALPHA:.0%} "
+        "together, so the first of them needs a little more)."
+    )
+    return {
+        "text": text,
+        "items": detectable,
+        "family": family,
+        "exploratory_hits": exploratory_hits,
+        "exploratory": sum(1 for c in found if not c.primary and c.comparable),
+        "dropped": sum(c.dropped for c in found),
+    }
+
+
 @dataclass(frozen=True)
 class Caveat:
     severity: str  # "high": the numbers are suspect; "medium": read with care
@@ -260,6 +231,7 @@ def warnings(results: RunResults) -> list[Caveat]:
         reason = run.error or "not every variant finished every step"
         found.append(Caveat("high", f"The run is {run.status}: {reason}."))
     found += _budget_warnings(results)
+    found += _dropped_warnings(results)
     found += _bound_warnings(results)
     found += _fault_warnings(results)
     found += [Caveat("medium", text) for text in crosscheck.disagreements(results)]
@@ -275,9 +247,20 @@ def warnings(results: RunResults) -> list[Caveat]:
             for step in outcome.steps:
                 found += _step_warnings(f"{scenario}, {label}, {step.users} users", step)
             found += _audit_warnings(f"{scenario}, {label}", outcome.audit)
+        found += _audit_warnings(scenario, data.audit)
     if not results.cpu_layout.pinned:
         found.append(
             Caveat("medium", f"Processes were not pinned to CPUs: {results.cpu_layout.note}.")
+        )
+    connections = results.database.connections
+    if connections is not None and connections.raised_from is not None:
+        found.append(
+            Caveat(
+                "medium",
+                f"Every variant's pool was open at once ({connections.needed} connections): the "
+                f"embedded PostgreSQL's max_connections was raised from "
+                f"{connections.raised_from} to {connections.max_connections} for this run.",
+            )
         )
     if results.database.kind == "external":
         found.append(
@@ -287,6 +270,26 @@ def warnings(results: RunResults) -> list[Caveat]:
                 "not pinned.",
             )
         )
+    return found
+
+
+def _dropped_warnings(results: RunResults) -> list[Caveat]:
+    """Blocks left out of a comparison (a window without a value on one side): said, never
+    silent."""
+    found = []
+    for scenario in results.scenarios:
+        cells = analysis.grid(results, scenario)
+        for c in scenario_comparisons(cells):
+            if c.dropped and c.comparable:
+                found.append(
+                    Caveat(
+                        "medium",
+                        f"{scenario}, {results.label(c.variant)} at {c.users} users: "
+                        f"{c.dropped} of {c.dropped + c.pairs} blocks left out of the "
+                        f"{METRICS[c.metric].label} comparison (no value in one of the two "
+                        "windows, e.g. no successful response).",
+                    )
+                )
     return found
 
 
@@ -314,22 +317,29 @@ def _audit_warnings(where: str, found: AuditResult | None) -> list[Caveat]:
 
 
 def _fault_warnings(results: RunResults) -> list[Caveat]:
-    """The step with an injected fault is compared like any other: say so."""
+    """Where the injected fault was: in older results (rounds) inside a measured step, so
+    that step's figures describe the fault; in blocks, in windows of its own."""
     fault = results.run.fault
     if fault is None:
         return []
     found = []
     for scenario, data in results.scenarios.items():
-        if fault.step <= len(data.plan.steps):
-            users = data.plan.steps[fault.step - 1]
-            found.append(
-                Caveat(
-                    "medium",
-                    f"{scenario}, {users} users: the step includes the injected fault "
-                    f"({fault.kind}, {fault.seconds:g} s); its figures and verdicts describe "
-                    "behaviour under the fault.",
-                )
+        if fault.step > len(data.plan.steps):
+            continue
+        users = data.plan.steps[fault.step - 1]
+        if data.design == "blocks":
+            text = (
+                f"{scenario}, {users} users: the injected fault ({fault.kind}, "
+                f"{fault.seconds:g} s) ran in a block of its own before the step's blocks; "
+                "if a variant had not recovered by its next window, that window carries it."
             )
+        else:
+            text = (
+                f"{scenario}, {users} users: the step includes the injected fault "
+                f"({fault.kind}, {fault.seconds:g} s); its figures and verdicts describe "
+                "behaviour under the fault."
+            )
+        found.append(Caveat("medium", text))
     return found
 
 

@@ -1,5 +1,5 @@
-"""What a scenario measured, arranged for reading: per variant and step, the values of
-every round, and each variant against the baseline.
+"""What a scenario measured, arranged for reading: per variant and step, the pooled
+figure and the replicates (blocks) behind it.
 
 Every report page, the terminal table and ``compare`` read results through here, so a
 figure means the same thing everywhere.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadtests.results import stats
-from loadtests.results.models import RunResults, ScenarioResults, Step
+from loadtests.results.models import BlockValues, RunResults, ScenarioResults, Step
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Metric:
     label: str
     lower_is_better: bool
     pick: Callable[[Step], float]
+    pick_block: Callable[[BlockValues], float]
     unit: str
 
     @property
@@ -33,53 +34,67 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in (
-        Metric("throughput", "req/s", False, lambda s: s.throughput_rps, "req/s"),
-        Metric("p50", "p50", True, lambda s: s.latency_ms.p50, "ms"),
-        Metric("p95", "p95", True, lambda s: s.latency_ms.p95, "ms"),
-        Metric("p99", "p99", True, lambda s: s.latency_ms.p99, "ms"),
-        Metric("error_rate", "error rate", True, lambda s: s.failures.rate, "fraction"),
+        Metric("throughput", "req/s", False, lambda s: s.throughput_rps,
+               lambda b: b.throughput_rps, "req/s"),
+        Metric("p50", "p50", True, lambda s: s.latency_ms.p50, lambda b: b.p50, "ms"),
+        Metric("p95", "p95", True, lambda s: s.latency_ms.p95, lambda b: b.p95, "ms"),
+        Metric("p99", "p99", True, lambda s: s.latency_ms.p99, lambda b: b.p99, "ms"),
+        Metric("error_rate", "error rate", True, lambda s: s.failures.rate,
+               lambda b: b.error_rate, "fraction"),
     )
-}
+}  # fmt: skip
+
+Replicate = tuple[int, int]  # (round, block): what two variants' values are paired on
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One variant at one step: the step as measured in each round that completed it."""
+    """One variant at one step. Its figure is the pooled step (every block's window
+    merged); its replicates are the blocks' own values. Older results (rounds) have one
+    step per round and no blocks: each round is then one replicate and the figure is the
+    round with the median throughput."""
 
     variant: str
     users: int
-    steps: tuple[Step, ...]  # in round order
+    steps: tuple[Step, ...]  # in round order (one in a run of blocks)
     rounds: tuple[int, ...]
-
-    def values(self, metric: str) -> list[float]:
-        return [METRICS[metric].pick(step) for step in self.steps]
-
-    def value(self, metric: str) -> float:
-        """The median across rounds."""
-        return statistics.median(self.values(metric))
-
-    def by_round(self, metric: str) -> dict[int, float]:
-        return dict(zip(self.rounds, self.values(metric), strict=True))
-
-    def interval(self, metric: str) -> tuple[float, float] | None:
-        """A 95% confidence interval of the metric's typical value over rounds (Student's
-        t; on logarithms for the multiplicative metrics, see loadtests/results/stats.py); None
-        with fewer than two rounds."""
-        values = self.values(metric)
-        if METRICS[metric].multiplicative:
-            if min(values, default=0) <= 0:
-                return None
-            found = stats.t_interval([math.log(v) for v in values], transform=math.exp)
-        else:
-            found = stats.t_interval(values)
-            found = found and (found[0], max(0.0, found[1]), found[2])
-        return (found[1], found[2]) if found else None
 
     @property
     def step(self) -> Step:
-        """The round whose throughput is the median (the first round with one round)."""
         ordered = sorted(self.steps, key=lambda s: s.throughput_rps)
         return ordered[(len(ordered) - 1) // 2]
+
+    @property
+    def pooled(self) -> bool:
+        """Its figure pools the blocks' histograms (not one round's step)."""
+        return len(self.steps) == 1 and bool(self.steps[0].blocks)
+
+    def value(self, metric: str) -> float:
+        return METRICS[metric].pick(self.step)
+
+    def replicates(self, metric: str) -> dict[Replicate, float]:
+        spec, found = METRICS[metric], {}
+        for round_number, step in zip(self.rounds, self.steps, strict=True):
+            if step.blocks:
+                found.update({(round_number, b.block): spec.pick_block(b) for b in step.blocks})
+            else:
+                found[(round_number, 1)] = spec.pick(step)
+        return found
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """A 95% interval of the figure, from the spread of its replicates (Student's t;
+        on logarithms for the multiplicative metrics, see loadtests/results/stats.py);
+        None with fewer than two."""
+        values = list(self.replicates(metric).values())
+        if METRICS[metric].multiplicative:
+            value = self.value(metric)
+            if value <= 0 or min(values, default=0) <= 0:
+                return None
+            mean = statistics.fmean(math.log(v) for v in values)
+            found = stats.paired([math.log(v) - mean for v in values], center=math.log(value))
+            return found.ratio_interval if found else None
+        interval = stats.paired(values, center=self.value(metric))
+        return (max(0.0, interval.low), interval.high) if interval else None
 
     @property
     def errors(self) -> int:

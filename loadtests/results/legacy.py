@@ -1,9 +1,11 @@
 """Reading results.json files written by older versions of the suite.
 
-Schema 1 compared exactly two services, once each, and its latency percentiles mixed
-failed and successful responses. Converted, such a run is one round of two variants;
-its goodput is recomputed from the counts, and its steps say that their percentiles
-include failures. What schema 1 never measured stays empty ("not measured").
+Schema 2 ran every variant through the whole step ladder in turn, in rounds; it reads as
+schema 3 with ``design = "rounds"``. Schema 1 compared exactly two services, once each,
+and its latency percentiles mixed failed and successful responses. Converted, such a run
+is one round of two variants; its goodput is recomputed from the counts, and its steps
+say that their percentiles include failures. What schema 1 never measured stays empty
+("not measured").
 """
 
 from __future__ import annotations
@@ -143,4 +145,14 @@ def from_v1(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CONVERTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: from_v1}
+def from_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 ran rounds: every variant through the whole ladder in turn. Its shape
+    is a subset of schema 3's (``design`` defaults to rounds), so only the version moves;
+    the analysis treats each round's step as one unpooled replicate."""
+    return {**data, "schema_version": 3}
+
+
+CONVERTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: lambda data: from_v2(from_v1(data)),
+    2: from_v2,
+}

@@ -13,7 +13,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 Status = Literal["running", "complete", "partial", "failed"]
 
@@ -137,13 +137,43 @@ class Stability(Model):
     )
 
 
+class BlockValues(Model):
+    """One variant's window in one block of a step: the replicate verdicts pair."""
+
+    block: int = Field(description="1 = the step's first block")
+    position: int = Field(description="1 = measured first in its block")
+    window: Window
+    requests: int
+    successes: int
+    throughput_rps: float = Field(description="successful responses per second")
+    p50: float = Field(description="ms, successful responses")
+    p95: float
+    p99: float
+    p99_9: float
+    error_rate: float = Field(description="failed responses / all responses")
+    generator_saturated: bool | None = Field(
+        None, description="the load generator was CPU-saturated in this window (null: not judged)"
+    )
+
+
 class Step(Traffic):
+    """One variant at one step. In a run of blocks, its figures pool every block's window
+    (the histograms merged: exact pooled percentiles, throughput over the measured
+    seconds); ``blocks`` keeps each window's own figures. In older results (rounds) it is
+    one round's step."""
+
     step: int
     users: int
-    window: Window
+    window: Window = Field(description="first window's start, last window's end, measured seconds")
     endpoints: dict[str, Traffic]
     cpu: StepCpu | None
     stability: Stability
+    blocks: list[BlockValues] = Field(
+        default_factory=list, description="each block's window (empty in older results)"
+    )
+    latency_histogram: dict[str, Any] | None = Field(
+        None, description="successful responses' latency, microseconds, pooled over the blocks"
+    )
 
 
 class TimePoint(Model):
@@ -256,6 +286,9 @@ class AuditResult(Model):
     unexpected (loadtests/run/extras/audit.py)."""
 
     writes: dict[str, WriteCounts] = Field(description="endpoint -> writes by outcome")
+    variants: dict[str, dict[str, WriteCounts]] = Field(
+        default_factory=dict, description="variant -> endpoint -> its writes by outcome"
+    )
     lost: Findings = Field(description="acknowledged writes missing or changed")
     duplicated: Findings = Field(description="rows repeating an acknowledged write")
     unexpected: Findings = Field(description="changes no request explains")
@@ -271,11 +304,13 @@ class ServiceFailure(Model):
 
 
 class VariantRun(Model):
-    """One variant through every step of one scenario, in one round."""
+    """One variant through every step of one scenario (in older results: in one round)."""
 
     variant: str
     round: int = 1
-    position: int = Field(description="1 = ran first in its round and scenario")
+    position: int | None = Field(
+        None, description="older results: 1 = ran first in its round; null: interleaved in blocks"
+    )
     status: Status
     error: str | None = None
     reset_seconds: float | None = None
@@ -293,8 +328,12 @@ class VariantRun(Model):
 
 class Plan(Model):
     steps: list[int]
-    warmup_seconds: float
-    step_seconds: float
+    warmup_seconds: float = Field(description="the step's first turn: ramp and warm-up")
+    step_seconds: float = Field(description="each measured window")
+    blocks: int = Field(1, description="blocks per step: every variant once in each")
+    switch_seconds: float | None = Field(
+        None, description="warm-up after each switch of variant (null: older results)"
+    )
 
 
 class Ceiling(Model):
@@ -313,7 +352,20 @@ class ScenarioResults(Model):
     user_class: str
     variants: list[str] = Field(description="in the order given; the first is the baseline")
     plan: Plan
+    design: Literal["blocks", "rounds"] = Field(
+        "rounds",
+        description="blocks: the variants take turns within every step (the replicate is the "
+        "block); rounds: older results, each variant ran the whole ladder in turn",
+    )
+    reset: str | None = Field(None, description="how and when the database was reset")
+    order_seed: int | None = Field(None, description="the seed of the block orders")
     ceiling: Ceiling | None = Field(None, description="null: not measured (older results)")
+    audit: AuditResult | None = Field(
+        None, description="every variant's writes audited together; null: not audited"
+    )
+    locust: LocustFiles | None = Field(None, description="the scenario's Locust run's files")
+    recorded: Recorded | None = Field(None, description="every response of that Locust run")
+    locust_counts: LocustCounts | None = Field(None, description="Locust's own counts of it")
     runs: list[VariantRun] = []
 
     def runs_of(self, variant: str) -> list[VariantRun]:
@@ -350,7 +402,7 @@ class Fairness(Model):
 
 
 class NoiseBand(Model):
-    """How different two identical variants can look in one run (loadtests/results/noise.py)."""
+    """Older results only: the noise band verdicts of schema 2 used (no longer read)."""
 
     ratio: float = Field(description="a ratio inside [1/ratio, ratio] is no difference")
     error_points: float = Field(description="the same for error rates, as a difference")
@@ -369,10 +421,10 @@ class RunInfo(Model):
     scenarios: list[str]
     variants: list[str] = Field(description="every variant of the run; the first is the baseline")
     locust_processes: int
-    rounds: int = 1
+    rounds: int = Field(1, description="older results: times every variant ran every step")
     order_seed: int | None = Field(None, description="the seed of the recorded run order")
     noise_band: NoiseBand | None = Field(
-        None, description="the band verdicts used; null in older results (the current one then)"
+        None, description="older results: the band their verdicts used (no longer read)"
     )
     fault: FaultPlan | None = Field(None, description="the fault injected; null: none")
     audit: bool = Field(False, description="acknowledged writes were audited after each run")
@@ -395,12 +447,24 @@ class Seed(Model):
     checksum: str
 
 
+class Connections(Model):
+    """Every variant's pool is open at once (they take turns): the sum must fit."""
+
+    needed: int = Field(description="every variant's connection budget together")
+    allowed: int = Field(description="max_connections less reserved and the suite's own")
+    max_connections: int
+    raised_from: int | None = Field(
+        None, description="the embedded server's max_connections before the run raised it"
+    )
+
+
 class DatabaseInfo(Model):
     kind: Literal["embedded", "external"]
     url: str
     settings: dict[str, str]
     seed: Seed
     pinned: bool
+    connections: Connections | None = Field(None, description="null: older results")
 
 
 class StatementCacheInfo(Model):
@@ -428,7 +492,7 @@ class CpuLayoutInfo(Model):
 
 
 class RunResults(Model):
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     run: RunInfo
     environment: Environment
     database: DatabaseInfo

@@ -38,7 +38,8 @@ def load(run_dir: Path | str) -> RunResults:
 def parse(data: Any, where: Path | str = FILENAME) -> RunResults:
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version not in (*legacy.CONVERTERS, SCHEMA_VERSION):
-        raise SuiteError(f"{where} is not a results file of schema version 1 or {SCHEMA_VERSION}")
+        known = ", ".join(str(v) for v in (*legacy.CONVERTERS, SCHEMA_VERSION))
+        raise SuiteError(f"{where} is not a results file of a known schema version ({known})")
     try:
         if version in legacy.CONVERTERS:
             data = legacy.CONVERTERS[version](data)

@@ -8,7 +8,6 @@ from typing import Any
 
 from loadtests.infra import cpu, database, environment
 from loadtests.plan import SCENARIOS
-from loadtests.results import noise
 from loadtests.results.models import (
     CpuLayoutInfo,
     DatabaseInfo,
@@ -31,6 +30,8 @@ FAIRNESS_NOTES = [
     "Every variant runs pinned to the same service cores with the same shared settings "
     "(pool, timeouts, keep-alive, JSON encoder, access logs off); what a variant changes is "
     "listed below as a difference from the baseline.",
+    "The variants take turns within every step, in a random order per block, on the same "
+    "database; every turn starts on new connections after the same warm-up.",
     "Every variant sends the SQL of services/common (queries.py for the ORM modes, sql.py for "
     "raw asyncpg), closes its session before the response is sent, and keeps "
     "expire_on_commit=False.",
@@ -60,10 +61,8 @@ def skeleton(
             scenarios=[s.scenario for s in options.scenarios],
             variants=options.variant_names,
             locust_processes=options.locust_processes,
-            rounds=options.rounds,
             fault=options.fault,
             audit=options.audit,
-            noise_band=noise.current(),
         ),
         environment=Environment(machine=environment.machine(), versions=environment.versions()),
         database=DatabaseInfo(
@@ -86,7 +85,10 @@ def skeleton(
                     steps=list(s.plan.steps),
                     warmup_seconds=s.plan.warmup_s,
                     step_seconds=s.plan.measure_s,
+                    blocks=s.plan.blocks,
+                    switch_seconds=s.plan.switch_s,
                 ),
+                design="blocks",
             )
             for s in options.scenarios
         },

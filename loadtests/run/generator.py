@@ -18,12 +18,13 @@ from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
 from loadtests.plan import SCENARIOS, ScenarioPlan, StepPlan, id_ranges
 from loadtests.recording import wire
-from loadtests.recording.wire import ID_RANGES_ENV, PROGRESS_PREFIX, WINDOW_PREFIX
+from loadtests.recording.wire import ID_RANGES_ENV, PROGRESS_PREFIX, WINDOW_PREFIX, WindowMeta
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locust" / "locustfile.py"
 HANG_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
+POLL_S = 0.2  # how often the runner reads Locust's log: a switch reaches the extras this late
 
-WindowListener = Callable[[int, float, float], None]
+WindowListener = Callable[[WindowMeta], None]  # told of each window at its switch
 
 
 def plan_args(plan: StepPlan) -> list[str]:
@@ -34,12 +35,12 @@ def plan_args(plan: StepPlan) -> list[str]:
     ]  # fmt: skip
 
 
+HEADLESS = ["--headless", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+
+
 def headless_args(plan: StepPlan, user_class: str, results: Path, *extra: str) -> list[str]:
     """Locust's options for one headless run through ``plan``, its statistics to ``results``."""
-    return [
-        "--headless", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
-        *extra, *plan_args(plan), "--results-file", str(results), user_class,
-    ]  # fmt: skip
+    return [*HEADLESS, *extra, *plan_args(plan), "--results-file", str(results), user_class]
 
 
 def start(
@@ -62,25 +63,27 @@ def start(
     return Supervised("locust", argv, env, log, cpus, cwd=PROJECT_ROOT)
 
 
-def headless(
+def following(
     plan: ScenarioPlan,
-    host: str,
+    schedule: Path,
     seed_spec: dict[str, Any],
     results: Path,
     args: Sequence[str],
     layout: CpuLayout,
     processes: int,
 ) -> Supervised:
-    """A headless Locust through the scenario's plan against ``host`` on the cores the
-    service does not use; its statistics to ``results``, its log beside them."""
+    """A headless Locust that follows ``schedule`` (every variant's turns) on the cores the
+    services do not use; its statistics to ``results``, its log beside them."""
+    first_host = wire.read_schedule(schedule).segments[0].host
     return start(
-        headless_args(plan.plan, SCENARIOS[plan.scenario].user_class, results, *args),
-        host,
+        [*HEADLESS, *args, "--schedule", str(schedule), "--results-file", str(results),
+         SCENARIOS[plan.scenario].user_class],
+        first_host,
         seed_spec,
         results.with_suffix(".log"),
         layout.other_cpus if layout.pinned else None,
         processes,
-    )
+    )  # fmt: skip
 
 
 def run_together(
@@ -100,7 +103,7 @@ def run_together(
         for index, host in enumerate(hosts):
             args = headless_args(plan, user_class, outputs[index])
             locusts.append(start(args, host, seed_spec, work / f"locust-{index}.log", cpus))
-        deadline = time.monotonic() + plan.total_s + HANG_GRACE_S
+        deadline = time.monotonic() + plan.total_s() + HANG_GRACE_S
         while any(locust.alive() for locust in locusts):
             if time.monotonic() > deadline:
                 raise SuiteError(f"Locust did not finish; see the logs in {work}")
@@ -115,10 +118,11 @@ def run_together(
 
 
 def wait(
-    locust: Supervised, plan: StepPlan, log: Path, on_window: WindowListener | None = None
+    locust: Supervised, seconds: float, log: Path, on_window: WindowListener | None = None
 ) -> str:
-    """Forward progress lines until Locust exits. Returns 'finished' or why it did not."""
-    deadline = time.monotonic() + plan.total_s + HANG_GRACE_S
+    """Forward progress lines until Locust exits (``seconds`` planned). Returns 'finished'
+    or why it did not."""
+    deadline = time.monotonic() + seconds + HANG_GRACE_S
     offset = 0
     while True:
         offset = forward_progress(log, offset, on_window)
@@ -130,13 +134,13 @@ def wait(
             )
         if time.monotonic() > deadline:
             locust.stop()
-            return f"Locust did not finish within {plan.total_s + HANG_GRACE_S:.0f} s"
-        time.sleep(0.5)
+            return f"Locust did not finish within {seconds + HANG_GRACE_S:.0f} s"
+        time.sleep(POLL_S)
 
 
 def forward_progress(log: Path, offset: int, on_window: WindowListener | None = None) -> int:
     """Print the progress lines written to ``log`` since ``offset`` (and tell ``on_window``
-    of each measured window that opened); return the new offset."""
+    of each switch to a window); return the new offset."""
     try:
         with log.open("rb") as handle:
             handle.seek(offset)
@@ -149,6 +153,5 @@ def forward_progress(log: Path, offset: int, on_window: WindowListener | None = 
             print("   " + line[len(PROGRESS_PREFIX) :], flush=True)
         elif line.startswith(WINDOW_PREFIX) and on_window is not None:
             with contextlib.suppress(ValueError):  # a garbled line: no window announced
-                step, start, end = line[len(WINDOW_PREFIX) :].split()
-                on_window(int(step), float(start), float(end))
+                on_window(WindowMeta.model_validate_json(line[len(WINDOW_PREFIX) :]))
     return offset + complete

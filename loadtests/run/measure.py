@@ -1,16 +1,25 @@
-"""From what the recorder wrote inside Locust to the typed steps of ``results.json``."""
+"""From what Locust recorded to the typed steps of ``results.json``.
+
+A variant's step pools its windows of every block: the windows' histograms merge (so
+its percentiles are exact over all of them) and its throughput is its successes over
+its measured seconds. Each window also keeps its own figures (``BlockValues``): the
+replicates the verdicts pair block by block. A fault's block is measured like the others
+but kept out of the step.
+"""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from loadtests.infra.cpu import CpuLayout, CpuMonitor
+from loadtests.infra.cpu import CpuLayout, CpuMonitor, service_group
 from loadtests.recording.attribution import COMPONENTS
 from loadtests.recording.histogram import REPORTED_PERCENTILES, Histogram
+from loadtests.recording.schedule import FAULT_BLOCK
 from loadtests.recording.tally import Tally, TallyData, merged
-from loadtests.recording.wire import Recorded
+from loadtests.recording.wire import Recorded, WindowMeta
 from loadtests.results.models import (
     SATURATED_SECONDS,
+    BlockValues,
     Breakdown,
     Components,
     DatabaseTime,
@@ -28,6 +37,7 @@ from loadtests.results.models import (
     Window,
 )
 from loadtests.results.models import Recorded as RecordedTotals  # the wire's is "Recorded"
+from loadtests.run.statements import Stats, WindowStatements
 
 _PERCENTILE_KEYS = {50.0: "p50", 90.0: "p90", 95.0: "p95", 99.0: "p99", 99.9: "p99_9"}
 
@@ -98,34 +108,98 @@ def _tallies(data: dict[str, TallyData]) -> dict[str, Tally]:
     return {name: Tally.from_dict(value) for name, value in data.items()}
 
 
-def steps(
+def _closed(recorded: Recorded) -> list[WindowMeta]:
+    """The windows that closed before the run stopped, in time order."""
+    return [
+        meta
+        for _, meta in sorted(recorded.windows.items())
+        if meta.ended_at is not None and meta.ended_at >= meta.end
+    ]
+
+
+def fill(
+    outcomes: dict[str, VariantRun],
     recorded: Recorded,
     monitor: CpuMonitor | None,
-    placement: dict[str, tuple[int, ...]] | None = None,
-) -> list[Step]:
-    """One entry per measured window the recorder saw close."""
-    found = []
-    for key, meta in sorted(recorded.steps.items()):
-        start, end = meta.window
-        seconds = end - start
-        if (meta.ended_at or 0.0) < end:
-            continue  # the window had not closed when the run stopped: nothing to report
-        endpoints = _tallies(recorded.measured.get(key, {}))
-        found.append(
-            Step(
-                step=key,
-                users=meta.users,
-                window=Window(start=start, end=end, seconds=round(seconds, 3)),
-                **traffic(merged(endpoints.values()), seconds),
-                endpoints={
-                    name: Traffic(**_without_histograms(traffic(tally, seconds)))
-                    for name, tally in sorted(endpoints.items())
-                },
-                cpu=_step_cpu(monitor, start, end, placement or {}),
-                stability=_stability(recorded.series, start, end),
-            )
+    layout: CpuLayout,
+    statements: WindowStatements | None,
+) -> None:
+    """Every variant's steps, time series and statements, from one scenario's Locust run."""
+    placement = layout.placement(list(monitor.groups) if monitor else [])
+    windows = _closed(recorded)
+    first = min((min(s) for s in recorded.series.values() if s), default=0)
+    for variant, outcome in outcomes.items():
+        mine = [w for w in windows if w.variant == variant and w.block != FAULT_BLOCK]
+        by_step: dict[int, list[WindowMeta]] = {}
+        for meta in mine:
+            by_step.setdefault(meta.step, []).append(meta)
+        series = recorded.series.get(variant, {})
+        outcome.steps = [
+            _step(metas, recorded, series, monitor, placement)
+            for _, metas in sorted(by_step.items())
+        ]
+        outcome.timeseries = timeseries(series, windows, first)
+        outcome.recorded = RecordedTotals(
+            requests=sum(Tally.from_dict(t).count for t in series.values()),
+            per_endpoint={},
+            per_worker={},
         )
-    return found
+        counted = statements.of([w.window for w in mine]) if statements else None
+        _statements(outcome, recorded, counted)
+
+
+def _step(
+    metas: list[WindowMeta],
+    recorded: Recorded,
+    series: dict[int, TallyData],
+    monitor: CpuMonitor | None,
+    placement: dict[str, tuple[int, ...]],
+) -> Step:
+    pooled: dict[str, Tally] = {}
+    blocks = []
+    cpus = []
+    for meta in metas:
+        endpoints = _tallies(recorded.measured.get(meta.window, {}))
+        for name, tally in endpoints.items():
+            pooled.setdefault(name, Tally()).merge(tally)
+        cpu = _step_cpu(monitor, meta, placement)
+        cpus.append(cpu)
+        blocks.append(_block(meta, merged(endpoints.values()), cpu))
+    seconds = sum(meta.end - meta.start for meta in metas)
+    total = merged(pooled.values())
+    return Step(
+        step=metas[0].step,
+        users=metas[0].users,
+        window=Window(start=metas[0].start, end=metas[-1].end, seconds=round(seconds, 3)),
+        **traffic(total, seconds),
+        endpoints={
+            name: Traffic(**_without_histograms(traffic(tally, seconds)))
+            for name, tally in sorted(pooled.items())
+        },
+        cpu=_pooled_cpu(cpus),
+        stability=_stability(series, metas),
+        blocks=blocks,
+        latency_histogram=cast(dict[str, Any], total.ok.to_dict()),
+    )
+
+
+def _block(meta: WindowMeta, tally: Tally, cpu: StepCpu | None) -> BlockValues:
+    seconds = meta.end - meta.start
+    found = latency(tally.ok)
+    return BlockValues(
+        block=meta.block,
+        position=meta.position,
+        window=Window(start=meta.start, end=meta.end, seconds=round(seconds, 3)),
+        requests=tally.count,
+        successes=tally.ok.count,
+        throughput_rps=round(tally.ok.count / seconds, 2) if seconds > 0 else 0.0,
+        p50=found.p50,
+        p95=found.p95,
+        p99=found.p99,
+        p99_9=found.p99_9,
+        error_rate=round(tally.failed.count / tally.count, 6) if tally.count else 0.0,
+        generator_saturated=cpu.generator_saturated if cpu else None,
+    )
 
 
 def _without_histograms(values: dict[str, Any]) -> dict[str, Any]:
@@ -135,13 +209,13 @@ def _without_histograms(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _stability(series: dict[int, TallyData], start: float, end: float) -> Stability:
-    """How steady throughput was inside the window: the coefficient of variation of the
+def _stability(series: dict[int, TallyData], metas: list[WindowMeta]) -> Stability:
+    """How steady throughput was inside the windows: the coefficient of variation of the
     per-second request counts (whole seconds only). High values mean a noisy step."""
     counts = [
         Tally.from_dict(data).count
         for second, data in series.items()
-        if start <= second and second + 1 <= end
+        if any(meta.start <= second and second + 1 <= meta.end for meta in metas)
     ]
     if len(counts) < 3:
         return Stability(seconds=len(counts), throughput_cv=None)
@@ -152,15 +226,17 @@ def _stability(series: dict[int, TallyData], start: float, end: float) -> Stabil
 
 
 def _step_cpu(
-    monitor: CpuMonitor | None, start: float, end: float, placement: dict[str, tuple[int, ...]]
+    monitor: CpuMonitor | None, meta: WindowMeta, placement: dict[str, tuple[int, ...]]
 ) -> StepCpu | None:
-    window = monitor.window(start, end, placement) if monitor else None
+    """The window's CPU; ``service`` is the variant whose window it is."""
+    window = monitor.window(meta.start, meta.end, placement) if monitor else None
     if window is None:
         return None
+    service = service_group(meta.variant)
     return StepCpu(
         generator_percent=window.groups.get("generator"),
         generator_busiest_process_percent=window.busiest_process.get("generator"),
-        service_percent=window.groups.get("service"),
+        service_percent=window.groups.get(service),
         database_percent=window.groups.get("database"),
         pgbouncer_percent=window.groups.get("pgbouncer"),
         cores_percent={str(core): busy for core, busy in window.cores.items()},
@@ -169,7 +245,43 @@ def _step_cpu(
         seconds_judged=window.seconds_judged,
         saturated_seconds=window.saturated_seconds,
         foreign_percent={str(core): share for core, share in window.foreign.items()} or None,
-        service_memory_mib=_mib(window.memory_peak.get("service")),
+        service_memory_mib=_mib(window.memory_peak.get(service)),
+    )
+
+
+def _pooled_cpu(windows: list[StepCpu | None]) -> StepCpu | None:
+    """A step's CPU over its windows: the mean of each share (the windows are equally
+    long), saturated seconds summed and judged together, the most memory held."""
+    cpus = [cpu for cpu in windows if cpu is not None]
+    if not cpus:
+        return None
+
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(sum(known) / len(known), 1) if known else None
+
+    def mean_of(name: str) -> dict[str, float]:
+        keys = {k for cpu in cpus for k in (getattr(cpu, name) or {})}
+        return {
+            k: round(sum((getattr(c, name) or {}).get(k, 0.0) for c in cpus) / len(cpus), 1)
+            for k in sorted(keys)
+        }
+
+    saturated = sum(cpu.saturated_seconds or 0 for cpu in cpus)
+    memory = [cpu.service_memory_mib for cpu in cpus if cpu.service_memory_mib is not None]
+    return StepCpu(
+        generator_percent=mean([c.generator_percent for c in cpus]),
+        generator_busiest_process_percent=mean([c.generator_busiest_process_percent for c in cpus]),
+        service_percent=mean([c.service_percent for c in cpus]),
+        database_percent=mean([c.database_percent for c in cpus]),
+        pgbouncer_percent=mean([c.pgbouncer_percent for c in cpus]),
+        cores_percent=mean_of("cores_percent"),
+        steal_percent=mean([c.steal_percent for c in cpus]) or 0.0,
+        generator_saturated=saturated >= SATURATED_SECONDS,
+        seconds_judged=sum(cpu.seconds_judged or 0 for cpu in cpus),
+        saturated_seconds=saturated,
+        foreign_percent=mean_of("foreign_percent") or None,
+        service_memory_mib=max(memory) if memory else None,
     )
 
 
@@ -177,18 +289,16 @@ def _mib(size: int | None) -> float | None:
     return round(size / 2**20, 1) if size else None
 
 
-def timeseries(recorded: Recorded) -> list[TimePoint]:
-    """Per second: responses, failures and successful responses' percentiles."""
-    series = recorded.series
-    if not series:
-        return []
-    first = min(series)
-    windows = [(meta.started_at, meta.users) for meta in recorded.steps.values()]
+def timeseries(
+    series: dict[int, TallyData], windows: list[WindowMeta], first: int
+) -> list[TimePoint]:
+    """Per second of one variant's traffic: responses, failures and the successful
+    responses' percentiles; ``t`` counts from the scenario's first response."""
     points = []
     for second, data in sorted(series.items()):
         tally = Tally.from_dict(data)
         percentiles = tally.ok.percentiles((50.0, 95.0, 99.0))
-        users = max((u for started, u in windows if started <= second + 1), default=0)
+        users = max((w.users for w in windows if w.switch_at <= second + 1), default=0)
         points.append(
             TimePoint(
                 t=second - first,
@@ -205,6 +315,7 @@ def timeseries(recorded: Recorded) -> list[TimePoint]:
 
 
 def recorded_totals(recorded: Recorded) -> RecordedTotals:
+    """Every response of the Locust run, per endpoint and per worker process."""
     totals = _tallies(recorded.totals)
     return RecordedTotals(
         requests=sum(t.count for t in totals.values()),
@@ -213,44 +324,39 @@ def recorded_totals(recorded: Recorded) -> RecordedTotals:
     )
 
 
-def fill(
-    outcome: VariantRun,
-    recorded: Recorded,
-    monitor: CpuMonitor | None,
-    layout: CpuLayout,
-    stats: dict[str, tuple[int, float]] | None,
-) -> None:
-    """A variant's run as measured: steps, time series, counts, and the statements
-    ``stats`` (pg_stat_statements) counted."""
-    groups = list(monitor.groups) if monitor else []
-    outcome.steps = steps(recorded, monitor, layout.placement(groups))
-    outcome.timeseries = timeseries(recorded)
-    outcome.recorded = recorded_totals(recorded)
-    outcome.locust_counts = locust_counts(recorded)
-    counts = {kind: calls for kind, (calls, _) in stats.items()} if stats else None
-    requests = outcome.recorded.requests
-    outcome.database_time = database_time(recorded, stats)
-    outcome.statements = Statements(
-        counts=counts,
-        per_request={k: round(v / requests, 3) for k, v in counts.items()}
-        if counts and requests
-        else None,
-    )
-
-
 def locust_counts(recorded: Recorded) -> LocustCounts:
     return LocustCounts.model_validate(recorded.locust.model_dump())
 
 
-def database_time(
-    recorded: Recorded, stats: dict[str, tuple[int, float]] | None
-) -> DatabaseTime | None:
+def _statements(
+    outcome: VariantRun, recorded: Recorded, counted: tuple[Stats, list[int]] | None
+) -> None:
+    """Statements per request and the server's time beside the services' db component,
+    over the windows whose statements were counted."""
+    if counted is None:
+        outcome.statements = Statements(counts=None, per_request=None)
+        return
+    stats, windows = counted
+    total = merged(
+        tally
+        for window in windows
+        for tally in _tallies(recorded.measured.get(window, {})).values()
+    )
+    requests = total.count
+    counts = {kind: calls for kind, (calls, _) in stats.items()}
+    outcome.statements = Statements(
+        counts=counts,
+        per_request={k: round(v / requests, 3) for k, v in counts.items()} if requests else None,
+    )
+    outcome.database_time = database_time(total, stats)
+
+
+def database_time(total: Tally, stats: Stats) -> DatabaseTime | None:
     """pg_stat_statements' execution time beside the services' own db component."""
     if not stats:
         return None
-    totals = merged(_tallies(recorded.totals).values())
-    requests = totals.count
-    timing = totals.timing
+    requests = total.count
+    timing = total.timing
     driver = timing.sums["db"] / timing.timed / 1000 if timing and timing.timed else None
     server = sum(ms for _, ms in stats.values())
     return DatabaseTime(
@@ -264,3 +370,10 @@ def database_time(
         server_ms_per_request=round(server / requests, 4) if requests else 0.0,
         driver_ms_per_request=round(driver, 4) if driver is not None else None,
     )
+
+
+def steps(recorded: Recorded, monitor: CpuMonitor | None = None) -> list[Step]:
+    """One target's steps (a run without variants: the cross-check, ``overhead``)."""
+    outcome = VariantRun(variant="", status="running")
+    fill({"": outcome}, recorded, monitor, CpuLayout(False, (), (), ""), None)
+    return outcome.steps

@@ -1,18 +1,20 @@
-"""``run``: every variant under the same rising load, measured the same way.
+"""``run``: every variant under the same rising load, taking turns, measured the same way.
 
-A run is rounds x scenarios x variants. For each (round, scenario) the variants run in
-a recorded random order whose first variant is never the previous block's first; for
-each variant: reset the database to the seeded state, start the service pinned to its
-own cores, wait until it is healthy, run Locust headless with the rising-concurrency
-shape on the other cores, then stop the service and everything it started.
+For each scenario: reset the database to the seeded state, start every variant's service
+at once (pinned to the service cores; an idle one costs nothing), then run one Locust
+that follows the scenario's schedule (loadtests/recording/schedule.py): at each step,
+blocks in which every variant gets one measured window, in a fresh random order per
+block. The generator stays up and switches its target; the block is the replicate the
+verdicts pair. Then stop everything and turn what Locust recorded into every variant's
+steps.
 
 This module is the loop and nothing else. What is measured beside it (the database's
 ceiling, a fault, the write audit, the second load generator) are extras
 (``loadtests/run/extras/``) that the loop calls at fixed moments.
 
-``results.json`` is rewritten after every variant's run; an interrupted run keeps what
-was measured, marked partial. Nothing in the loop assumes two variants: the first one
-listed is the baseline every report compares to.
+``results.json`` is rewritten after every scenario; an interrupted run keeps what was
+measured, marked partial. Nothing in the loop assumes two variants: the first one listed
+is the baseline every report compares to.
 """
 
 from __future__ import annotations
@@ -30,25 +32,26 @@ from loadtests.infra import cpu, database, pgbouncer
 from loadtests.infra.postgres import server_processes
 from loadtests.infra.processes import Supervised
 from loadtests.plan import ScenarioPlan
-from loadtests.recording import wire
+from loadtests.recording import schedule, wire
 from loadtests.results.models import LocustFiles, ServiceFailure, VariantRun
 from loadtests.run import extras, generator, measure
 from loadtests.run.extras import Extra
-from loadtests.run.order import run_order
-from loadtests.run.service import ServiceUnderTest
 from loadtests.run.service_log import failures as service_log_failures
 from loadtests.run.setup import prepare
 from loadtests.run.state import Run, RunOptions
+from loadtests.run.statements import WindowStatements
 
-VARIANT_RUN_OVERHEAD_S = 8.0  # reset, start, health check, Locust start and stop
+SCENARIO_OVERHEAD_S = 12.0  # reset, services' start and health, Locust start and stop
+RESET = (
+    "once per scenario, before its services start: the variants then take turns in every "
+    "block, so whatever the writes change in the data reaches all of them alike"
+)
 
 
 def estimated_seconds(options: RunOptions, found: list[Extra] | None = None) -> float:
-    per_round = sum(
-        len(s.variants) * (s.plan.total_s + VARIANT_RUN_OVERHEAD_S) for s in options.scenarios
-    )
     beside = found if found is not None else extras.enabled(options)
-    return options.rounds * per_round + sum(extra.estimated_seconds() for extra in beside)
+    loads = sum(s.total_s + SCENARIO_OVERHEAD_S for s in options.scenarios)
+    return loads + sum(extra.estimated_seconds() for extra in beside)
 
 
 def run(options: RunOptions, finished: Callable[[Path], None] = lambda _: None) -> Path:
@@ -88,32 +91,16 @@ def _run(options: RunOptions, target: database.Target, finished: Callable[[Path]
 
 def _execute(current: Run, beside: list[Extra]) -> None:
     options = current.options
-    total, done = options.expected_runs(), 0
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     current.results.run.order_seed = seed
-    orders = {
-        s.scenario: run_order(s.variants, options.rounds, seed + index)
-        for index, s in enumerate(options.scenarios)
-    }
-    estimate = estimated_seconds(options, beside)
-    for round_number in range(1, options.rounds + 1):
-        for plan in options.scenarios:
-            for extra in beside:
-                extra.before_scenario(current, plan)
-            for position, name in enumerate(next(orders[plan.scenario]), start=1):
-                left = estimate * (total - done) / total
-                print(
-                    f"\n[{done + 1}/{total}] about {left / 60:.0f} min left in the run", flush=True
-                )
-                done += 1
-                # Filled in place, so whatever was measured is in the results even if the
-                # variant's run is interrupted.
-                outcome = VariantRun(
-                    variant=name, round=round_number, position=position, status="running"
-                )
-                current.results.scenarios[plan.scenario].runs.append(outcome)
-                _run_variant(current, beside, plan, current.services[name], outcome)
-                current.save()
+    started, estimate = time.monotonic(), estimated_seconds(options, beside)
+    for index, plan in enumerate(options.scenarios):
+        left = max(0.0, estimate - (time.monotonic() - started)) / 60
+        print(f"\n[{index + 1}/{len(options.scenarios)}] about {left:.0f} min left", flush=True)
+        for extra in beside:
+            extra.before_scenario(current, plan)
+        _run_scenario(current, beside, plan, seed + index)
+        current.save()
     for extra in beside:
         extra.after_run(current)
 
@@ -134,81 +121,70 @@ def _finish(current: Run) -> None:
     current.save()
 
 
-def _tag(scenario: str, outcome: VariantRun, rounds: int) -> str:
-    # Colons would make a relative link look like a URL scheme.
-    tag = f"{scenario}-{outcome.variant.replace(':', '_')}"
-    return f"{tag}-r{outcome.round}" if rounds > 1 else tag
-
-
-def _run_variant(
-    current: Run,
-    beside: list[Extra],
-    plan: ScenarioPlan,
-    service: ServiceUnderTest,
-    outcome: VariantRun,
-) -> None:
-    run_dir, rounds = current.run_dir, current.options.rounds
-    tag = _tag(plan.scenario, outcome, rounds)
-    round_text = f" round {outcome.round}" if rounds > 1 else ""
-    print(f"\n== {plan.scenario}{round_text} | {service.label} ({service.describe()})", flush=True)
-    outcome.reset_seconds = round(database.reset(current.target), 3)
-    database.reset_statement_stats(current.target.url)
-    outcome.locust = LocustFiles(
+def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: int) -> None:
+    scenario = current.results.scenarios[plan.scenario]
+    scenario.order_seed, scenario.reset = seed, RESET
+    outcomes = {name: VariantRun(variant=name, status="running") for name in plan.variants}
+    scenario.runs.extend(outcomes.values())  # filled in place: kept if interrupted
+    tag, locust_dir = plan.scenario, current.run_dir / "locust"
+    scenario.locust = LocustFiles(
         html=f"locust/{tag}.html", csv_prefix=f"locust/{tag}", log=f"locust/{tag}.log"
     )
-    service_log = run_dir / "logs" / f"{tag}.log"
-    try:
-        service.start(service_log)
-    except SuiteError as exc:
-        # A service that cannot start stops the run (exit code 2), recorded as failed.
-        outcome.status, outcome.error = "failed", str(exc)
-        raise
-    locust_dir = run_dir / "locust"
-    results_file = locust_dir / f"{tag}.json"
+    print(f"\n== {plan.scenario} | {', '.join(plan.variants)}", flush=True)
+    database.reset(current.target)
+    services = {name: current.services[name] for name in plan.variants}
+    logs = {name: current.run_dir / "logs" / f"{tag}-{_safe(name)}.log" for name in services}
     locust = None
     try:
+        for name, service in services.items():
+            print(f"   {service.label}: {service.describe()}", flush=True)
+            service.start(logs[name])
+        fault = next((b for e in beside if (b := e.extra_block()) is not None), None)
+        hosts = {name: service.url for name, service in services.items()}
+        turns = schedule.build(plan.plan, hosts, plan.plan.blocks, plan.plan.switch_s, seed, fault)
+        schedule_file = locust_dir / f"{tag}.schedule.json"
+        wire.write(schedule_file, turns)
         args = [
             "--csv", str(locust_dir / tag), "--html", str(locust_dir / f"{tag}.html"),
-            "--run-label", f"{service.variant.name} {plan.scenario}",
-            *[arg for extra in beside for arg in extra.locust_args(current, plan, tag)],
+            "--run-label", plan.scenario,
+            *[arg for extra in beside for arg in extra.locust_args(current, plan)],
         ]  # fmt: skip
-        locust = generator.headless(
-            plan, service.url, current.seed_spec, results_file, args, current.layout,
+        results_file = locust_dir / f"{tag}.json"
+        locust = generator.following(
+            plan, schedule_file, current.seed_spec, results_file, args, current.layout,
             current.options.locust_processes,
         )  # fmt: skip
-        _measure(current, beside, plan, service, outcome, locust, tag)
-    except KeyboardInterrupt:
-        # Keep the steps Locust had finished (it writes them as it goes).
-        with contextlib.suppress(SuiteError, OSError):
-            _fill(current, outcome, wire.read(results_file), None)
-        outcome.status, outcome.error = "partial", "interrupted"
-        raise
+        _measure(current, beside, plan, outcomes, locust, turns, results_file)
     except SuiteError as exc:
-        outcome.status, outcome.error = "failed", str(exc)
+        for outcome in outcomes.values():
+            outcome.status, outcome.error = "failed", str(exc)
         print(f"   failed: {exc}", flush=True)
+        raise
     finally:
         try:
             if locust is not None and locust.alive():
                 locust.stop()
         finally:
-            service.stop()
-            outcome.service_failures = [
-                ServiceFailure(**f) for f in service_log_failures(service_log)
-            ]
+            for name, service in services.items():
+                service.stop()
+                outcomes[name].service_failures = [
+                    ServiceFailure(**f) for f in service_log_failures(logs[name])
+                ]
     for extra in beside:
-        extra.after_variant(current, plan, outcome)
+        extra.after_scenario(current, plan, outcomes)
 
 
 def _measure(
     current: Run,
     beside: list[Extra],
     plan: ScenarioPlan,
-    service: ServiceUnderTest,
-    outcome: VariantRun,
+    outcomes: dict[str, VariantRun],
     locust: Supervised,
-    tag: str,
+    turns: wire.Schedule,
+    results_file: Path,
 ) -> None:
-    """Wait for Locust with the CPU sampled and the extras around it; then the steps."""
+    """Wait for Locust with the CPU sampled, the statements counted per window and the
+    extras around it; then every variant's steps."""
 
     def postgres() -> list[psutil.Process]:
         # Read each time: a restart (--fault db-restart) replaces the server mid-run.
@@ -216,31 +192,43 @@ def _measure(
 
     groups = {
         "generator": locust.processes,
-        "service": service.processes,
         "database": postgres,
         "suite": lambda: [psutil.Process()],  # the runner itself, sampling all of this
+        **{cpu.service_group(name): current.services[name].processes for name in outcomes},
     }
     if current.bouncer is not None:
         groups["pgbouncer"] = current.bouncer.process.processes
-    log = current.run_dir / "locust" / f"{tag}.log"
-    with (
-        cpu.pinned_to_others(current.layout, postgres),
-        cpu.CpuMonitor(groups) as monitor,
-        extras.around_variant(beside, current, plan, outcome) as on_window,
-    ):
-        status = generator.wait(locust, plan.plan, log, on_window)
-    results_file = current.run_dir / "locust" / f"{tag}.json"
-    if not results_file.exists():
+    log = results_file.with_suffix(".log")
+    monitor, counted = cpu.CpuMonitor(groups), WindowStatements(current.target.url)
+    status, recorded = "interrupted", None
+    try:
+        with (
+            cpu.pinned_to_others(current.layout, postgres),
+            monitor,
+            counted,
+            extras.around_scenario(beside, current, plan, outcomes) as on_window,
+        ):
+
+            def announce(window: wire.WindowMeta) -> None:
+                counted.window(window)
+                on_window(window)
+
+            status = generator.wait(locust, turns.total_s, log, announce)
+    finally:
+        # Whatever Locust wrote so far is kept, also after Ctrl-C.
+        with contextlib.suppress(SuiteError):
+            recorded = wire.read(results_file)
+            measure.fill(outcomes, recorded, monitor, current.layout, counted)
+            scenario = current.results.scenarios[plan.scenario]
+            scenario.recorded = measure.recorded_totals(recorded)
+            scenario.locust_counts = measure.locust_counts(recorded)
+    if recorded is None:
         raise SuiteError(f"Locust wrote no statistics ({status}); see {log}")
-    recorded = wire.read(results_file)
-    _fill(current, outcome, recorded, monitor)
-    outcome.status = "complete" if recorded.complete and status == "finished" else "partial"
-    if status != "finished":
-        outcome.error = status
+    complete = recorded.complete and status == "finished"
+    for outcome in outcomes.values():
+        outcome.status = "complete" if complete else "partial"
+        outcome.error = None if status == "finished" else status
 
 
-def _fill(
-    current: Run, outcome: VariantRun, recorded: wire.Recorded, monitor: cpu.CpuMonitor | None
-) -> None:
-    stats = database.statement_stats(current.target.url)
-    measure.fill(outcome, recorded, monitor, current.layout, stats)
+def _safe(name: str) -> str:
+    return name.replace(":", "_")  # a colon would make a relative link look like a URL scheme

@@ -1,15 +1,18 @@
 """Before the first variant runs: the seed, the CPU layout, every variant's settings
-checked, PgBouncer when asked for, the run's directory and its first results.json."""
+checked, room on the database for every pool at once, PgBouncer when asked for, the run's
+directory and its first results.json."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from loadtests import files
+from loadtests.errors import SuiteError
 from loadtests.infra import cpu, database, pgbouncer
-from loadtests.results.models import PgBouncerInfo, StatementCacheInfo
+from loadtests.infra.postgres import EmbeddedPostgres
+from loadtests.results.models import Connections, PgBouncerInfo, StatementCacheInfo
 from loadtests.run.document import skeleton
-from loadtests.run.service import ServiceUnderTest
+from loadtests.run.service import ServiceUnderTest, connection_allowance
 from loadtests.run.state import Run, RunOptions
 
 
@@ -23,11 +26,13 @@ def prepare(options: RunOptions, target: database.Target) -> Run:
         )
         for name in options.variant_names
     }
+    target, connections = _room_for_every_pool(target, services)
     run_dir = files.new_output_dir(options.out_root, run_name(options), "locust")
     bouncer = _bouncer(options, target, layout, services, run_dir) if options.pgbouncer else None
     try:
         described = _statement_cache(services, bouncer, target.url)
         results = skeleton(options, target, layout, services, run_dir, seed, described)
+        results.database.connections = connections
         current = Run(options, run_dir, layout, target, services, results, seed["spec"], bouncer)
         current.save()
         return current
@@ -35,6 +40,35 @@ def prepare(options: RunOptions, target: database.Target) -> Run:
         if bouncer is not None:  # not yet owned by a Run: stop it here
             bouncer.stop()
         raise
+
+
+def _room_for_every_pool(
+    target: database.Target, services: dict[str, ServiceUnderTest]
+) -> tuple[database.Target, Connections]:
+    """Every variant's service is up while they take turns, so all their pools must fit at
+    once. The embedded server is restarted with a higher max_connections when they do not;
+    an external one is refused with the arithmetic."""
+    needed = sum(service.connection_budget() for service in services.values())
+    allowed, why = connection_allowance(target.url)
+    limit = database.connection_limits(target.url)["max_connections"]
+    if needed <= allowed:
+        return target, Connections(needed=needed, allowed=allowed, max_connections=limit)
+    if target.embedded is None:
+        raise SuiteError(
+            f"the variants' pools together can hold {needed} connections (every variant's "
+            f"service runs while they take turns), but the database allows {allowed} ({why}): "
+            "lower DB_POOL_SIZE, run fewer variants, or raise max_connections"
+        )
+    wanted = limit + needed - allowed
+    print(f"raising the embedded PostgreSQL's max_connections from {limit} to {wanted}", flush=True)
+    server = EmbeddedPostgres()
+    server.down()
+    state, _ = server.up(port=target.embedded.port, max_connections=wanted)
+    raised = database.Target(url=state.url(target.name), embedded=state)
+    allowed, _ = connection_allowance(raised.url)
+    return raised, Connections(
+        needed=needed, allowed=allowed, max_connections=wanted, raised_from=limit
+    )
 
 
 def run_name(options: RunOptions) -> str:
@@ -51,8 +85,10 @@ def _bouncer(
     run_dir: Path,
 ) -> pgbouncer.PgBouncer:
     budget = max(s.settings.connection_budget for s in services.values())
+    clients = sum(s.settings.connection_budget for s in services.values())
     cpus = list(layout.other_cpus) if layout.pinned else None
-    return pgbouncer.start(target.url, budget, run_dir / "logs" / "pgbouncer.log", cpus)
+    log = run_dir / "logs" / "pgbouncer.log"
+    return pgbouncer.start(target.url, budget, log, cpus, clients=clients)
 
 
 def _statement_cache(

@@ -20,7 +20,6 @@ from loadtests.variants import Variant
 class RunOptions:
     scenarios: tuple[ScenarioPlan, ...]
     variants: dict[str, Variant]  # every variant the scenarios name
-    rounds: int = 1
     locust_processes: int = 1
     out_root: Path = REPORTS_DIR
     profile: str | None = None
@@ -29,7 +28,7 @@ class RunOptions:
     shared: dict[str, Any] = field(default_factory=dict)  # env overrides for every variant
     command: str = ""
     pgbouncer: bool = False
-    seed: int | None = None
+    seed: int | None = None  # of the block orders; None: drawn at random and recorded
     cross_check: int | None = None  # users of the wrk-vs-Locust cross-check; None: off
     fault: FaultPlan | None = None  # injected into every variant's run (extras/faults.py)
     audit: bool = False  # check every acknowledged write after each run (extras/audit.py)
@@ -40,7 +39,8 @@ class RunOptions:
         return list(dict.fromkeys(v for s in self.scenarios for v in s.variants))
 
     def expected_runs(self) -> int:
-        return self.rounds * sum(len(s.variants) for s in self.scenarios)
+        """Variant runs: one per variant and scenario (its windows in every block)."""
+        return sum(len(s.variants) for s in self.scenarios)
 
 
 @dataclass

@@ -178,6 +178,12 @@ class ServiceSettings(BaseModel):
         "in the blocking anti-pattern); 0: none",
         option="--external-call-ms", ge=0, le=10_000,
     )  # fmt: skip
+    cpu_burn_ms: float = setting(
+        "CPU_BURN_MS", 0.0,
+        "CPU spent spinning before each database request's work, in ms: a known slowdown "
+        "for tests of the suite's verdicts; 0: none",
+        ge=0, le=1000,
+    )  # fmt: skip
     json_encoder: JsonEncoder = setting(
         "JSON_ENCODER", JsonEncoder.pydantic, "response bodies: pydantic or orjson",
         option="--json-encoder",

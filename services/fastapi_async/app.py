@@ -27,8 +27,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         backend = create_backend(settings)
         await backend.start()
         try:
-            # request.state.backend and request.state.external_call
-            yield {"backend": backend, "external_call": external_call(settings)}
+            # request.state.backend, .external_call and .cpu_burn_s
+            yield {
+                "backend": backend,
+                "external_call": external_call(settings),
+                "cpu_burn_s": settings.cpu_burn_ms / 1000,
+            }
         finally:
             await backend.close()
 

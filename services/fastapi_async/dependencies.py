@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request
 
+from services.common.burn import burn
 from services.common.errors import not_found
 from services.common.schemas import PG_INT_MAX
 from services.fastapi_async.data import Backend, DataAccess
@@ -14,6 +15,8 @@ from services.fastapi_async.data import Backend, DataAccess
 
 async def get_data(request: Request) -> AsyncIterator[DataAccess]:
     backend: Backend = request.state.backend
+    if request.state.cpu_burn_s:  # CPU_BURN_MS
+        burn(request.state.cpu_burn_s)
     if request.state.external_call is not None:  # EXTERNAL_CALL_MS, before any connection
         await request.state.external_call()
     async with backend.access() as data:

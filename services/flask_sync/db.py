@@ -7,12 +7,14 @@ import time
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from services.common.burn import burn
 from services.common.engine import sync_engine, sync_sessions
 from services.common.settings import ServiceSettings
 from services.common.sync_access import SyncOrmAccess
 
 EXTENSION = "database"
 EXTERNAL_CALL = "external_call_s"
+CPU_BURN = "cpu_burn_s"
 
 
 def init_app(app: Flask, settings: ServiceSettings) -> None:
@@ -20,12 +22,15 @@ def init_app(app: Flask, settings: ServiceSettings) -> None:
     # worker owns its engine and no pooled connection is shared across processes.
     app.extensions[EXTENSION] = sync_sessions(sync_engine(settings))
     app.extensions[EXTERNAL_CALL] = settings.external_call_ms / 1000
+    app.extensions[CPU_BURN] = settings.cpu_burn_ms / 1000
     app.teardown_appcontext(_close_session)
 
 
 def get_data() -> SyncOrmAccess:
     """This request's data access; its Session is opened on first use."""
     if "db_session" not in g:
+        if spin := current_app.extensions[CPU_BURN]:
+            burn(spin)  # CPU_BURN_MS
         if delay := current_app.extensions[EXTERNAL_CALL]:
             time.sleep(delay)  # EXTERNAL_CALL_MS: a blocking call, as sync clients make
         g.db_session = current_app.extensions[EXTENSION]()

@@ -10,12 +10,14 @@ The moments of a run, in order:
 
 - ``announce``: one line printed before the run starts (what it will do, or why not);
 - ``estimated_seconds``: what it adds to the run's time, for the progress lines;
-- ``before_scenario``: once per scenario, before its first variant runs;
-- ``locust_args``: extra arguments for the Locust run of one variant;
-- ``around_variant``: a context around the Locust run of one variant, yielding a listener
-  for the measured windows Locust announces (or None);
-- ``after_variant``: once the variant's service has stopped and its steps are recorded;
-- ``after_run``: once every round has run.
+- ``extra_block``: a block of long windows it needs before one step's blocks (a fault);
+- ``before_scenario``: once per scenario, before its services start;
+- ``locust_args``: extra arguments for the scenario's Locust run;
+- ``around_scenario``: a context around that Locust run, yielding a listener for the
+  windows Locust announces at each switch (or None);
+- ``after_scenario``: once the services have stopped and every variant's steps are
+  recorded;
+- ``after_run``: once every scenario has run.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loadtests.run.extras import audit, ceiling, crosscheck, faults
-from loadtests.run.extras.base import Extra, around_variant
+from loadtests.run.extras.base import Extra, around_scenario
 from loadtests.run.state import RunOptions
 
-__all__ = ["Extra", "around_variant", "enabled"]
+__all__ = ["Extra", "around_scenario", "enabled"]
 
-# In the order their hooks run: the ceiling before any variant, the fault around the
-# Locust run, the audit after the service stopped, the cross-check after the rounds.
+# In the order their hooks run: the ceiling before the services start, the fault around
+# the Locust run, the audit after the services stopped, the cross-check at the end.
 CREATORS: tuple[Callable[[RunOptions], Extra | None], ...] = (
     ceiling.create,
     faults.create,

@@ -77,6 +77,7 @@ class Write:
     target: int
     body: Any
     start: float
+    variant: str = ""
     end: float = math.inf  # when acknowledged; never, for failed and unknown writes
     status: int | None = None  # None: no answer line
     ack: Any = None
@@ -109,8 +110,9 @@ def read_ledger(directory: Path) -> tuple[list[Write], list[str]]:
                 record = orjson.loads(line)
                 if "kind" in record:
                     sent[record["w"]] = Write(
-                        record["kind"], record["target"], record["body"], record["t"]
-                    )
+                        record["kind"], record["target"], record["body"], record["t"],
+                        record.get("v", ""),
+                    )  # fmt: skip
                 elif "end" in record:
                     closed = True
                 else:
@@ -294,6 +296,7 @@ def _audit(target: database.Target, ledger_dir: Path) -> AuditResult:
     for write in writes:
         by_kind[write.kind].append(write)
     tally = Counter((write.kind, write.outcome) for write in writes)
+    by_variant = Counter((write.variant, write.kind, write.outcome) for write in writes)
     seed, report = _read_seed(target), _Report()
     with database.connect(target.url, autocommit=False) as conn, conn.cursor() as cur:
         conn.set_session(readonly=True, isolation_level="REPEATABLE READ")  # one snapshot
@@ -304,6 +307,15 @@ def _audit(target: database.Target, ledger_dir: Path) -> AuditResult:
         writes={
             kind: WriteCounts(**{outcome: tally[kind, outcome] for outcome in OUTCOMES})
             for kind in sorted(by_kind)
+        },
+        variants={
+            variant: {
+                kind: WriteCounts(
+                    **{outcome: by_variant[variant, kind, outcome] for outcome in OUTCOMES}
+                )
+                for kind in sorted(by_kind)
+            }
+            for variant in sorted({write.variant for write in writes})
         },
         **found,
         ok=not any(f.count for f in found.values()),
@@ -317,40 +329,42 @@ def _audit(target: database.Target, ledger_dir: Path) -> AuditResult:
 
 
 class Audit(Extra):
-    """Locust records every write of a scenario with writes; after the variant's service
-    stopped, and before the next reset, the database is checked against that ledger."""
+    """Locust records every write of a scenario with writes, whichever variant it went to;
+    once the services stopped, and before the next reset, the database is checked against
+    that ledger: all variants' writes together, since they wrote to one database."""
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
-        self.ledger: Path | None = None  # of the variant's run in progress
+        self.ledger: Path | None = None  # of the scenario in progress
 
     def announce(self) -> str:
         skipped = [p.scenario for p in self.options.scenarios if not SCENARIOS[p.scenario].writes]
-        return "audit: every acknowledged write is checked after each variant's run" + (
+        return "audit: every acknowledged write is checked after each scenario" + (
             f" (not in {', '.join(skipped)}: no writes)" if skipped else ""
         )
 
-    def locust_args(self, run: Run, plan: ScenarioPlan, tag: str) -> list[str]:
+    def locust_args(self, run: Run, plan: ScenarioPlan) -> list[str]:
         if not SCENARIOS[plan.scenario].writes:
             return []
-        ledger = run.run_dir / "ledger" / tag
+        ledger = run.run_dir / "ledger" / plan.scenario
         ledger.mkdir(parents=True, exist_ok=True)
         self.ledger = ledger
         return ["--ledger-dir", str(ledger)]
 
-    def after_variant(self, run: Run, plan: ScenarioPlan, outcome: VariantRun) -> None:
+    def after_scenario(self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]) -> None:
         ledger, self.ledger = self.ledger, None
         if ledger is None:
             return
         try:
-            outcome.audit = audit(run.target, ledger)
+            found = run.results.scenarios[plan.scenario].audit = audit(run.target, ledger)
         except SuiteError as exc:
             reason = f"the audit could not run: {exc}"
-            outcome.error = f"{outcome.error}; {reason}" if outcome.error else reason
-            outcome.status = "failed"
+            for outcome in outcomes.values():
+                outcome.error = f"{outcome.error}; {reason}" if outcome.error else reason
+                outcome.status = "failed"
             print(f"   {reason}", flush=True)
             return
-        print(f"   {audits.summary(outcome.audit)}", flush=True)
+        print(f"   {audits.summary(found)}", flush=True)
 
 
 def create(options: RunOptions) -> Extra | None:

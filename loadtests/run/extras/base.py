@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from loadtests.plan import ScenarioPlan
+from loadtests.recording.wire import WindowMeta
 from loadtests.results.models import VariantRun
 from loadtests.run.generator import WindowListener
 
@@ -26,16 +27,21 @@ class Extra:
     def before_scenario(self, run: Run, plan: ScenarioPlan) -> None:
         return None
 
-    def locust_args(self, run: Run, plan: ScenarioPlan, tag: str) -> list[str]:
+    def extra_block(self) -> tuple[int, float] | None:
+        """(step, window seconds) of a block of its own before that step's blocks (step 1 =
+        the first), kept out of every comparison; None: none."""
+        return None
+
+    def locust_args(self, run: Run, plan: ScenarioPlan) -> list[str]:
         return []
 
     @contextlib.contextmanager
-    def around_variant(
-        self, run: Run, plan: ScenarioPlan, outcome: VariantRun
+    def around_scenario(
+        self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]
     ) -> Iterator[WindowListener | None]:
         yield None
 
-    def after_variant(self, run: Run, plan: ScenarioPlan, outcome: VariantRun) -> None:
+    def after_scenario(self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]) -> None:
         return None
 
     def after_run(self, run: Run) -> None:
@@ -43,20 +49,20 @@ class Extra:
 
 
 @contextlib.contextmanager
-def around_variant(
-    extras: list[Extra], run: Run, plan: ScenarioPlan, outcome: VariantRun
+def around_scenario(
+    extras: list[Extra], run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]
 ) -> Iterator[WindowListener]:
-    """Every extra's context around one variant's Locust run, entered in order; the
-    windows Locust announces go to every listener."""
+    """Every extra's context around a scenario's Locust run, entered in order; every
+    window Locust announces (at its switch) goes to every listener."""
     with contextlib.ExitStack() as stack:
         listeners = [
             found
             for extra in extras
-            if (found := stack.enter_context(extra.around_variant(run, plan, outcome)))
+            if (found := stack.enter_context(extra.around_scenario(run, plan, outcomes)))
         ]
 
-        def announce(step: int, start: float, end: float) -> None:
+        def announce(window: WindowMeta) -> None:
             for listener in listeners:
-                listener(step, start, end)
+                listener(window)
 
         yield announce

@@ -7,10 +7,12 @@ server (a fast shutdown: every connection is closed), keeps it down for the same
 and starts it again on the same port: a failover or a crash. Either way the database is
 unavailable for about the same time, so the two faults compare.
 
-The fault is centred on the middle of that step's measured window (it starts at the
-window's start when it is longer than the window), in every variant's run of every round,
-so each variant meets it at the same load and the same moment. The runner learns when
-the window opens from Locust's progress lines, and the fault runs in a thread beside the
+At the fault's step, before the step's measured blocks, each variant gets a window of
+its own, ``FAULT_MARGIN_S`` longer than the fault on either side, and the fault is
+centred in it: every variant meets it at the same load and the same moment of its turn.
+Those windows are kept out of every comparison (the step's blocks after them measure
+the variants as usual) and reported in the fault section. The runner learns of each
+window at its switch, from Locust's log, and the fault runs in a thread beside the
 runner's loop. Leaving the ``Injector`` block, for any reason, thaws or restarts the
 database at once: it is never left frozen or down.
 
@@ -35,6 +37,8 @@ from loadtests.infra import cpu
 from loadtests.infra.postgres import EmbeddedPostgres, ServerState, server_processes
 from loadtests.infra.processes import interrupts_deferred, interrupts_to_main_thread
 from loadtests.plan import ScenarioPlan, StepPlan
+from loadtests.recording.schedule import FAULT_BLOCK
+from loadtests.recording.wire import WindowMeta
 from loadtests.report import faults as report_faults
 from loadtests.results.models import FaultOutcome, FaultPlan, TimePoint, VariantRun
 from loadtests.run.extras.base import Extra
@@ -48,6 +52,7 @@ KINDS = {
 DEFAULT_SECONDS = 10.0
 MAX_SECONDS = 120.0
 RECOVERED_SECONDS = 3  # seconds in a row with successes and no failure
+FAULT_MARGIN_S = 2.0 * RECOVERED_SECONDS  # before and after the fault in its window
 JOIN_WAIT_S = 90.0  # for the fault to end (a stop and a start) when the block is left early
 # Failures this long after the database's return still count as the fault's (a service's
 # pool may need that long to replace its connections); later ones belong to the run.
@@ -95,9 +100,9 @@ class Injector:
     _abort: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
-    def window(self, step: int, start: float, end: float) -> None:
-        """Locust opened step ``step``'s window (0-based, as Locust counts)."""
-        if step + 1 != self.fault.step or self._thread is not None:
+    def window(self, start: float, end: float) -> None:
+        """Its window was announced: the fault goes into the middle of it (once)."""
+        if self._thread is not None:
             return
         at = starts_at(self.fault, start, end)
         # Not a daemon: the interpreter waits for a restart to finish before it exits.
@@ -219,26 +224,34 @@ def _recovered(points: Sequence[TimePoint], back: int) -> int | None:
 
 
 class Fault(Extra):
-    """The run's fault in every variant's run; the run follows a restarted server."""
+    """The run's fault, once in each variant's window of a block of its own at the fault's
+    step (before that step's measured blocks, kept out of every comparison); the run
+    follows a restarted server."""
 
     def __init__(self, fault: FaultPlan) -> None:
         self.fault = fault
-        self.injector: Injector | None = None
-        self.url = ""  # the database's URL before the variant's run
+        self.injectors: dict[str, Injector] = {}  # variant -> its fault, this scenario
+        self.url = ""  # the database's URL before the scenario
 
     def announce(self) -> str:
         fault = self.fault
         return (
-            f"fault: {fault.kind} for {fault.seconds:g} s in the middle of step {fault.step} "
-            f"of every variant's run ({fault.description})"
+            f"fault: {fault.kind} for {fault.seconds:g} s in the middle of a window of each "
+            f"variant, at step {fault.step}, in a block of its own ({fault.description})"
         )
 
+    def extra_block(self) -> tuple[int, float]:
+        return self.fault.step, window_seconds(self.fault)
+
+    def estimated_seconds(self) -> float:
+        return window_seconds(self.fault)  # per variant and scenario, roughly
+
     @contextlib.contextmanager
-    def around_variant(
-        self, run: Run, plan: ScenarioPlan, outcome: VariantRun
+    def around_scenario(
+        self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]
     ) -> Iterator[WindowListener | None]:
-        embedded = run.target.embedded
-        if embedded is None:  # refused with --fault before the run; nothing to inject
+        self.injectors, self.url = {}, run.target.url
+        if run.target.embedded is None:  # refused with --fault before the run
             yield None
             return
 
@@ -248,21 +261,36 @@ class Fault(Extra):
             if run.layout.pinned:
                 cpu.pin(server_processes(state), run.layout.other_cpus)
 
-        self.injector = Injector(self.fault, embedded, on_back=back)
-        self.url = run.target.url
-        with self.injector:
-            yield self.injector.window
+        def listen(window: WindowMeta) -> None:
+            embedded = run.target.embedded
+            if window.block != FAULT_BLOCK or embedded is None:
+                return
+            injector = Injector(self.fault, embedded, on_back=back)
+            self.injectors[window.variant] = injector
+            injector.window(window.start, window.end)
 
-    def after_variant(self, run: Run, plan: ScenarioPlan, outcome: VariantRun) -> None:
-        injector, self.injector = self.injector, None
-        if injector is not None and outcome.status != "failed":
+        try:
+            yield listen
+        finally:
+            for injector in self.injectors.values():
+                injector.__exit__()  # never left frozen or down
+
+    def after_scenario(self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]) -> None:
+        for variant, injector in self.injectors.items():
+            outcome = outcomes[variant]
             outcome.fault = injector.result(outcome.timeseries, plan.plan.steps)
-            print(f"   {report_faults.summary(outcome.fault)}", flush=True)
+            print(f"   {outcome.variant}: {report_faults.summary(outcome.fault)}", flush=True)
         if self.url and run.target.url != self.url:  # a restart could not have its port back
             raise SuiteError(
                 "PostgreSQL came back on another port after the fault (now "
-                f"{run.target.describe()}): the next variants could not reach it"
+                f"{run.target.describe()}): the next scenarios could not reach it"
             )
+
+
+def window_seconds(fault: FaultPlan) -> float:
+    """A fault's window: the fault centred in it, with time to see the failures start
+    and to judge the recovery (``RECOVERED_SECONDS`` clean seconds) on either side."""
+    return fault.seconds + 2 * FAULT_MARGIN_S
 
 
 def create(options: RunOptions) -> Extra | None:

@@ -1,0 +1,25 @@
+"""Where this Locust process's users send their requests: the variant whose turn it is.
+
+The load shape switches it in the master (or the lone process) and broadcasts it to the
+workers; each user looks at it before every request and follows at once. A request
+already sent stays with the variant it went to, and is recorded as that variant's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Turn:
+    host: str | None = None  # None: Locust's --host
+    variant: str = ""
+    turn: int = -1  # the window it belongs to; a user compares it with the last it saw
+    fresh: bool = False  # users open new connections at this switch
+
+
+current = Turn()
+
+
+def switch(host: str, variant: str, turn: int, fresh: bool) -> None:
+    current.host, current.variant, current.turn, current.fresh = host, variant, turn, fresh

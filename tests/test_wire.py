@@ -99,7 +99,7 @@ def test_a_missing_statistics_file_is_one_line(tmp_path) -> None:
 
 def test_every_block_gives_every_variant_one_window() -> None:
     plan = StepPlan((10, 50), warmup_s=4, measure_s=5, blocks=6, switch_s=2)
-    turns = schedule.build(plan, HOSTS, plan.blocks, plan.switch_s, seed=7)
+    turns = schedule.build(plan, HOSTS, seed=7)
     assert len(turns.segments) == 2 * 6 * 3
     for step in (0, 1):
         for block in range(1, 7):
@@ -113,21 +113,27 @@ def test_every_block_gives_every_variant_one_window() -> None:
 
 
 def test_windows_follow_each_other_with_their_warm_ups() -> None:
-    plan = StepPlan((10, 50), warmup_s=4, measure_s=5, blocks=2, switch_s=2)
-    turns = schedule.build(plan, HOSTS, plan.blocks, plan.switch_s, seed=1)
-    for before, after in zip(turns.segments, turns.segments[1:], strict=False):
+    plan = StepPlan((10, 200), warmup_s=4, measure_s=5, blocks=2, switch_s=1)
+    turns = schedule.build(plan, HOSTS, seed=1)
+    for before, after in itertools.pairwise(turns.segments):
         assert after.switch_s == before.end_s
     step_starts = {s.step: s for s in reversed(turns.segments)}
     assert all(s.start_s - s.switch_s == 4 for s in step_starts.values()), "a step ramps 4 s"
-    assert Counter(s.start_s - s.switch_s for s in turns.segments)[2] == len(turns.segments) - 2
+    warmups = Counter(
+        (s.users, round(s.start_s - s.switch_s, 3))
+        for s in turns.segments
+        if s not in step_starts.values()
+    )
+    assert warmups == {(10, 1.1): 5, (200, 3.0): 5}, "1 s + 1 s per 100 users"
     assert turns.total_s == pytest.approx(plan.total_s(3))
+    assert StepPlan((1000,), 4, 5).switch_for(1000) == 5.0, "at most 5 s"
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
     plan = StepPlan((10,), warmup_s=4, measure_s=5, blocks=8)
-    one = [s.variant for s in schedule.build(plan, HOSTS, 8, 2, seed=3).segments]
-    assert one == [s.variant for s in schedule.build(plan, HOSTS, 8, 2, seed=3).segments]
-    assert one != [s.variant for s in schedule.build(plan, HOSTS, 8, 2, seed=4).segments]
+    one = [s.variant for s in schedule.build(plan, HOSTS, seed=3).segments]
+    assert one == [s.variant for s in schedule.build(plan, HOSTS, seed=3).segments]
+    assert one != [s.variant for s in schedule.build(plan, HOSTS, seed=4).segments]
 
 
 def test_no_variant_is_favoured_by_its_position() -> None:
@@ -140,10 +146,10 @@ def test_no_variant_is_favoured_by_its_position() -> None:
 
 def test_a_fault_gets_a_block_of_its_own_before_the_steps_blocks() -> None:
     plan = StepPlan((10, 50), warmup_s=4, measure_s=5, blocks=2)
-    turns = schedule.build(plan, HOSTS, 2, 2, seed=1, fault=(2, 22.0))
+    turns = schedule.build(plan, HOSTS, seed=1, fault=(2, 22.0))
     at_step = [s for s in turns.segments if s.step == 1]
     assert [s.block for s in at_step[:3]] == [schedule.FAULT_BLOCK] * 3
-    assert all(s.end_s - s.start_s == 22.0 for s in at_step[:3])
+    assert all(s.end_s - s.start_s == pytest.approx(22.0) for s in at_step[:3])
     assert not any(s.block == schedule.FAULT_BLOCK for s in turns.segments if s.step == 0)
 
 

@@ -25,6 +25,7 @@ from loadtests.plan import (
     SCENARIOS,
     PlanError,
     ScenarioPlan,
+    StepPlan,
     parse_scenarios,
     parse_steps,
     profile,
@@ -72,10 +73,16 @@ def add_parser(commands: Any) -> None:
         "--warmup-seconds", type=float, help="unmeasured warm-up of a step's first turn (the ramp)"
     )
     parser.add_argument(
-        "--switch-seconds", type=float, help="unmeasured warm-up after each switch of variant"
+        "--switch-seconds",
+        type=float,
+        help="unmeasured warm-up after each switch of variant, at no users (default 1; "
+        "1 s more per 100 users, at most 5 s)",
     )
     parser.add_argument(
         "--blocks", type=int, help="blocks per step: every variant gets one window in each"
+    )
+    parser.add_argument(
+        "--top-blocks", type=int, help="blocks at the highest step (default: --blocks)"
     )
     parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # gone: see _plans
     parser.add_argument("--seed", type=int, help="seed of the block orders (default: random)")
@@ -163,6 +170,7 @@ def _plans(args: argparse.Namespace) -> tuple[ScenarioPlan, ...]:
         "measure_s": args.step_seconds,
         "switch_s": args.switch_seconds,
         "blocks": args.blocks,
+        "top_blocks": args.top_blocks,
     }
     changes = {name: value for name, value in given.items() if value is not None}
     return tuple(replace(plan, plan=replace(plan.plan, **changes)) for plan in plans)
@@ -216,6 +224,11 @@ def _audit(wanted: bool, plans: tuple[ScenarioPlan, ...]) -> bool:
     return wanted
 
 
+def _top(steps: StepPlan) -> str:
+    top = steps.blocks_at(steps.steps[-1])
+    return f" ({top} at {steps.steps[-1]} users)" if top != steps.blocks else ""
+
+
 def build_reports(run_dir: Path) -> None:
     """The run's HTML report and the index; a report problem never hides the run's own."""
     try:
@@ -238,8 +251,10 @@ def handle(args: argparse.Namespace) -> int:
         steps = plan.plan
         print(
             f"{plan.scenario}: {', '.join(plan.variants)}; steps "
-            f"{','.join(map(str, steps.steps))} users; {steps.blocks} blocks per step, each "
-            f"variant's turn {steps.switch_s:g} s warm-up + {steps.measure_s:g} s measured "
+            f"{','.join(map(str, steps.steps))} users; {steps.blocks} blocks per step"
+            f"{_top(steps)}, each "
+            f"variant's turn a warm-up of {steps.switch_for(steps.steps[0]):g}-"
+            f"{steps.switch_for(steps.steps[-1]):g} s + {steps.measure_s:g} s measured "
             f"({steps.warmup_s:g} s for a step's first turn)",
             flush=True,
         )

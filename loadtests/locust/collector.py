@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -27,7 +26,6 @@ from loadtests.recording import wire
 from loadtests.recording.attribution import parse_header
 from loadtests.recording.wire import (
     ID_RANGES_ENV,
-    LATE_REPORT_S,
     PROGRESS_PREFIX,
     WINDOW_PREFIX,
     EndpointCount,
@@ -162,16 +160,16 @@ def _take_turn(window: WindowMeta, host: str, fresh: bool) -> None:
     turn.switch(host, window.variant, window.window, fresh)
 
 
-def _window_end(window: WindowMeta, last: bool) -> None:
+def _window_end(window: WindowMeta, step_ends: bool, last: bool) -> None:
     window.ended_at = time.time()
     _test.complete = last
-    follows = _test.windows.get(window.window + 1)
-    if not last and follows is not None and follows.block == window.block:
-        return  # written at the end of each block, not after every window
-    # Partial results survive an interruption: written now, and again once the workers'
-    # reports (every 3 s) covering the end of the window have arrived.
+    if not step_ends:
+        return
+    # Written once per step, as the next step's users ramp (a warm-up, never a measured
+    # window: serialising every tally holds this process's event loop for a moment), and
+    # at the end; the workers' last reports arrive during the drain, before the final
+    # write when Locust quits.
     _write_results(_test.environment)
-    gevent.spawn_later(LATE_REPORT_S, _write_results, _test.environment)
 
 
 def _progress(progress: Progress) -> None:

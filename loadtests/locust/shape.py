@@ -51,7 +51,8 @@ class Hooks:
 
     restart: Callable[[], None]
     switch: Callable[[WindowMeta, str, bool], None]  # the window, its host, new connections
-    window_end: Callable[[WindowMeta, bool], None]  # the window, whether it was the last
+    # the window, whether its step ends with it, whether it was the last of the test
+    window_end: Callable[[WindowMeta, bool, bool], None]
     progress: Callable[[Progress], None]
 
 
@@ -119,7 +120,7 @@ class RisingSteps(LoadTestShape):
             gevent.sleep(max(0.0, previous.end - time.time()))
             previous = self._switch(segment, previous, plan.reconnects)
         gevent.sleep(max(0.0, previous.end - time.time()))
-        self.hooks.window_end(previous, True)
+        self.hooks.window_end(previous, True, True)
         self.done_at = time.time()
 
     def _switch(self, segment: Segment, previous: WindowMeta | None, fresh: bool) -> WindowMeta:
@@ -131,7 +132,7 @@ class RisingSteps(LoadTestShape):
             switch_at=switch_at, start=start, end=start + segment.end_s - segment.start_s,
         )  # fmt: skip
         if previous is not None:
-            self.hooks.window_end(previous, False)
+            self.hooks.window_end(previous, segment.step != previous.step, False)
         self.segment, self.current = segment, meta
         self.hooks.switch(meta, segment.host, fresh)
         return meta

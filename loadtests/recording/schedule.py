@@ -7,16 +7,18 @@ after a step's ramp or right after the same neighbour). The block is the replica
 variant and the baseline are compared block by block, seconds apart, so the machine's
 drift from one minute to the next hits both alike.
 
-Each turn opens with a short warm-up after the switch (new connections, queues filling
-to their steady state) that is not measured; the step's first turn warms up longer, as
-the users ramp to the step's count. A fault's block (block 0) runs before the step's
-measured blocks: one long window per variant, reported apart and never compared.
+Each turn opens with a warm-up after the switch (new connections, queues filling to
+their steady state; longer under more users, ``StepPlan.switch_for``) that is not
+measured; the step's first turn warms up longer, as the users ramp to the step's count.
+A fault's block (block 0) runs before the step's measured blocks: one long window per
+variant, reported apart and never compared.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from loadtests.plan import DRAIN_S, StepPlan
 from loadtests.recording.wire import Schedule, Segment
@@ -40,8 +42,6 @@ def block_orders(variants: Sequence[str], blocks: int, rng: random.Random) -> It
 def build(
     plan: StepPlan,
     hosts: dict[str, str],
-    blocks: int,
-    switch_s: float,
     seed: int,
     fault: tuple[int, float] | None = None,
 ) -> Schedule:
@@ -55,10 +55,11 @@ def build(
         if fault is not None and fault[0] == step + 1:
             order = next(block_orders(list(hosts), 1, rng))
             turns += [(FAULT_BLOCK, pos, name) for pos, name in enumerate(order, start=1)]
-        for block, order in enumerate(block_orders(list(hosts), blocks, rng), start=1):
+        blocks = block_orders(list(hosts), plan.blocks_at(users), rng)
+        for block, order in enumerate(blocks, start=1):
             turns += [(block, pos, name) for pos, name in enumerate(order, start=1)]
         for index, (block, position, variant) in enumerate(turns):
-            warmup = plan.warmup_s if index == 0 else switch_s
+            warmup = plan.warmup_s if index == 0 else plan.switch_for(users)
             length = fault[1] if fault is not None and block == FAULT_BLOCK else plan.measure_s
             segment = Segment(
                 window=len(segments), step=step, users=users, block=block, position=position,
@@ -72,4 +73,4 @@ def build(
 
 def single(plan: StepPlan, host: str) -> Schedule:
     """One target through the plan's steps: a window per step (the web UI, ``overhead``)."""
-    return build(plan, {"": host}, 1, 0.0, 0)
+    return build(replace(plan, blocks=1, top_blocks=None), {"": host}, 0)

@@ -28,7 +28,6 @@ VERSION: Final = 2
 PROGRESS_PREFIX = "loadtests: "  # progress lines the runner forwards to the terminal
 WINDOW_PREFIX = "loadtests-window: "  # a window's switch: its WindowMeta as JSON
 ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ranges
-LATE_REPORT_S = 4.0  # the master writes its results again this long after a step ends
 
 
 class _Model(BaseModel):

@@ -331,9 +331,12 @@ class Plan(Model):
     warmup_seconds: float = Field(description="the step's first turn: ramp and warm-up")
     step_seconds: float = Field(description="each measured window")
     blocks: int = Field(1, description="blocks per step: every variant once in each")
+    top_blocks: int | None = Field(None, description="blocks at the highest step (null: blocks)")
     switch_seconds: float | None = Field(
-        None, description="warm-up after each switch of variant (null: older results)"
+        None, description="warm-up after a switch of variant at no users (null: older results)"
     )
+    switch_per_user_seconds: float = Field(0.0, description="and this much more per user")
+    switch_max_seconds: float | None = Field(None, description="at most this long")
 
 
 class Ceiling(Model):

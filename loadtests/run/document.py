@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.infra import cpu, database, environment
-from loadtests.plan import SCENARIOS
+from loadtests.plan import MAX_SWITCH_S, SCENARIOS, SWITCH_PER_USER_S
 from loadtests.results.models import (
     CpuLayoutInfo,
     DatabaseInfo,
@@ -86,7 +86,10 @@ def skeleton(
                     warmup_seconds=s.plan.warmup_s,
                     step_seconds=s.plan.measure_s,
                     blocks=s.plan.blocks,
+                    top_blocks=s.plan.top_blocks,
                     switch_seconds=s.plan.switch_s,
+                    switch_per_user_seconds=SWITCH_PER_USER_S,
+                    switch_max_seconds=max(s.plan.switch_s, MAX_SWITCH_S),
                 ),
                 design="blocks",
             )

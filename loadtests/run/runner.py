@@ -141,7 +141,7 @@ def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: i
             service.start(logs[name])
         fault = next((b for e in beside if (b := e.extra_block()) is not None), None)
         hosts = {name: service.url for name, service in services.items()}
-        turns = schedule.build(plan.plan, hosts, plan.plan.blocks, plan.plan.switch_s, seed, fault)
+        turns = schedule.build(plan.plan, hosts, seed, fault)
         schedule_file = locust_dir / f"{tag}.schedule.json"
         wire.write(schedule_file, turns)
         args = [

@@ -100,14 +100,35 @@ def test_an_equal_pair_is_no_verdict_however_much_the_machine_drifts() -> None:
     assert spread > 0.5
 
 
-def test_the_estimate_is_pooled_and_the_interval_is_centred_on_it() -> None:
+def test_the_estimate_is_pooled_and_the_interval_is_the_blocks() -> None:
     base = _blocks("flask", 50, 1.0, 0.05, DRIFT, seed=1)
     slow = _blocks("slow", 50, 0.8, 0.05, DRIFT, seed=2)
     found = compare(slow, base, "throughput")
-    low, high = found.interval
     ratio = found.value / found.baseline
     assert ratio == pytest.approx(slow.step.throughput_rps / base.step.throughput_rps)
-    assert math.log(ratio) - math.log(low) == pytest.approx(math.log(high) - math.log(ratio))
+    assert found.pooled == pytest.approx(math.log(ratio))
+    # The interval is of the block-by-block ratio: centred on their geometric mean.
+    logs = [
+        math.log(a.throughput_rps / b.throughput_rps)
+        for a, b in zip(slow.steps[0].blocks, base.steps[0].blocks, strict=True)
+    ]
+    low, high = found.interval
+    assert math.exp(sum(logs) / len(logs)) == pytest.approx(math.sqrt(low * high))
+
+
+def test_a_pooled_tail_that_one_block_dominates_is_not_overstated() -> None:
+    """The pooled p99 follows the worst block; the test follows every block. A copy whose
+    one bad block lifts its pooled p99 by 40% is no verdict when its blocks agree."""
+    base = _blocks("flask", 50, 1.0, 0.05, DRIFT, seed=1)
+    copy = _blocks("copy", 50, 1.0, 0.05, DRIFT, seed=3)
+    step = copy.steps[0]
+    step = step.model_copy(
+        update={"latency_ms": step.latency_ms.model_copy(update={"p99": step.latency_ms.p99 * 1.4})}
+    )
+    copy = Cell("copy", 50, (step,), (1,))
+    found = compare(copy, base, "p99", primary=True)
+    assert found.value / found.baseline > 1.3
+    assert not found.excludes_neutral, verdicts.words(found)
 
 
 def test_only_primary_comparisons_are_verdicts_and_holm_controls_them() -> None:

@@ -4,10 +4,14 @@ are verdicts.
 - **The estimate** is the ratio of the pooled figures (every block's window merged: exact
   pooled percentiles, throughput over the measured seconds). The same number is the
   factor in every sentence.
-- **The interval** comes from the blocks: per block, the log of the variant's value over
-  the baseline's in the same block (seconds apart, so the machine's drift cancels); their
-  spread gives the standard error of the estimate, and Student's t with blocks - 1
-  degrees of freedom its 95% interval, centred on the estimate. A block in which either
+- **The interval and the test** come from the blocks: per block, the log of the
+  variant's value over the baseline's in the same block (seconds apart, so the machine's
+  drift cancels); Student's t with blocks - 1 degrees of freedom on their mean gives the
+  95% interval of the typical block-by-block ratio and the p-value. The interval is
+  deliberately not re-centred on the pooled estimate: a pooled p99 is dominated by the
+  blocks with the worst tails and varies more than the blocks' spread says, so an
+  interval of that spread around it would claim more than the data show (A/A runs here
+  called differences between identical variants that way). A block in which either
   value is missing or zero is left out, and the comparison says how many were.
   Student's t rather than a rank-based interval: with 4 to 10 blocks a signed-rank
   interval can only reach a handful of confidence levels (with 6 blocks, 97% or 84%, not
@@ -54,6 +58,7 @@ class Comparison:
     primary: bool
     note: str = ""  # why it is not compared; empty when it is
     p_adjusted: float | None = None  # Holm, primary comparisons only
+    pooled: float | None = None  # the pooled estimate: log-ratio (or difference)
 
     @property
     def multiplicative(self) -> bool:
@@ -126,12 +131,9 @@ def compare(cell: Cell, base: Cell, metric: str, primary: bool = False) -> Compa
         usable = [k for k in keys if k in ours and k in theirs]
         diffs = [ours[k] - theirs[k] for k in usable]
         center = value - baseline
-    paired = (
-        stats.paired([d - statistics.fmean(diffs) for d in diffs], center=center)
-        if (len(diffs) >= 2)
-        else None
-    )
-    return replace(found, paired=paired, pairs=len(usable), dropped=len(keys) - len(usable))
+    paired = stats.paired(diffs) if len(diffs) >= 2 else None
+    dropped = len(keys) - len(usable)
+    return replace(found, paired=paired, pairs=len(usable), dropped=dropped, pooled=center)
 
 
 def scenario_comparisons(cells: Grid) -> list[Comparison]:

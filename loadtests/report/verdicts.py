@@ -72,9 +72,13 @@ def _interval_text(c: Comparison) -> str:
     low, high = interval
     if not c.multiplicative:
         return f" ({fmt.points(low)} to {fmt.points(high)})"
-    if c.value < c.baseline:
+    ratio = c.value / c.baseline
+    outside = not low <= ratio <= high
+    if ratio < 1:
         low, high = 1 / high, 1 / low
-    return f" ({fmt.ratio_interval(low, high)})"
+    # The pooled figure follows its worst blocks; the interval, every block. When they
+    # part, say which is which rather than print a factor outside its own interval.
+    return f" ({'blocks ' if outside else ''}{fmt.ratio_interval(low, high)})"
 
 
 def table(cells: Grid, metrics: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from loadtests.results.models import (
     Step,
     Window,
 )
-from tests.helpers import PROJECT_ROOT, cli_env, only_run_dir, run_cli
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
 
 AA_VARIANTS = PROJECT_ROOT / "loadtests" / "aa-variants.toml"
 
@@ -283,3 +283,74 @@ def test_five_percent_errors_at_any_step_turn_the_badge_red() -> None:
     (high,) = warnings_for(6)  # 6 of 106
     assert high.severity == "high" and "suspect" in high.text
     assert verdicts.trust([high])["level"] == "suspect"
+
+
+BIG_POOLS = """
+["flask:big"]
+service = "flask"
+settings = { DB_POOL_SIZE = 70 }
+
+["flask:big2"]
+service = "flask"
+settings = { DB_POOL_SIZE = 70 }
+
+["flask:big3"]
+service = "flask"
+settings = { DB_POOL_SIZE = 70 }
+"""
+
+
+def test_pools_that_do_not_fit_an_external_server_are_refused(seeded, state_dir, tmp_path) -> None:
+    """Every variant's pool is open at once: 3 x 70 connections do not fit the server's
+    200 (less reserved slots and the suite's own), and a server the suite does not
+    manage is never reconfigured."""
+    variants = tmp_path / "big.toml"
+    variants.write_text(BIG_POOLS)
+    result = run_cli(
+        "run", "--variants", str(variants), "--services", "flask:big,flask:big2,flask:big3",
+        "--steps", "5", "--cross-check", "off", "--no-ceiling", "--out", str(tmp_path / "out"),
+        env=cli_env(state_dir, DATABASE_URL=seeded.url),
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert "pools together can hold 210 connections" in line and "lower DB_POOL_SIZE" in line
+
+
+@pytest.mark.slow
+def test_pools_that_do_not_fit_the_embedded_server_raise_its_max_connections(
+    tmp_path, monkeypatch
+) -> None:
+    from loadtests.infra import database
+    from loadtests.infra.cpu import plan_layout
+    from loadtests.infra.postgres import EmbeddedPostgres, layout
+    from loadtests.run.service import ServiceUnderTest
+    from loadtests.run.setup import _room_for_every_pool
+    from loadtests.variants import load_file
+
+    monkeypatch.setenv("LOADTESTS_STATE_DIR", str(tmp_path / "state"))
+    server = EmbeddedPostgres(layout())
+    state, _ = server.up()
+    try:
+        target = database.Target(url=state.url(), embedded=state)
+        (tmp_path / "big.toml").write_text(BIG_POOLS)
+        catalogue = load_file(tmp_path / "big.toml")
+        services = {
+            name: ServiceUnderTest.prepare(catalogue[name], target.url, plan_layout(True), {})
+            for name in ("flask:big", "flask:big2", "flask:big3")
+        }
+        raised, connections = _room_for_every_pool(target, services)
+        assert (connections.needed, connections.raised_from) == (210, 200)
+        assert connections.allowed >= 210 and raised.embedded.port == state.port
+        limits = database.connection_limits(raised.url)
+        assert limits["max_connections"] == connections.max_connections
+    finally:
+        server.destroy()
+
+
+def test_calibrate_needs_a_copy_of_the_baseline(state_dir, tmp_path) -> None:
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "results.json").write_text((PROJECT_ROOT / "tests/data/results-v1.json").read_text())
+    line = one_line_error(run_cli("calibrate", str(run), env=cli_env(state_dir)))
+    assert "no A/A comparison found" in line
+    line = one_line_error(run_cli("calibrate", str(tmp_path / "nowhere"), env=cli_env(state_dir)))
+    assert "no results.json" in line

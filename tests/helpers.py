@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,19 +23,48 @@ def cli_env(state_dir: Path | None = None, **extra: str) -> dict[str, str]:
 def run_cli(
     *args: str, env: dict[str, str], timeout: float = 120, check_clean: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m loadtests ARGS``; by default assert it did not crash with a traceback."""
-    result = subprocess.run(
+    """Run ``python -m loadtests ARGS``; by default assert it did not crash with a traceback.
+
+    The command gets its own process group: on a timeout it is interrupted as a user would
+    (Ctrl-C, so it stops its services and Locust), then the whole group is killed, so that
+    no load outlives the test that started it and skews the next one."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "loadtests", *args],
         cwd=PROJECT_ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(process)
+        raise
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check_clean:
         assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """Interrupt, then kill, everything in the command's process group."""
+    for sig, grace in ((signal.SIGINT, 30.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig is signal.SIGINT:
+            try:  # the command has gone; its children may not have
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return
 
 
 def only_run_dir(out: Path) -> Path:

@@ -82,7 +82,7 @@ def add_parser(commands: Any) -> None:
         "--blocks", type=int, help="blocks per step: every variant gets one window in each"
     )
     parser.add_argument(
-        "--top-blocks", type=int, help="blocks at the highest step (default: --blocks)"
+        "--top-blocks", type=int, help="blocks at the highest step (default: the profile's; --blocks when that is given)"
     )
     parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # gone: see _plans
     parser.add_argument("--seed", type=int, help="seed of the block orders (default: random)")
@@ -173,6 +173,8 @@ def _plans(args: argparse.Namespace) -> tuple[ScenarioPlan, ...]:
         "top_blocks": args.top_blocks,
     }
     changes = {name: value for name, value in given.items() if value is not None}
+    if args.blocks is not None and args.top_blocks is None:
+        changes["top_blocks"] = None  # as --help says: the highest step follows --blocks
     return tuple(replace(plan, plan=replace(plan.plan, **changes)) for plan in plans)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,10 +61,8 @@ def _stop_group(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             continue
         if sig is signal.SIGINT:
-            try:  # the command has gone; its children may not have
+            with contextlib.suppress(ProcessLookupError):  # its children may outlive it
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return
 
 

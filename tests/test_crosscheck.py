@@ -1,74 +1,198 @@
-"""The second load generator: wrk's figures read back from real runs against a real
-service, the warning when the generators disagree, the notice without wrk, and reports
-of results that have no cross-check."""
+"""The second load generator: wrk's turns in the run's own blocks at the highest step,
+for every variant, in real runs (kept-alive connections, and Connection: close reaching
+both generators); a disagreement between the generators reaching the at-a-glance
+section; the notice without wrk; bad input; older results."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from loadtests.infra import cpu, database
+from loadtests.recording.wire import WindowMeta
+from loadtests.report import crosscheck as cross_report
 from loadtests.report import run_page, verdicts
 from loadtests.results import store
-from loadtests.results.models import CrossCheck, CrossCheckRun, GeneratorFigures
+from loadtests.results.models import CrossCheck, CrossCheckRun, GeneratorFigures, RunResults
 from loadtests.run.extras import crosscheck
-from loadtests.run.service import ServiceUnderTest
-from loadtests.variants import BUILTIN
 from tests.conftest import start_service
-from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
 
 needs_wrk = pytest.mark.skipif(
     crosscheck.find_wrk() is None, reason="wrk is not installed (apt-get install wrk)"
 )
 OLD_RESULTS = PROJECT_ROOT / "tests" / "data" / "results-v1.json"
+SCENARIO = "select-update"
+SHORT = ("--steps", "5,20", "--step-seconds", "4", "--warmup-seconds", "1", "--blocks", "2",
+         "--switch-seconds", "1", "--no-ceiling", "--scenario", SCENARIO)  # fmt: skip
+
+
+def _run(state_dir: Path, out: Path, *args: str) -> Path:
+    result = run_cli("run", *SHORT, *args, "--out", str(out), env=cli_env(state_dir), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    return only_run_dir(out)
+
+
+@pytest.fixture(scope="module")
+def kept_alive(seeded, state_dir, tmp_path_factory) -> Path:
+    """A real run of two variants with wrk turns in both blocks of the highest step."""
+    out = tmp_path_factory.mktemp("kept-alive")
+    return _run(
+        state_dir, out, "--services", "flask,fastapi", "--steps", "20", "--cross-check", "2"
+    )
 
 
 @needs_wrk
 @pytest.mark.slow
-def test_both_generators_measure_a_real_service(seeded, tmp_path) -> None:
-    """What the runner does after the rounds, for one variant, with short windows."""
-    layout = cpu.plan_layout(True)
-    service = ServiceUnderTest.prepare(BUILTIN["flask"], seeded.url, layout, {})
-    result = crosscheck.prepared(10, warmup_s=1, window_s=4)
-    lines: list[str] = []
-    seed_spec = database.ensure_seeded(seeded)["spec"]
-    crosscheck.run_cross_check(result, [service], seeded, layout, seed_spec, tmp_path, lines.append)
+def test_a_run_cross_checks_every_variant_at_the_highest_step(kept_alive) -> None:
+    data = store.load(kept_alive)
+    assert data.cross_check is None, "the older design's field stays empty"
+    cross = data.scenarios[SCENARIO].cross_check
+    assert cross is not None and cross.note is None, cross and cross.note
+    assert (cross.design, cross.users, cross.blocks, cross.connections) == (
+        "blocks", 20, 2, "keep-alive"
+    )  # fmt: skip
+    assert cross.wrk_version and cross.wrk_version.startswith("wrk ")
+    assert "--threads 20 --connections 20" in (cross.wrk_command or "")
+    for variant in ("flask", "fastapi"):
+        for generator in ("locust", "wrk"):
+            mine = [w for w in cross.windows if (w.variant, w.generator) == (variant, generator)]
+            assert sorted(w.block for w in mine) == [1, 2], (variant, generator)
+            for w in mine:
+                assert w.error_rate == 0 and w.successes > 100, w
+                assert w.throughput_rps == pytest.approx(w.successes / w.seconds, rel=0.01)
+                assert 0 < w.p50 <= w.p99 < 5000, w  # type: ignore[operator]
+                assert w.generator_cpu_percent is not None and w.generator_cpu_percent > 1
+                assert w.app_ms is not None and w.queue_ms is not None
+                # Kept alive: a handful of connections per turn, hundreds of requests.
+                assert w.opens_per_s is not None and w.opens_per_s < w.throughput_rps / 5, w
+        locust = [w for w in cross.windows if (w.variant, w.generator) == (variant, "locust")]
+        step = data.scenarios[SCENARIO].runs_of(variant)[0].steps[-1]
+        assert [w.throughput_rps for w in locust] == [b.throughput_rps for b in step.blocks]
 
-    (run,) = result.runs
-    assert run.error is None, run.error
-    assert result.wrk_version and result.wrk_version.startswith("wrk ")
-    for figures in (run.locust, run.wrk):
-        assert figures is not None
-        assert figures.failures == {} and figures.successes == figures.requests > 50
-        assert 3.5 < figures.seconds < 5
-        assert figures.throughput_rps == pytest.approx(figures.successes / figures.seconds, 0.01)
-        assert 0 < figures.p50_ms < 1000
-    assert "--timeout 30s" in result.wrk_command and "--threads 1" in result.wrk_command
-    assert f" -- {seed_spec['users']} " in result.wrk_command  # ids over the seeded users
-    assert "Locust" in lines[-1] and "wrk" in lines[-1] and "req/s" in lines[-1]
-    assert not service.alive(), "the service is stopped again"
-    # wrk's own summary agrees with what done() printed.
-    log = (tmp_path / "flask" / "wrk.log").read_text()
-    summary = next(line for line in log.splitlines() if " requests in " in line)
-    assert int(summary.split()[0]) == run.wrk.requests
+    html = run_page.build(kept_alive).read_text()
+    glance = html[html.index('class="glance"') : html.index('id="scenario-')]
+    assert "load generator" in glance, "the at-a-glance section says what wrk found"
+    panel = html[html.index('id="cross-check"') :]
+    panel = panel[: panel.index("<h3", 10)]
+    assert panel.count('<tr data-variant="') == 2 and "Connection: close" not in panel
+    assert "kept alive; Locust opens one per user, wrk one per thread" in panel
+    assert 'data-metric="throughput"' in panel and 'data-metric="p99"' in panel
+    notes = " ".join(data.fairness.notes)
+    assert data.run.connections == "keep-alive" and "each Locust user holds one" in notes
 
 
 @needs_wrk
+@pytest.mark.slow
+def test_connection_close_reaches_both_generators(seeded, state_dir, tmp_path) -> None:
+    """Seen from the server's side: with --connections close, every request is a new TCP
+    connection, whichever generator sent it."""
+    run_dir = _run(state_dir, tmp_path, "--services", "flask", "--steps", "20",
+                   "--cross-check", "1", "--connections", "close")  # fmt: skip
+    data = store.load(run_dir)
+    cross = data.scenarios[SCENARIO].cross_check
+    assert cross is not None and cross.connections == "close" and data.run.connections == "close"
+    assert {w.generator for w in cross.windows} == {"locust", "wrk"}
+    for w in cross.windows:
+        assert w.error_rate == 0 and w.successes > 50, w
+        assert w.opens_per_s is not None
+        assert 0.7 < w.opens_per_s / w.throughput_rps < 1.6, w
+    assert "Connection: close" in " ".join(data.fairness.notes)
+    assert "close" in (cross.wrk_command or "").split()[-1]
+
+
+def _disagreeing(kept_alive: Path, tmp_path: Path) -> Path:
+    """The real run, with FastAPI's wrk turns made about 3x faster than Flask's in the
+    same block and its Locust turns about 3x slower: opposite verdicts."""
+    data = store.load(kept_alive)
+    scenario = data.scenarios[SCENARIO]
+    cross = scenario.cross_check
+    assert cross is not None
+    factors = {1: 3.0, 2: 3.1}  # not exactly equal: a spread for the interval
+    flask = {(w.block, w.generator): w for w in cross.windows if w.variant == "flask"}
+    for w in cross.windows:
+        if w.variant == "fastapi":
+            base = flask[w.block, w.generator]
+            factor = factors[w.block] if w.generator == "wrk" else 1 / factors[w.block]
+            w.throughput_rps, w.p99 = base.throughput_rps * factor, (base.p99 or 1) / factor
+    theirs = scenario.runs_of("flask")[0].steps[-1].blocks
+    for mine, base in zip(scenario.runs_of("fastapi")[0].steps[-1].blocks, theirs, strict=True):
+        factor = factors[mine.block]
+        mine.throughput_rps, mine.p99 = base.throughput_rps / factor, base.p99 * factor
+    run_dir = tmp_path / "disagreeing"
+    run_dir.mkdir()
+    store.write(run_dir, data)
+    return run_dir
+
+
+@needs_wrk
+@pytest.mark.slow
+def test_a_disagreement_reaches_the_at_a_glance_section(kept_alive, tmp_path) -> None:
+    run_dir = _disagreeing(kept_alive, tmp_path)
+    data = store.load(run_dir)
+    view = cross_report.analyse(data, SCENARIO)
+    assert view is not None
+    pairs = {v.metric: v for v in view.verdicts}
+    assert set(pairs) == {"throughput", "p99"}
+    assert all(v.opposite for v in pairs.values()), pairs
+    assert pairs["throughput"].wrk.better is True and pairs["throughput"].locust.better is False
+
+    caveats = [c for c in verdicts.warnings(data) if "disagree" in c.text]
+    assert {c.severity for c in caveats} == {"high"} and len(caveats) == 2
+    html = run_page.build(run_dir).read_text()
+    glance = html[html.index('class="glance"') : html.index('id="scenario-')]
+    first = glance[glance.index("<li>") : glance.index("</li>")]
+    assert "The second load generator disagrees at 20 users" in first, first
+    assert glance.count('data-disputed="true"') == 2, "both primary cells at 20 users are marked"
+    assert "⚑" in glance
+
+
+def test_the_analysis_reads_only_blocks_both_generators_ran(tmp_path) -> None:
+    """A variant with no wrk turn is left out of the agreement, not compared with nothing."""
+    data = store.load(_old_run(tmp_path))
+    name = next(iter(data.scenarios))
+    data.scenarios[name].cross_check = CrossCheck(
+        design="blocks", scenario=name, users=50, blocks=2, window_seconds=4,
+        wrk_version="wrk 4.1.0", windows=[],
+    )  # fmt: skip
+    assert cross_report.analyse(data, name) is None and cross_report.headline(data, name) is None
+
+
 def test_wrk_counts_error_responses_as_failures(seeded, tmp_path) -> None:
-    """Ids beyond the seed: every answer is a 404, so nothing is a success."""
+    """Ids beyond the seed: every answer is a 404, so nothing is a success; the script
+    counts only the window it was given."""
+    wrk = crosscheck.find_wrk()
+    if wrk is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
     service = start_service("flask", seeded, tmp_path)
+    now = time.time()
+    meta = WindowMeta(
+        window=0, step=0, users=4, block=1, position=1, variant="flask", switch_at=now,
+        start=now + 0.5, end=now + 2.5, generator="wrk", tail=1.0, host=service.url,
+    )  # fmt: skip
+    beyond = {"users": 10**9, "orders": 10**9, "customers": 1, "products": 1}
     try:
-        argv = crosscheck.wrk_argv(crosscheck.find_wrk(), service.url, 4, 1, 10**9, 1)
-        output = crosscheck.run_wrk(argv, 1, tmp_path / "wrk.log", None)
+        argv = crosscheck.wrk_argv(wrk, meta, "get-user", beyond, 1, close=False)
+        output = crosscheck.subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
     finally:
         service.stop()
-    figures = crosscheck.parse(output)
-    assert figures.successes == 0 and figures.throughput_rps == 0
-    assert figures.failures["http_error"] == figures.requests > 10
-    assert figures.latency_includes_failures and figures.p50_ms > 0
+    window = crosscheck.parse(output, meta, None)
+    assert window.successes == 0 and window.throughput_rps == 0 and window.p50 is None
+    assert window.requests > 10 and window.error_rate == 1.0
+    summary = next(line for line in output.splitlines() if " requests in " in line)
+    assert int(summary.split()[0]) > window.requests, "the warm-up and tail are not counted"
+
+
+def test_wrk_output_without_figures_is_a_clear_error() -> None:
+    meta = WindowMeta(
+        window=0, step=0, users=4, block=1, position=1, variant="flask", switch_at=0,
+        start=0, end=1, generator="wrk",
+    )  # fmt: skip
+    with pytest.raises(crosscheck.SuiteError, match="wrk printed no figures: unable to connect"):
+        crosscheck.parse("unable to connect to 127.0.0.1:1 Connection refused\n", meta, None)
 
 
 def _figures(rps: float, p50: float) -> GeneratorFigures:
@@ -80,67 +204,38 @@ def _figures(rps: float, p50: float) -> GeneratorFigures:
 
 def _old_run(tmp_path: Path) -> Path:
     run_dir = tmp_path / "old-run"
-    run_dir.mkdir()
+    run_dir.mkdir(exist_ok=True)
     shutil.copy(OLD_RESULTS, run_dir / "results.json")
     return run_dir
 
 
-def _with_cross_check(tmp_path: Path, **runs: tuple[GeneratorFigures, GeneratorFigures]) -> Path:
+def test_older_cross_checks_still_warn_and_render(tmp_path) -> None:
     data = store.load(_old_run(tmp_path))
     data.cross_check = CrossCheck(
         endpoint="GET /users/{id}", users=50, warmup_seconds=3, window_seconds=8,
         wrk_version="wrk 4.1.0", wrk_command="wrk --threads 1 ...",
-        runs=[CrossCheckRun(variant=n, locust=pair[0], wrk=pair[1]) for n, pair in runs.items()],
+        runs=[
+            CrossCheckRun(variant="flask", locust=_figures(1000, 40.0), wrk=_figures(1140, 35.0)),
+            CrossCheckRun(variant="fastapi", locust=_figures(1000, 40.0), wrk=_figures(1200, 32.0)),
+        ],
     )  # fmt: skip
     run_dir = tmp_path / "synthetic"
     run_dir.mkdir()
     store.write(run_dir, data)
-    return run_dir
-
-
-def test_generators_more_than_15_percent_apart_raise_a_warning(tmp_path) -> None:
-    run_dir = _with_cross_check(
-        tmp_path,
-        flask=(_figures(1000, 40.0), _figures(1140, 35.0)),  # +14%, -12.5%: agree
-        fastapi=(_figures(1000, 40.0), _figures(1200, 32.0)),  # +20%, -20%: disagree
-    )
-    data = store.load(run_dir)
-    texts = [w.text for w in verdicts.warnings(data) if "load generators" in w.text]
+    texts = [w.text for w in verdicts.warnings(store.load(run_dir)) if "generators" in w.text]
     assert len(texts) == 1 and "FastAPI" in texts[0], texts
     assert "throughput 1,000 req/s from Locust, 1,200 req/s from wrk (+20%)" in texts[0]
-    assert "p50 40.0 ms from Locust, 32.0 ms from wrk (-20%)" in texts[0]
-    assert verdicts.trust(verdicts.warnings(data))["level"] != "good"
-
     html = run_page.build(run_dir).read_text()
     panel = html[html.index('id="cross-check"') :]
     panel = panel[: panel.index("</table>")]
-    for shown in ("1,000", "1,140", "1,200", "+14%", "-12%", "40.0 ms", "35.0 ms", "32.0 ms"):
+    for shown in ("Older results", "1,000", "1,140", "1,200", "+14%", "-12%", "32.0 ms"):
         assert shown in panel, shown
     assert panel.count('class="delta-worse"') == 2
 
 
-def test_without_wrk_the_cross_check_is_skipped_with_a_notice(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # no wrk here
-    result = crosscheck.prepared(50)
-    assert result.wrk_version is None
-    assert "apt-get install wrk" in result.note and "brew install wrk" in result.note
-    lines: list[str] = []
-    crosscheck.run_cross_check(result, [object()], None, None, {}, tmp_path, lines.append)  # type: ignore[arg-type]
-    assert lines == [f"\ncross-check skipped: {result.note}"] and result.runs == []
-
-    data = store.load(_old_run(tmp_path))
-    data.cross_check = result
-    (tmp_path / "skipped").mkdir()
-    store.write(tmp_path / "skipped", data)
-    html = run_page.build(tmp_path / "skipped").read_text()
-    panel = html[html.index('id="cross-check"') :][:1000]
-    assert "skipped" in panel and "apt-get install wrk" in panel and "brew install wrk" in panel
-    assert not [w for w in verdicts.warnings(data) if "generators" in w.text]
-
-
-def test_run_says_how_to_install_wrk_before_it_starts(tmp_path) -> None:
-    """A run without wrk prints the notice first (the missing PgBouncer then stops this one
-    before anything starts)."""
+def test_without_wrk_the_run_says_how_to_install_it_before_it_starts(tmp_path) -> None:
+    """The notice comes first (the missing PgBouncer then stops this run before anything
+    starts)."""
     env = cli_env(tmp_path / "state", PATH=str(tmp_path), PGBOUNCER_BIN=str(tmp_path / "none"))
     result = run_cli("run", "--pgbouncer", "--out", str(tmp_path / "out"), env=env)
     one_line_error(result)
@@ -148,24 +243,55 @@ def test_run_says_how_to_install_wrk_before_it_starts(tmp_path) -> None:
     assert "apt-get install wrk" in result.stdout and "brew install wrk" in result.stdout
 
 
-@pytest.mark.parametrize("value", ["0", "many", "1001"])
-def test_bad_cross_check_is_a_one_line_error(value, tmp_path) -> None:
-    line = one_line_error(
-        run_cli("run", "--cross-check", value, "--out", str(tmp_path), env=cli_env(tmp_path))
-    )
-    assert f"--cross-check must be a user count from 1 to 1000 or off, got '{value}'" in line
+def test_without_wrk_the_report_says_it_was_skipped(tmp_path) -> None:
+    data = store.load(_old_run(tmp_path))
+    name = next(iter(data.scenarios))
+    data.scenarios[name].cross_check = CrossCheck(
+        design="blocks", scenario=name, users=50, blocks=4, window_seconds=4,
+        wrk_version=None, note=crosscheck.NOT_INSTALLED,
+    )  # fmt: skip
+    (tmp_path / "skipped").mkdir()
+    store.write(tmp_path / "skipped", data)
+    found = store.load(tmp_path / "skipped")
+    assert [c.text for c in verdicts.warnings(found) if "Cross-check" in c.text] == [
+        f"Cross-check, {name}: {crosscheck.NOT_INSTALLED}."
+    ]
+    html = run_page.build(tmp_path / "skipped").read_text()
+    panel = html[html.index('id="cross-check"') :][:1500]
+    assert "skipped" in panel and "apt-get install wrk" in panel
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--cross-check", "0"), "--cross-check must be a number of blocks from 1 to 50 or off"),
+        (("--cross-check", "many"), "got 'many'"),
+        (("--cross-check", "51"), "got '51'"),
+        (("--cross-check", "2", "--steps", "10,600"), "at most 512 users; get-user's highest"),
+        (("--connections", "sometimes"), "--connections"),
+        (("--audit", "--cross-check", "2"), "--cross-check cannot go with --audit"),
+    ],
+)
+def test_bad_cross_check_input_is_a_one_line_error(args, expected, tmp_path) -> None:
+    argv = ("run", "--scenario", "get-user", *args, "--out", str(tmp_path))
+    line = one_line_error(run_cli(*argv, env=cli_env(tmp_path)))
+    assert expected in line, line
 
 
 def test_results_without_a_cross_check_still_render(tmp_path) -> None:
-    # Schema 1 (converted on load) and schema 2 written before the field existed.
+    # Schema 1 (converted on load) and a later document written before the fields existed.
     old = _old_run(tmp_path)
     assert json.loads((old / "results.json").read_text())["schema_version"] == 1
     written = store.load(old).model_dump(mode="json")
     del written["cross_check"]
-    (tmp_path / "v2").mkdir()
-    (tmp_path / "v2" / "results.json").write_text(json.dumps(written))
-    for run_dir in (old, tmp_path / "v2"):
-        assert store.load(run_dir).cross_check is None
+    for scenario in written["scenarios"].values():
+        del scenario["cross_check"]
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "results.json").write_text(json.dumps(written))
+    for run_dir in (old, tmp_path / "later"):
+        data: RunResults = store.load(run_dir)
+        assert data.cross_check is None
+        assert all(s.cross_check is None for s in data.scenarios.values())
         html = run_page.build(run_dir).read_text()
         panel = html[html.index('id="cross-check"') :][:600]
         assert "Not run" in panel, panel

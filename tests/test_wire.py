@@ -174,7 +174,31 @@ def test_only_the_extras_a_run_asks_for_are_enabled() -> None:
         ceiling.DatabaseCeiling, faults.Fault, audit.Audit, crosscheck.CrossCheckExtra,
     ]  # fmt: skip
     assert all(e.announce() for e in every[1:]), "each optional extra says what it will do"
-    assert every[1].extra_block() == (1, 2 + 2 * faults.FAULT_MARGIN_S)
+    assert every[1].schedule_changes() == {"fault": (1, 2 + 2 * faults.FAULT_MARGIN_S)}
+    if crosscheck.find_wrk() is not None:
+        assert every[3].schedule_changes() == {"cross_blocks": 20}
+
+
+def test_wrk_turns_come_in_the_first_blocks_of_the_highest_step_only() -> None:
+    plan = StepPlan((10, 50), 4, 5, blocks=3, top_blocks=4)
+    hosts = {"flask": "http://a", "fastapi": "http://b", "fastapi:fair": "http://c"}
+    turns = schedule.build(plan, hosts, 7, cross_blocks=2, connections="close")
+    assert turns.connections == "close"
+    wrk = [s for s in turns.segments if s.generator == "wrk"]
+    assert {(s.users, s.block) for s in wrk} == {(50, 1), (50, 2)}
+    for block in (1, 2):
+        mine = [s for s in turns.segments if s.users == 50 and s.block == block]
+        assert sorted((s.variant, s.generator) for s in mine) == sorted(
+            (v, g) for v in hosts for g in ("locust", "wrk")
+        ), "every variant once under each generator"
+        assert sorted(s.position for s in mine if s.generator == "wrk") == [1, 2, 3]
+    assert all(s.tail_s == schedule.WRK_TAIL_S for s in wrk)
+    assert not any(s.tail_s for s in turns.segments if s.generator == "locust")
+    for before, after in itertools.pairwise(turns.segments):
+        assert after.switch_s == pytest.approx(before.end_s + before.tail_s), "no overlap"
+    # More wrk blocks than the step has: every block of it, no more.
+    every = schedule.build(plan, hosts, 7, cross_blocks=9)
+    assert {s.block for s in every.segments if s.generator == "wrk"} == {1, 2, 3, 4}
 
 
 def test_every_window_reaches_every_listener() -> None:

@@ -21,6 +21,7 @@ from loadtests.infra import database
 from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
+    MAX_BLOCKS,
     PROFILES,
     SCENARIOS,
     PlanError,
@@ -30,15 +31,15 @@ from loadtests.plan import (
     parse_steps,
     profile,
 )
+from loadtests.recording.wire import CONNECTIONS
 from loadtests.report import crosscheck, index_page, run_page, table
 from loadtests.results import store
 from loadtests.results.models import FaultPlan
 from loadtests.run import extras, runner
 from loadtests.run.extras import faults
+from loadtests.run.extras.crosscheck import MAX_WRK_USERS
 from loadtests.run.state import RunOptions
 from loadtests.variants import resolve
-
-MAX_CROSS_CHECK_USERS = 1000
 
 
 def add_parser(commands: Any) -> None:
@@ -82,7 +83,9 @@ def add_parser(commands: Any) -> None:
         "--blocks", type=int, help="blocks per step: every variant gets one window in each"
     )
     parser.add_argument(
-        "--top-blocks", type=int, help="blocks at the highest step (default: the profile's; --blocks when that is given)"
+        "--top-blocks",
+        type=int,
+        help="blocks at the highest step (default: the profile's; --blocks when that is given)",
     )
     parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # gone: see _plans
     parser.add_argument("--seed", type=int, help="seed of the block orders (default: random)")
@@ -105,10 +108,17 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--cross-check",
-        metavar="USERS|off",
-        help="after the rounds, drive GET /users/{id} with Locust and with wrk at USERS "
-        "concurrency against every variant and compare them (default: the profile's; "
-        "default and full 50, smoke and seeds off)",
+        metavar="BLOCKS|off",
+        help="in the first BLOCKS blocks of each scenario's highest step, every variant also "
+        "gets a turn driven by wrk, and the report compares the two generators' figures and "
+        "verdicts (default: the profile's; default and full 4, smoke and seeds off)",
+    )
+    parser.add_argument(
+        "--connections",
+        choices=CONNECTIONS,
+        default="keep-alive",
+        help="keep-alive (default): each user, or wrk connection, keeps its connection for "
+        "a turn; close: both generators send Connection: close, a new connection per request",
     )
     parser.add_argument(
         "--fault",
@@ -132,21 +142,38 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _cross_check(text: str | None, default: int | None) -> int | None:
-    if text is None:
-        return default
-    if text.strip().lower() == "off":
+def _cross_check(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> int | None:
+    """Blocks with wrk turns, or None. The audit counts every write against its ledger,
+    and wrk's writes are in none: with --audit the profile's cross-check is left off."""
+    text = args.cross_check
+    if text is None and args.audit:
         return None
-    try:
-        users = int(text)
-    except ValueError:
-        users = 0
-    if not 1 <= users <= MAX_CROSS_CHECK_USERS:
+    if text is None:
+        blocks = profile(args.profile).cross_check
+    elif text.strip().lower() == "off":
+        return None
+    else:
+        blocks = int(text) if text.strip().isdigit() else 0
+        if not 1 <= blocks <= MAX_BLOCKS:
+            raise SuiteError(
+                f"--cross-check must be a number of blocks from 1 to {MAX_BLOCKS} or off, "
+                f"got '{text}'"
+            )
+    if blocks is None:
+        return None
+    if args.audit:
         raise SuiteError(
-            f"--cross-check must be a user count from 1 to {MAX_CROSS_CHECK_USERS} or off, "
-            f"got '{text}'"
+            "--cross-check cannot go with --audit: wrk's writes are in no ledger, so the "
+            "audit would call them unexpected (use --cross-check off)"
         )
-    return users
+    for plan in plans:
+        if plan.plan.steps[-1] > MAX_WRK_USERS:
+            raise SuiteError(
+                f"--cross-check: wrk runs a thread per connection, so at most {MAX_WRK_USERS} "
+                f"users; {plan.scenario}'s highest step is {plan.plan.steps[-1]} (use "
+                "--cross-check off)"
+            )
+    return blocks
 
 
 def _plans(args: argparse.Namespace) -> tuple[ScenarioPlan, ...]:
@@ -202,7 +229,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         pgbouncer=args.pgbouncer,
         command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
         seed=args.seed,
-        cross_check=_cross_check(args.cross_check, profile(args.profile).cross_check),
+        cross_check=_cross_check(args, plans),
+        connections=args.connections,
         fault=_fault(args, plans),
         audit=_audit(args.audit, plans),
         ceiling=not args.no_ceiling,

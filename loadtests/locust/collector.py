@@ -139,25 +139,27 @@ def _restart() -> None:
     _test.restart()
 
 
-def _switch(window: WindowMeta, host: str, fresh: bool) -> None:
+def _switch(window: WindowMeta, host: str, fresh: bool, close: bool) -> None:
     """The shape switched the traffic: here, in every worker, and for the runner."""
-    _take_turn(window, host, fresh)
+    _take_turn(window, host, fresh, close)
     _test.windows[window.window] = window
     print(f"{WINDOW_PREFIX}{window.model_dump_json()}", flush=True)  # for the runner's extras
     runner = _test.environment.runner if _test.environment else None
     if isinstance(runner, MasterRunner):
-        message = {"window": window.model_dump(), "host": host, "fresh": fresh}
+        message = {"window": window.model_dump(), "host": host, "fresh": fresh, "close": close}
         runner.send_message(SWITCH_MESSAGE, message)
 
 
 def _switch_message(environment: Environment, msg: Any, **_: Any) -> None:
     data = msg.data
-    _take_turn(WindowMeta.model_validate(data["window"]), str(data["host"]), bool(data["fresh"]))
+    window = WindowMeta.model_validate(data["window"])
+    _take_turn(window, str(data["host"]), bool(data["fresh"]), bool(data["close"]))
 
 
-def _take_turn(window: WindowMeta, host: str, fresh: bool) -> None:
+def _take_turn(window: WindowMeta, host: str, fresh: bool, close: bool) -> None:
     recorder.open_window(window)
-    turn.switch(host, window.variant, window.window, fresh)
+    paused = window.generator != "locust"  # another generator's turn: the users wait
+    turn.switch(host, window.variant, window.window, fresh, paused, close)
 
 
 def _window_end(window: WindowMeta, step_ends: bool, last: bool) -> None:

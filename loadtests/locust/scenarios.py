@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 import orjson
 from locust import FastHttpUser, constant
 from locust.contrib.fasthttp import FastHttpSession
@@ -26,6 +27,7 @@ from loadtests.recording.tally import WRONG_BODY
 from services.common.models import OrderStatus
 
 STATUSES = [status.value for status in OrderStatus]
+PAUSE_POLL_S = 0.05  # how often a waiting user looks whether its turn came back
 
 
 class ScenarioUser(FastHttpUser):
@@ -42,6 +44,8 @@ class ScenarioUser(FastHttpUser):
         """Send to the variant whose turn it is; on new connections when the switch asks
         for them (every variant's turn then starts cold, none keeps a warm pool)."""
         now = turn.current
+        while now.paused:  # another generator's turn: wait for the next Locust turn
+            gevent.sleep(PAUSE_POLL_S)
         if now.turn == self.turn:
             return
         host = now.host or self.host
@@ -89,7 +93,9 @@ class ScenarioUser(FastHttpUser):
         A write names its ``target`` (the user or customer it changes) for the ledger."""
         self.follow_target()
         payload = orjson.dumps(body) if body is not None else None
-        headers = {"content-type": "application/json"} if payload is not None else None
+        headers = {"content-type": "application/json"} if payload is not None else {}
+        if turn.current.close:
+            headers["connection"] = "close"
         write = writes.sent(name, target, body, self.variant)
         with self.client.request(
             method,

@@ -50,7 +50,8 @@ class Hooks:
     seconds with the progress."""
 
     restart: Callable[[], None]
-    switch: Callable[[WindowMeta, str, bool], None]  # the window, its host, new connections
+    # the window, its host, new connections, Connection: close on every request
+    switch: Callable[[WindowMeta, str, bool, bool], None]
     # the window, whether its step ends with it, whether it was the last of the test
     window_end: Callable[[WindowMeta, bool, bool], None]
     progress: Callable[[Progress], None]
@@ -82,6 +83,7 @@ class RisingSteps(LoadTestShape):
         if follower is not None:
             follower.kill(block=False)
         self.schedule: Schedule | None = None
+        self.close = False
         self.current: WindowMeta | None = None
         self.segment: Segment | None = None
         self.done_at: float | None = None
@@ -103,6 +105,7 @@ class RisingSteps(LoadTestShape):
             # The first switch happens here, before Locust spawns (or tells its workers to
             # spawn) the first users: none of them ever sends to no variant's turn.
             self.schedule = self._load()
+            self.close = self.schedule.connections == "close"
             first = self._switch(self.schedule.segments[0], None, self.schedule.reconnects)
             self._follower = gevent.spawn(self._follow, self.schedule, first)
         rate = float(max(s.users for s in self.schedule.segments))
@@ -117,9 +120,9 @@ class RisingSteps(LoadTestShape):
         """Switch at each window's end; never early, never skipped."""
         previous = first
         for segment in plan.segments[1:]:
-            gevent.sleep(max(0.0, previous.end - time.time()))
+            gevent.sleep(max(0.0, previous.end + previous.tail - time.time()))
             previous = self._switch(segment, previous, plan.reconnects)
-        gevent.sleep(max(0.0, previous.end - time.time()))
+        gevent.sleep(max(0.0, previous.end + previous.tail - time.time()))
         self.hooks.window_end(previous, True, True)
         self.done_at = time.time()
 
@@ -130,11 +133,12 @@ class RisingSteps(LoadTestShape):
             window=segment.window, step=segment.step, users=segment.users,
             block=segment.block, position=segment.position, variant=segment.variant,
             switch_at=switch_at, start=start, end=start + segment.end_s - segment.start_s,
+            generator=segment.generator, tail=segment.tail_s, host=segment.host,
         )  # fmt: skip
         if previous is not None:
             self.hooks.window_end(previous, segment.step != previous.step, False)
         self.segment, self.current = segment, meta
-        self.hooks.switch(meta, segment.host, fresh)
+        self.hooks.switch(meta, segment.host, fresh, self.close)
         return meta
 
     def _report_progress(self) -> None:
@@ -144,7 +148,7 @@ class RisingSteps(LoadTestShape):
         self.last_progress = now
         assert self.schedule is not None and self.segment is not None
         meta = self.current
-        left = self.schedule.total_s - (self.segment.end_s - (meta.end - now))
+        left = self.schedule.total_s - (self.segment.end_s + self.segment.tail_s - (meta.end - now))
         self.hooks.progress(
             Progress(
                 segment=self.segment,

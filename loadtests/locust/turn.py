@@ -16,10 +16,13 @@ class Turn:
     variant: str = ""
     turn: int = -1  # the window it belongs to; a user compares it with the last it saw
     fresh: bool = False  # users open new connections at this switch
+    paused: bool = False  # another generator's turn (the cross-check): users wait
+    close: bool = False  # every request says Connection: close
 
 
 current = Turn()
 
 
-def switch(host: str, variant: str, turn: int, fresh: bool) -> None:
-    current.host, current.variant, current.turn, current.fresh = host, variant, turn, fresh
+def switch(host: str, variant: str, turn: int, fresh: bool, paused: bool, close: bool) -> None:
+    current.host, current.variant, current.turn = host, variant, turn
+    current.fresh, current.paused, current.close = fresh, paused, close

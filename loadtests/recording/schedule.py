@@ -19,24 +19,32 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from loadtests.plan import DRAIN_S, StepPlan
-from loadtests.recording.wire import Schedule, Segment
+from loadtests.recording.wire import Connections, Generator, Schedule, Segment
 
 FAULT_BLOCK = 0
+WRK_TAIL_S = 1.0  # wrk runs whole seconds: room to stop before the next turn begins
+T = TypeVar("T")
 
 
-def block_orders(variants: Sequence[str], blocks: int, rng: random.Random) -> Iterator[list[str]]:
+def block_orders(variants: Sequence[T], blocks: int, rng: random.Random) -> Iterator[list[T]]:
     """A random order per block whose first variant is never the previous block's first."""
-    previous = None
+    previous: T | None = None
     for _ in range(blocks):
-        order = list(variants)
-        rng.shuffle(order)
-        if len(order) > 1 and order[0] == previous:
-            swap = rng.randrange(1, len(order))
-            order[0], order[swap] = order[swap], order[0]
+        order = shuffled(variants, previous, rng)
         previous = order[0]
         yield order
+
+
+def shuffled(items: Sequence[T], not_first: T | None, rng: random.Random) -> list[T]:
+    order = list(items)
+    rng.shuffle(order)
+    if len(order) > 1 and order[0] == not_first:
+        swap = rng.randrange(1, len(order))
+        order[0], order[swap] = order[swap], order[0]
+    return order
 
 
 def build(
@@ -44,31 +52,43 @@ def build(
     hosts: dict[str, str],
     seed: int,
     fault: tuple[int, float] | None = None,
+    cross_blocks: int = 0,
+    connections: Connections = "keep-alive",
 ) -> Schedule:
     """The schedule of one scenario. ``hosts``: variant -> base URL; ``fault``: (step,
-    window seconds) of a fault's block (step 1 = the first)."""
+    window seconds) of a fault's block (step 1 = the first); ``cross_blocks``: in that many
+    of the highest step's first blocks, every variant also gets a wrk turn, in the same
+    shuffled order as the Locust turns (the cross-check)."""
     rng = random.Random(seed)
     segments: list[Segment] = []
     clock = 0.0
     for step, users in enumerate(plan.steps):
-        turns: list[tuple[int, int, str]] = []  # (block, position, variant)
+        turns: list[tuple[int, str, Generator]] = []  # (block, variant, generator)
         if fault is not None and fault[0] == step + 1:
-            order = next(block_orders(list(hosts), 1, rng))
-            turns += [(FAULT_BLOCK, pos, name) for pos, name in enumerate(order, start=1)]
-        blocks = block_orders(list(hosts), plan.blocks_at(users), rng)
-        for block, order in enumerate(blocks, start=1):
-            turns += [(block, pos, name) for pos, name in enumerate(order, start=1)]
-        for index, (block, position, variant) in enumerate(turns):
+            alone = next(block_orders(list(hosts), 1, rng))
+            turns += [(FAULT_BLOCK, name, "locust") for name in alone]
+        crossed = cross_blocks if users == plan.steps[-1] else 0
+        first: tuple[str, Generator] | None = None
+        for block in range(1, plan.blocks_at(users) + 1):
+            kinds: tuple[Generator, ...] = ("locust", "wrk") if block <= crossed else ("locust",)
+            candidates: list[tuple[str, Generator]] = [(n, k) for n in hosts for k in kinds]
+            order = shuffled(candidates, first, rng)
+            first = order[0]
+            turns += [(block, name, kind) for name, kind in order]
+        positions: dict[tuple[int, Generator], int] = {}
+        for index, (block, variant, generator) in enumerate(turns):
             warmup = plan.warmup_s if index == 0 else plan.switch_for(users)
             length = fault[1] if fault is not None and block == FAULT_BLOCK else plan.measure_s
+            position = positions[block, generator] = positions.get((block, generator), 0) + 1
             segment = Segment(
                 window=len(segments), step=step, users=users, block=block, position=position,
                 variant=variant, host=hosts[variant], switch_s=clock, start_s=clock + warmup,
-                end_s=clock + warmup + length,
+                end_s=clock + warmup + length, generator=generator,
+                tail_s=WRK_TAIL_S if generator == "wrk" else 0.0,
             )  # fmt: skip
             segments.append(segment)
-            clock = segment.end_s
-    return Schedule(segments=segments, drain_s=DRAIN_S)
+            clock = segment.end_s + segment.tail_s
+    return Schedule(segments=segments, drain_s=DRAIN_S, connections=connections)
 
 
 def single(plan: StepPlan, host: str) -> Schedule:

@@ -34,10 +34,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Generator = Literal["locust", "wrk"]
+Connections = Literal["keep-alive", "close"]
+CONNECTIONS: tuple[Connections, ...] = ("keep-alive", "close")
+
+
 class Segment(_Model):
     """One variant's turn: traffic switches to ``host`` at ``switch_s`` (seconds from the
     start of the test), the window is measured from ``start_s`` to ``end_s``; the next
-    segment's switch is this one's end."""
+    segment's switch is this one's end plus ``tail_s``. A ``wrk`` turn is driven by the
+    runner's wrk while Locust's users wait (the cross-check)."""
 
     window: int  # 0, 1, ... in time order
     step: int  # 0 = the first step
@@ -49,6 +55,8 @@ class Segment(_Model):
     switch_s: float
     start_s: float
     end_s: float
+    generator: Generator = "locust"
+    tail_s: float = 0.0  # after the window, before the next switch (wrk's own stop)
 
 
 class Schedule(_Model):
@@ -57,10 +65,12 @@ class Schedule(_Model):
     version: Literal[2] = VERSION
     segments: list[Segment]
     drain_s: float
+    connections: Connections = "keep-alive"  # every request says Connection: close, or not
 
     @property
     def total_s(self) -> float:
-        return (self.segments[-1].end_s if self.segments else 0.0) + self.drain_s
+        last = self.segments[-1] if self.segments else None
+        return (last.end_s + last.tail_s if last else 0.0) + self.drain_s
 
     @property
     def variants(self) -> list[str]:
@@ -85,6 +95,9 @@ class WindowMeta(_Model):
     switch_at: float
     start: float
     end: float
+    generator: Generator = "locust"
+    tail: float = 0.0
+    host: str = ""
     ended_at: float | None = None  # None: it had not ended when the file was written
 
 

@@ -86,6 +86,10 @@ def scenario_view(
     fault_line = faults.headline(fault, scenario, labels) if fault else None
     if fault_line:
         headlines.insert(0, fault_line)
+    cross_line = crosscheck.headline(data, name)
+    disputed = crosscheck.disputed(data, name)
+    if cross_line:  # a disagreement qualifies every verdict after it, so it comes first
+        headlines.insert(0 if disputed else min(2, len(headlines)), cross_line)
     audit_line = audits.headline(scenario, labels)
     if audit_line:
         headlines.insert(0, audit_line)
@@ -109,6 +113,7 @@ def scenario_view(
             if run.round == 1 and run.database_time is not None
         },
         "versus": verdicts.table(cells, VERSUS_METRICS),
+        "disputed": disputed,
         "power": verdicts.power_statement(cells),
         "versus_metrics": [analysis.METRICS[m] for m in VERSUS_METRICS],
         "charts": figures,

@@ -238,7 +238,7 @@ def warnings(results: RunResults) -> list[Caveat]:
     found += _dropped_warnings(results)
     found += _bound_warnings(results)
     found += _fault_warnings(results)
-    found += [Caveat("medium", text) for text in crosscheck.disagreements(results)]
+    found += [Caveat(severity, text) for severity, text in crosscheck.disagreements(results)]
     for scenario, data in results.scenarios.items():
         for outcome in data.runs:
             label = results.label(outcome.variant)

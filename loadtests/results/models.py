@@ -154,6 +154,9 @@ class BlockValues(Model):
     generator_saturated: bool | None = Field(
         None, description="the load generator was CPU-saturated in this window (null: not judged)"
     )
+    generator_cpu_percent: float | None = Field(
+        None, description="Locust's CPU in the window, % of one core"
+    )
 
 
 class Step(Traffic):
@@ -369,6 +372,9 @@ class ScenarioResults(Model):
     locust: LocustFiles | None = Field(None, description="the scenario's Locust run's files")
     recorded: Recorded | None = Field(None, description="every response of that Locust run")
     locust_counts: LocustCounts | None = Field(None, description="Locust's own counts of it")
+    cross_check: CrossCheck | None = Field(
+        None, description="wrk beside Locust at the highest step, in the same blocks"
+    )
     runs: list[VariantRun] = []
 
     def runs_of(self, variant: str) -> list[VariantRun]:
@@ -431,6 +437,11 @@ class RunInfo(Model):
     )
     fault: FaultPlan | None = Field(None, description="the fault injected; null: none")
     audit: bool = Field(False, description="acknowledged writes were audited after each run")
+    connections: Literal["keep-alive", "close"] = Field(
+        "keep-alive",
+        description="keep-alive: a connection per user (per wrk thread) for a turn; close: "
+        "every request says Connection: close",
+    )
     error: str | None = None
 
 
@@ -536,18 +547,54 @@ class CrossCheckRun(Model):
     error: str | None = Field(None, description="why it was not (fully) measured")
 
 
-class CrossCheck(Model):
-    """A second, independent load generator: wrk (C, one thread, pinned where Locust runs)
-    and Locust drive the same request at the same concurrency, warm-up and window."""
+class CrossWindow(Model):
+    """One turn of one variant, driven by one generator, in a block of the cross-check."""
 
-    endpoint: str
+    block: int
+    variant: str
+    generator: Literal["locust", "wrk"]
+    requests: int = Field(description="responses completed in the window, failed ones included")
+    successes: int
+    seconds: float
+    throughput_rps: float = Field(description="successful responses per second")
+    p50: float | None = Field(description="ms, successful responses; null without one")
+    p95: float | None
+    p99: float | None
+    error_rate: float
+    generator_cpu_percent: float | None = Field(
+        None, description="the generator's own CPU over the turn, % of one core"
+    )
+    opens_per_s: float | None = Field(
+        None, description="TCP connections the machine accepted per second over the turn"
+    )
+    app_ms: float | None = Field(None, description="mean Server-Timing app of the successes")
+    queue_ms: float | None = Field(None, description="mean latency - app: before the app saw it")
+    pool_ms: float | None = None
+    db_ms: float | None = None
+
+
+class CrossCheck(Model):
+    """A second, independent load generator. In a run of blocks: wrk (C, one connection per
+    thread, pinned where Locust runs) takes turns beside Locust at the headline's scenario
+    and highest step, in the same blocks. Older results: GET /users/{id} at 50 users,
+    Locust then wrk, after the rounds."""
+
+    design: Literal["after", "blocks"] = Field(
+        "after", description="blocks: in the run's own blocks; after: older results"
+    )
+    endpoint: str = Field("", description="older results: the one request driven")
+    scenario: str | None = None
     users: int = Field(description="Locust users = wrk connections")
-    warmup_seconds: float
+    blocks: int = Field(0, description="blocks of the highest step with a wrk turn each")
+    connections: Literal["keep-alive", "close"] = "keep-alive"
+    warmup_seconds: float = 0.0
     window_seconds: float
     wrk_version: str | None = Field(description="null: wrk was not found, nothing ran")
-    wrk_command: str | None = Field(None, description="the measured wrk run, for one variant")
+    wrk_command: str | None = Field(None, description="one of the wrk runs, as run")
     note: str | None = Field(None, description="why it was skipped")
-    runs: list[CrossCheckRun] = []
+    windows: list[CrossWindow] = []
+    runs: list[CrossCheckRun] = Field(default_factory=list, description="older results")
 
 
+ScenarioResults.model_rebuild()
 RunResults.model_rebuild()

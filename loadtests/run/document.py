@@ -39,6 +39,15 @@ FAIRNESS_NOTES = [
     "(uvicorn has no such watchdog); psycopg2's connect timeout is whole seconds.",
 ]
 
+# How each load generator holds its connections, the same for every variant (--connections).
+CONNECTION_NOTES = {
+    "keep-alive": "Connections are kept alive: each Locust user holds one connection (N users, "
+    "N connections), and so does each wrk thread in the cross-check (one thread per "
+    "connection); both open new connections at every turn.",
+    "close": "Every request says Connection: close (--connections close), from Locust and from "
+    "wrk alike: a new TCP connection per request, accepted by the service's listener.",
+}
+
 
 def skeleton(
     options: RunOptions,
@@ -63,6 +72,7 @@ def skeleton(
             locust_processes=options.locust_processes,
             fault=options.fault,
             audit=options.audit,
+            connections=options.connections,
         ),
         environment=Environment(machine=environment.machine(), versions=environment.versions()),
         database=DatabaseInfo(
@@ -75,7 +85,7 @@ def skeleton(
         pgbouncer=bouncer,
         cpu_layout=CpuLayoutInfo(**layout.to_dict()),
         variants={name: variant_info(service) for name, service in services.items()},
-        fairness=fairness(services),
+        fairness=fairness(services, options.connections),
         scenarios={
             s.scenario: ScenarioResults(
                 description=SCENARIOS[s.scenario].description,
@@ -115,7 +125,7 @@ def variant_info(service: ServiceUnderTest) -> VariantInfo:
     )
 
 
-def fairness(services: dict[str, ServiceUnderTest]) -> Fairness:
+def fairness(services: dict[str, ServiceUnderTest], connections: str = "keep-alive") -> Fairness:
     """Every setting in which a variant differs from the baseline (the first listed)."""
     baseline_name, *others = services
     baseline = services[baseline_name].values()
@@ -132,4 +142,8 @@ def fairness(services: dict[str, ServiceUnderTest]) -> Fairness:
                         baseline=baseline.get(setting),
                     )
                 )
-    return Fairness(baseline=baseline_name, differences=differences, notes=FAIRNESS_NOTES)
+    return Fairness(
+        baseline=baseline_name,
+        differences=differences,
+        notes=[*FAIRNESS_NOTES, CONNECTION_NOTES[connections]],
+    )

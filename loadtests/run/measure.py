@@ -129,7 +129,11 @@ def fill(
     windows = _closed(recorded)
     first = min((min(s) for s in recorded.series.values() if s), default=0)
     for variant, outcome in outcomes.items():
-        mine = [w for w in windows if w.variant == variant and w.block != FAULT_BLOCK]
+        mine = [
+            w
+            for w in windows
+            if w.variant == variant and w.block != FAULT_BLOCK and w.generator == "locust"
+        ]  # a fault's block is the fault's; wrk's turns are the cross-check's
         by_step: dict[int, list[WindowMeta]] = {}
         for meta in mine:
             by_step.setdefault(meta.step, []).append(meta)
@@ -199,6 +203,7 @@ def _block(meta: WindowMeta, tally: Tally, cpu: StepCpu | None) -> BlockValues:
         p99_9=found.p99_9,
         error_rate=round(tally.failed.count / tally.count, 6) if tally.count else 0.0,
         generator_saturated=cpu.generator_saturated if cpu else None,
+        generator_cpu_percent=cpu.generator_percent if cpu else None,
     )
 
 

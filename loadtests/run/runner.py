@@ -139,9 +139,11 @@ def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: i
         for name, service in services.items():
             print(f"   {service.label}: {service.describe()}", flush=True)
             service.start(logs[name])
-        fault = next((b for e in beside if (b := e.extra_block()) is not None), None)
+        changes = {k: v for extra in beside for k, v in extra.schedule_changes().items()}
         hosts = {name: service.url for name, service in services.items()}
-        turns = schedule.build(plan.plan, hosts, seed, fault)
+        turns = schedule.build(
+            plan.plan, hosts, seed, connections=current.options.connections, **changes
+        )
         schedule_file = locust_dir / f"{tag}.schedule.json"
         wire.write(schedule_file, turns)
         args = [

@@ -10,6 +10,7 @@ from typing import Any
 from loadtests.infra import cpu, database, pgbouncer
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import ScenarioPlan
+from loadtests.recording.wire import Connections
 from loadtests.results import store
 from loadtests.results.models import FaultPlan, RunResults
 from loadtests.run.service import ServiceUnderTest
@@ -29,7 +30,8 @@ class RunOptions:
     command: str = ""
     pgbouncer: bool = False
     seed: int | None = None  # of the block orders; None: drawn at random and recorded
-    cross_check: int | None = None  # users of the wrk-vs-Locust cross-check; None: off
+    cross_check: int | None = None  # blocks of the highest step with wrk turns; None: off
+    connections: Connections = "keep-alive"  # both generators: Connection: close, or not
     fault: FaultPlan | None = None  # injected into every variant's run (extras/faults.py)
     audit: bool = False  # check every acknowledged write after each run (extras/audit.py)
     ceiling: bool = True  # pgbench on the scenario's SQL before the variants run it

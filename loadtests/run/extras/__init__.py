@@ -10,7 +10,7 @@ The moments of a run, in order:
 
 - ``announce``: one line printed before the run starts (what it will do, or why not);
 - ``estimated_seconds``: what it adds to the run's time, for the progress lines;
-- ``extra_block``: a block of long windows it needs before one step's blocks (a fault);
+- ``schedule_changes``: what it needs in the schedule (a fault's block, wrk's turns);
 - ``before_scenario``: once per scenario, before its services start;
 - ``locust_args``: extra arguments for the scenario's Locust run;
 - ``around_scenario``: a context around that Locust run, yielding a listener for the

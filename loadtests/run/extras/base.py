@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadtests.plan import ScenarioPlan
 from loadtests.recording.wire import WindowMeta
@@ -27,10 +27,10 @@ class Extra:
     def before_scenario(self, run: Run, plan: ScenarioPlan) -> None:
         return None
 
-    def extra_block(self) -> tuple[int, float] | None:
-        """(step, window seconds) of a block of its own before that step's blocks (step 1 =
-        the first), kept out of every comparison; None: none."""
-        return None
+    def schedule_changes(self) -> dict[str, Any]:
+        """Keyword arguments for the scenario's schedule (``recording.schedule.build``):
+        a fault's block of its own, the cross-check's wrk turns."""
+        return {}
 
     def locust_args(self, run: Run, plan: ScenarioPlan) -> list[str]:
         return []

@@ -1,61 +1,80 @@
-"""A second, independent load generator: wrk beside Locust on ``GET /users/{id}``.
+"""A second, independent load generator where the headline is: wrk beside Locust.
 
-Every number in a report comes from Locust. Had Locust shaped them (its own CPU on the
-cores it shares with PostgreSQL, its HTTP client, gevent's scheduling), nothing else in
-the run would show it. So at the end of a run each variant's service is started once
-more and driven by both generators in turn, at the same concurrency with the same
-warm-up and measured window: Locust's get-user scenario, then wrk (C, one thread, pinned
-to the cores Locust uses) through ``crosscheck.lua``, which draws user ids the way the
-scenario does. The trust panel shows both side by side, and a difference of more than
-15% in throughput or p50 is a warning.
+Every figure in a report comes from Locust. Had Locust shaped them (its own CPU on the
+core it shares with PostgreSQL, its HTTP client, gevent's scheduling), nothing else in
+the run would show it. So at the scenario's highest step, the one the at-a-glance
+sentences are about, the first blocks give every variant a second turn driven by wrk
+(C, pinned where Locust runs) while Locust's users wait: the same scenario, the same
+number of connections, the same warm-up after the switch and the same measured window,
+in the same shuffled order as the Locust turns. The two generators' figures of one
+variant are then paired block by block, and so are each generator's verdicts against the
+baseline (loadtests/report/crosscheck.py).
 
-wrk runs with Locust's 30 s network timeout: with its default 2 s ``--timeout`` it would
-leave slower responses out of its latency statistics. It counts responses with a status
-above 399 apart but keeps their latency in its histogram; a report says so when there
-were any. Its p50 is read after wrk's own coordinated-omission correction, which adds
-samples only for responses slower than twice the mean: in a closed model with a steady
-median, it moves the median by little.
+wrk runs one connection per thread, so its Lua script (``crosscheck.lua``) times every
+request itself and counts only the responses inside the window, into the suite's own
+histogram buckets: wrk's own latency figures carry a coordinated-omission correction
+Locust's do not, and include its warm-up. Both generators send ``Connection: close`` on
+every request with ``--connections close``. Beside each turn the suite records the
+generator's own CPU, the TCP connections the machine accepted per second (the
+server's side of the connection behaviour) and the services' Server-Timing components.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import random
 import shlex
 import shutil
+import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadtests.errors import SuiteError
-from loadtests.infra import cpu, database
-from loadtests.infra.postgres import server_processes
-from loadtests.infra.processes import Supervised
-from loadtests.plan import DRAIN_S, GET_USER, NETWORK_TIMEOUT_S, SCENARIOS, StepPlan, id_ranges
-from loadtests.report import crosscheck as report_crosscheck
-from loadtests.results.models import (
-    CrossCheck,
-    CrossCheckRun,
-    GeneratorFigures,
-    Step,
+from loadtests.infra.processes import pinned
+from loadtests.plan import (
+    CREATE_ORDER,
+    GET_ORDER,
+    GET_USER,
+    LIST_ORDERS,
+    LIST_USERS,
+    NETWORK_TIMEOUT_S,
+    ORDER_SUMMARY,
+    RENAME_USER,
+    SCENARIOS,
+    ScenarioPlan,
+    id_ranges,
 )
-from loadtests.run import generator, measure
+from loadtests.recording.histogram import Histogram, HistogramData
+from loadtests.recording.schedule import WRK_TAIL_S
+from loadtests.recording.wire import WindowMeta
+from loadtests.results.models import CrossCheck, CrossWindow, VariantRun
 from loadtests.run.extras.base import Extra
-from loadtests.run.service import ServiceUnderTest
+from loadtests.run.generator import WindowListener
 from loadtests.run.state import Run, RunOptions
 
-WARMUP_S = 3
-WINDOW_S = 8  # whole seconds: wrk's --duration takes no fractions
-WRK_TIMEOUT_S = int(NETWORK_TIMEOUT_S)  # as Locust's: slow answers stay in the statistics
-SCENARIO = "get-user"
 SCRIPT = Path(__file__).with_name("crosscheck.lua")
 OUTPUT_PREFIX = "loadtests-wrk: "  # the line crosscheck.lua's done() prints
-START_STOP_S = 8.0  # a service start and stop, Locust's start, per variant
+WRK_TIMEOUT_S = int(NETWORK_TIMEOUT_S)  # as Locust's: slow answers stay in the statistics
+MAX_WRK_USERS = 512  # wrk threads: one per connection
 INSTALL = "install it with `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk` (macOS)"
 NOT_INSTALLED = f"wrk is not installed, so the second load generator did not run; {INSTALL}"
+CODES = {  # the script's name for each request of a scenario's mix
+    GET_USER: "get_user",
+    RENAME_USER: "rename_user",
+    LIST_USERS: "list_users",
+    GET_ORDER: "get_order",
+    LIST_ORDERS: "list_orders",
+    ORDER_SUMMARY: "order_summary",
+    CREATE_ORDER: "create_order",
+}
 
 
 def find_wrk() -> str | None:
@@ -71,198 +90,286 @@ def wrk_version(wrk: str) -> str:
     return out.split(" Copyright", 1)[0].strip() or "unknown version"
 
 
-def estimated_seconds(users: int | None, variants: int) -> float:
-    if users is None:
-        return 0.0
-    return variants * (2 * (WARMUP_S + WINDOW_S) + DRAIN_S + START_STOP_S)
-
-
-def announce(users: int | None) -> str | None:
-    """The line ``run`` prints before it starts: what the cross-check will do, or why not."""
-    if users is None:
+def passive_opens() -> int | None:
+    """TCP connections this machine has accepted since boot (``/proc/net/snmp``)."""
+    try:
+        lines = Path("/proc/net/snmp").read_text().splitlines()
+    except OSError:
         return None
-    if find_wrk() is None:
-        return f"cross-check skipped: {NOT_INSTALLED}"
-    return (
-        f"cross-check: {GET_USER} at {users} users from Locust and from wrk, "
-        f"{WARMUP_S} s warm-up + {WINDOW_S} s measured each, per variant after the rounds"
-    )
-
-
-# -- measuring ---------------------------------------------------------------------------------
+    names, values = (line.split()[1:] for line in lines if line.startswith("Tcp:"))
+    return int(dict(zip(names, values, strict=True))["PassiveOpens"])
 
 
 def wrk_argv(
-    wrk: str, url: str, users: int, seconds: int, max_user_id: int, seed: int
+    wrk: str, meta: WindowMeta, scenario: str, seed_spec: dict[str, Any], seed: int, close: bool
 ) -> list[str]:
+    """One wrk turn: from now to the end of the window (whole seconds, within the turn's
+    tail); the script counts the window only."""
+    seconds = max(1, math.floor(meta.end + meta.tail - time.time()))
+    ranges = id_ranges(seed_spec)
+    mix = ",".join(f"{CODES[e]}:{w}" for e, w in SCENARIOS[scenario].mix.items())
     return [
-        wrk, "--threads", "1", "--connections", str(users), "--duration", f"{seconds}s",
-        "--timeout", f"{WRK_TIMEOUT_S}s", "--script", str(SCRIPT), url,
-        "--", str(max_user_id), str(seed),
+        wrk, "--threads", str(meta.users), "--connections", str(meta.users),
+        "--duration", f"{seconds}s", "--timeout", f"{WRK_TIMEOUT_S}s", "--script", str(SCRIPT),
+        meta.host, "--", str(int(meta.start * 1e6)), str(int(meta.end * 1e6)), mix,
+        str(ranges["user"]), str(ranges["order"]), str(ranges["customer"]),
+        str(ranges["product"]), str(seed), "close" if close else "keep-alive",
     ]  # fmt: skip
 
 
-def parse(output: str) -> GeneratorFigures:
-    """wrk's figures from the JSON line ``done()`` printed (microseconds in, ms out)."""
+def parse(output: str, meta: WindowMeta, cpu_seconds: float | None) -> CrossWindow:
+    """One wrk turn's window, from the JSON line ``done()`` printed."""
     line = next((ln for ln in output.splitlines() if ln.startswith(OUTPUT_PREFIX)), None)
     if line is None:
         raise SuiteError("wrk printed no figures: " + " | ".join(output.strip().splitlines()[-2:]))
     data = json.loads(line[len(OUTPUT_PREFIX) :])
-    errors, answered = data["errors"], int(data["requests"])
-    failures = {
-        "http_error": errors["status"],  # a status above 399; wrk does not say which
-        "timeout": errors["timeout"],  # answered after the --timeout
-        "connection": errors["connect"] + errors["read"] + errors["write"],  # no answer
-    }
-    failures = {kind: int(count) for kind, count in failures.items() if count}
-    successes = max(0, answered - failures.get("http_error", 0) - failures.get("timeout", 0))
-    seconds = data["duration_us"] / 1e6
-    timed = answered - failures.get("timeout", 0)  # the responses in wrk's histogram
-    return GeneratorFigures(
-        requests=successes + sum(failures.values()),
-        successes=successes,
-        failures=failures,
+    ok = data["ok"]
+    histogram = Histogram.from_dict(
+        HistogramData(
+            count=ok["count"], total=ok["total"], min=ok["min"], max=ok["max"],
+            buckets={str(k): int(v) for k, v in ok["buckets"].items()},
+        )
+    )  # fmt: skip
+    failed = int(data["failed"]) + int(data["socket_errors"])
+    seconds = meta.end - meta.start
+    timing = data["timing"]
+    timed = int(timing["timed"])
+    percentiles = histogram.percentiles((50.0, 95.0, 99.0)) if histogram.count else {}
+
+    def mean_ms(name: str) -> float | None:
+        return round(timing[name] / timed / 1000, 3) if timed else None
+
+    app = mean_ms("app")
+    return CrossWindow(
+        block=meta.block,
+        variant=meta.variant,
+        generator="wrk",
+        requests=histogram.count + failed,
+        successes=histogram.count,
         seconds=round(seconds, 3),
-        throughput_rps=round(successes / seconds, 1) if seconds > 0 else 0.0,
-        p50_ms=round(data["latency_us"]["p50"] / 1000, 3) if timed > 0 else None,
-        latency_includes_failures=bool(failures.get("http_error")),
+        throughput_rps=round(histogram.count / seconds, 2),
+        p50=round(percentiles[50.0] / 1000, 3) if percentiles else None,
+        p95=round(percentiles[95.0] / 1000, 3) if percentiles else None,
+        p99=round(percentiles[99.0] / 1000, 3) if percentiles else None,
+        error_rate=round(failed / (histogram.count + failed), 6) if histogram.count + failed else 0,
+        generator_cpu_percent=(
+            round(cpu_seconds / (data["duration_us"] / 1e6) * 100, 1) if cpu_seconds else None
+        ),
+        app_ms=app,
+        queue_ms=round(histogram.mean / 1000 - app, 3) if app is not None else None,
+        pool_ms=mean_ms("pool"),
+        db_ms=mean_ms("db"),
     )
 
 
-def run_wrk(argv: list[str], seconds: float, log: Path, cpus: Sequence[int] | None) -> str:
-    """Run wrk to the end; its output."""
-    process = Supervised("wrk", argv, os.environ, log, cpus)
-    try:
-        deadline = time.monotonic() + seconds + WRK_TIMEOUT_S + 10
-        while process.alive():
-            if time.monotonic() > deadline:
-                raise SuiteError(f"wrk did not finish; see {log}")
-            time.sleep(0.2)
-    finally:
-        process.stop()
-    if process.popen.returncode != 0:
-        raise SuiteError(f"wrk exited with code {process.popen.returncode}: {process.log_tail(2)}")
-    return log.read_text(errors="replace")
+class OpensSampler:
+    """``passive_opens()`` every ``EVERY_S`` in a thread, to read the rate over any span."""
 
+    EVERY_S = 0.2
 
-def figures_of(step: Step) -> GeneratorFigures:
-    return GeneratorFigures(
-        requests=step.requests,
-        successes=step.successes,
-        failures=dict(step.failures.by_kind),
-        seconds=step.window.seconds,
-        throughput_rps=step.throughput_rps,
-        p50_ms=step.latency_ms.p50 if step.successes else None,
-        latency_includes_failures=step.latency_includes_failures,
-    )
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
 
-
-def measure_locust(
-    url: str, cross: CrossCheck, seed_spec: dict[str, Any], work: Path, cpus: Sequence[int] | None
-) -> GeneratorFigures:
-    plan = StepPlan((cross.users,), cross.warmup_seconds, cross.window_seconds)
-    user_class = SCENARIOS[SCENARIO].user_class
-    (recorded,) = generator.run_together([url], plan, user_class, seed_spec, work, cpus)
-    steps = measure.steps(recorded, None)
-    if not steps:
-        raise SuiteError(f"Locust's window did not close; see {work}")
-    return figures_of(steps[-1])
-
-
-def measure_wrk(
-    wrk: str, url: str, cross: CrossCheck, max_user_id: int, work: Path, cpus: Sequence[int] | None
-) -> tuple[GeneratorFigures, list[str]]:
-    """A warm-up run, then the measured one; the figures and the measured command."""
-    seed = random.randrange(1, 2**31)
-    warmup, window = int(cross.warmup_seconds), int(cross.window_seconds)
-    argv = wrk_argv(wrk, url, cross.users, warmup, max_user_id, seed)
-    run_wrk(argv, warmup, work / "wrk-warmup.log", cpus)
-    argv = wrk_argv(wrk, url, cross.users, window, max_user_id, seed + 1)
-    return parse(run_wrk(argv, window, work / "wrk.log", cpus)), argv
-
-
-def prepared(users: int, warmup_s: int = WARMUP_S, window_s: int = WINDOW_S) -> CrossCheck:
-    """The cross-check's record before anything ran (with why it will not, if so)."""
-    wrk = find_wrk()
-    return CrossCheck(
-        endpoint=GET_USER,
-        users=users,
-        warmup_seconds=warmup_s,
-        window_seconds=window_s,
-        wrk_version=wrk_version(wrk) if wrk else None,
-        note=None if wrk else NOT_INSTALLED,
-    )
-
-
-def run_cross_check(
-    result: CrossCheck,
-    services: Sequence[ServiceUnderTest],
-    target: database.Target,
-    layout: cpu.CpuLayout,
-    seed_spec: dict[str, Any],
-    work: Path,
-    progress: Callable[[str], None] = print,
-) -> None:
-    """Each service once: started, driven by Locust, then by wrk, stopped. ``result`` is
-    filled in as it goes, so an interrupted run keeps what was measured."""
-    wrk = find_wrk()
-    if wrk is None or result.note:
-        progress(f"\ncross-check skipped: {result.note or NOT_INSTALLED}")
-        return
-    progress(
-        f"\n== cross-check | {GET_USER} at {result.users} users: Locust, then wrk, "
-        f"{result.warmup_seconds:g} s warm-up + {result.window_seconds:g} s measured each"
-    )
-    database.reset(target)  # GET only from here on: one reset serves every variant
-    cpus = layout.other_cpus if layout.pinned else None
-    max_user_id = id_ranges(seed_spec)["user"]
-    for service in services:
-        outcome = CrossCheckRun(variant=service.variant.name)
-        result.runs.append(outcome)
-        where = work / service.variant.name.replace(":", "_")
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        thread = threading.Thread(target=self._sample, daemon=True)
+        thread.start()
         try:
-            service.start(where / "service.log")
-        except SuiteError as exc:
-            outcome.error = str(exc)
-            progress(f"   {service.label}: not measured ({exc})")
-            continue
-        try:
-            with cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)):
-                outcome.locust = measure_locust(service.url, result, seed_spec, where, cpus)
-                outcome.wrk, argv = measure_wrk(wrk, service.url, result, max_user_id, where, cpus)
-            result.wrk_command = shlex.join(argv)
-        except SuiteError as exc:
-            outcome.error = str(exc)
+            yield
         finally:
-            service.stop()
-        progress(f"   {service.label}: {report_crosscheck.line(outcome)}")
+            self._stop.set()
+            thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            count = passive_opens()
+            if count is not None:
+                self.samples.append((time.time(), count))
+            if self._stop.wait(self.EVERY_S):
+                return
+
+    def rate(self, start: float, end: float) -> float | None:
+        """Per second between the samples nearest ``start`` and ``end``; None without them."""
+        inside = [
+            (t, n) for t, n in self.samples if start - self.EVERY_S <= t <= end + self.EVERY_S
+        ]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5:
+            return None
+        (first, before), (last, after) = inside[0], inside[-1]
+        return round((after - before) / (last - first), 1)
 
 
-# -- the run's extra ------------------------------------------------------------------------
+@dataclass
+class _Turn:
+    meta: WindowMeta
+    process: subprocess.Popen[bytes]
+    log: Path
+    argv: list[str]
+    cpu_seconds: float | None = None
 
 
 class CrossCheckExtra(Extra):
-    """After every round: each variant driven by Locust and by wrk in turn."""
+    """wrk turns beside Locust's at the highest step of every scenario."""
 
-    def __init__(self, users: int, variants: int) -> None:
-        self.users, self.variants = users, variants
+    def __init__(self, options: RunOptions, blocks: int) -> None:
+        self.options, self.blocks = options, blocks
+        self.wrk = find_wrk()
+        self.turns: list[_Turn] = []
+        self.opens = OpensSampler()
+        self.metas: dict[int, WindowMeta] = {}
 
-    def announce(self) -> str | None:
-        return announce(self.users)
+    def announce(self) -> str:
+        if self.wrk is None:
+            return f"cross-check skipped: {NOT_INSTALLED}"
+        return (
+            f"cross-check: in {self.blocks} blocks of each scenario's highest step every "
+            f"variant also gets a wrk turn ({self.options.connections} connections)"
+        )
 
     def estimated_seconds(self) -> float:
-        return estimated_seconds(self.users, self.variants)
+        if self.wrk is None:
+            return 0.0
+        total = 0.0
+        for plan in self.options.scenarios:
+            users = plan.plan.steps[-1]
+            turn = plan.plan.switch_for(users) + plan.plan.measure_s + WRK_TAIL_S
+            total += min(self.blocks, plan.plan.blocks_at(users)) * len(plan.variants) * turn
+        return total
 
-    def after_run(self, run: Run) -> None:
-        result = run.results.cross_check = prepared(self.users)
-        run_cross_check(
-            result, list(run.services.values()), run.target, run.layout, run.seed_spec,
-            run.run_dir / "crosscheck",
+    def schedule_changes(self) -> dict[str, Any]:
+        return {"cross_blocks": self.blocks} if self.wrk is not None else {}
+
+    @contextlib.contextmanager
+    def around_scenario(
+        self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]
+    ) -> Iterator[WindowListener | None]:
+        self.turns, self.opens, self.metas = [], OpensSampler(), {}
+        if self.wrk is None:
+            yield None
+            return
+        wrk, work = self.wrk, run.run_dir / "crosscheck"
+        work.mkdir(parents=True, exist_ok=True)
+        cpus = run.layout.other_cpus if run.layout.pinned else None
+        close = self.options.connections == "close"
+
+        def listen(meta: WindowMeta) -> None:
+            self.metas[meta.window] = meta
+            if meta.generator != "wrk":
+                return
+            seed = random.randrange(1, 2**31)
+            argv = wrk_argv(wrk, meta, plan.scenario, run.seed_spec, seed, close)
+            log = work / f"{plan.scenario}-{meta.window}-{meta.variant.replace(':', '_')}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    pinned(argv, cpus), stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+            turn = _Turn(meta, process, log, argv)
+            threading.Thread(target=_reap, args=(turn,), daemon=True).start()
+            self.turns.append(turn)
+
+        try:
+            with self.opens.running():
+                yield listen
+        except BaseException:
+            for turn in self.turns:
+                _kill(turn)
+            raise
+        for turn in self.turns:
+            _stop(turn)
+
+    def after_scenario(self, run: Run, plan: ScenarioPlan, outcomes: dict[str, VariantRun]) -> None:
+        users = plan.plan.steps[-1]
+        result = CrossCheck(
+            design="blocks", scenario=plan.scenario, users=users,
+            blocks=min(self.blocks, plan.plan.blocks_at(users)),
+            connections=self.options.connections, window_seconds=plan.plan.measure_s,
+            warmup_seconds=plan.plan.switch_for(users),
+            wrk_version=wrk_version(self.wrk) if self.wrk else None,
+            note=None if self.wrk else NOT_INSTALLED,
         )  # fmt: skip
+        for turn in self.turns:
+            try:
+                window = parse(turn.log.read_text(errors="replace"), turn.meta, turn.cpu_seconds)
+            except (OSError, ValueError, KeyError, SuiteError) as exc:
+                result.note = f"a wrk turn was not measured ({exc}); see {turn.log}"
+                continue
+            window.opens_per_s = self._opens_per_s(turn.meta)
+            result.windows.append(window)
+            result.wrk_command = shlex.join(turn.argv)
+        result.windows += self._locust_windows(plan, outcomes)
+        run.results.scenarios[plan.scenario].cross_check = result
         run.save()
+
+    def _opens_per_s(self, meta: WindowMeta) -> float | None:
+        """Connections the machine accepted per second from the turn's switch to the end
+        of its window (its warm-up too, where a generator opens its connections)."""
+        return self.opens.rate(meta.switch_at, meta.end)
+
+    def _locust_windows(
+        self, plan: ScenarioPlan, outcomes: dict[str, VariantRun]
+    ) -> list[CrossWindow]:
+        """Locust's windows of the same blocks, from the variants' steps."""
+        users = plan.plan.steps[-1]
+        found = []
+        for variant, outcome in outcomes.items():
+            step = next((s for s in outcome.steps if s.users == users), None)
+            timing = step.attribution.mean if step and step.attribution else None
+            for block in step.blocks if step else []:
+                if block.block > self.blocks:
+                    continue
+                meta = next(
+                    (
+                        m
+                        for m in self.metas.values()
+                        if m.generator == "locust" and m.users == users
+                        and m.block == block.block and m.variant == variant
+                    ),
+                    None,
+                )  # fmt: skip
+                found.append(
+                    CrossWindow(
+                        block=block.block, variant=variant, generator="locust",
+                        requests=block.requests, successes=block.successes,
+                        seconds=block.window.seconds, throughput_rps=block.throughput_rps,
+                        p50=block.p50, p95=block.p95, p99=block.p99,
+                        error_rate=block.error_rate,
+                        generator_cpu_percent=block.generator_cpu_percent,
+                        app_ms=timing.app if timing else None,
+                        queue_ms=timing.queue if timing else None,
+                        pool_ms=timing.pool if timing else None,
+                        db_ms=timing.db if timing else None,
+                        opens_per_s=self._opens_per_s(meta) if meta else None,
+                    )
+                )  # fmt: skip
+        return found
+
+
+def _reap(turn: _Turn) -> None:
+    """Wait for wrk and keep the CPU it used (its rusage, from the kernel)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        _, _, usage = os.wait4(turn.process.pid, 0)
+        turn.cpu_seconds = usage.ru_utime + usage.ru_stime
+        turn.process.returncode = 0
+
+
+def _stop(turn: _Turn) -> None:
+    """Let wrk finish its turn; stop it if it outlives it."""
+    deadline = turn.meta.end + turn.meta.tail + WRK_TIMEOUT_S
+    while turn.process.returncode is None and time.time() < deadline:
+        time.sleep(0.1)
+    _kill(turn)
+
+
+def _kill(turn: _Turn) -> None:
+    """wrk and anything it started (its own process group), at once."""
+    if turn.process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(turn.process.pid, signal.SIGKILL)
 
 
 def create(options: RunOptions) -> Extra | None:
     if options.cross_check is None:
         return None
-    return CrossCheckExtra(options.cross_check, len(options.variant_names))
+    return CrossCheckExtra(options, options.cross_check)

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import psutil
 
@@ -240,8 +241,8 @@ class Fault(Extra):
             f"variant, at step {fault.step}, in a block of its own ({fault.description})"
         )
 
-    def extra_block(self) -> tuple[int, float]:
-        return self.fault.step, window_seconds(self.fault)
+    def schedule_changes(self) -> dict[str, Any]:
+        return {"fault": (self.fault.step, window_seconds(self.fault))}
 
     def estimated_seconds(self) -> float:
         return window_seconds(self.fault)  # per variant and scenario, roughly

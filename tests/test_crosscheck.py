@@ -16,7 +16,13 @@ from loadtests.recording.wire import WindowMeta
 from loadtests.report import crosscheck as cross_report
 from loadtests.report import run_page, verdicts
 from loadtests.results import store
-from loadtests.results.models import CrossCheck, CrossCheckRun, GeneratorFigures, RunResults
+from loadtests.results.models import (
+    CrossCheck,
+    CrossCheckRun,
+    CrossWindow,
+    GeneratorFigures,
+    RunResults,
+)
 from loadtests.run.extras import crosscheck
 from tests.conftest import start_service
 from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
@@ -159,6 +165,64 @@ def test_the_analysis_reads_only_blocks_both_generators_ran(tmp_path) -> None:
         wrk_version="wrk 4.1.0", windows=[],
     )  # fmt: skip
     assert cross_report.analyse(data, name) is None and cross_report.headline(data, name) is None
+
+
+def _synthetic(tmp_path: Path, locust: list[float], wrk: list[float]) -> RunResults:
+    """Four blocks of two variants under both generators: the variant's throughput is the
+    baseline's times ``locust`` (or ``wrk``) block by block; p99 is the same for both."""
+    data = store.load(_old_run(tmp_path))
+    name = next(iter(data.scenarios))
+    baseline, variant = data.scenarios[name].variants[:2]
+    base_rps, base_p99 = [100.0, 120.0, 90.0, 110.0], [50.0, 52.0, 48.0, 51.0]
+    noise = [1.01, 0.99, 1.02, 0.98]
+    windows = []
+    for generator, factors in (("locust", locust), ("wrk", wrk)):
+        for block, (rps, p99, factor, wobble) in enumerate(
+            zip(base_rps, base_p99, factors, noise, strict=True), start=1
+        ):
+            for who, value, latency in (
+                (baseline, rps, p99),
+                (variant, rps * factor, p99 * wobble),
+            ):
+                windows.append(
+                    CrossWindow(
+                        block=block, variant=who, generator=generator, requests=int(value * 4),
+                        successes=int(value * 4), seconds=4, throughput_rps=value,
+                        p50=latency / 2, p95=latency, p99=latency, error_rate=0,
+                    )
+                )  # fmt: skip
+    data.scenarios[name].cross_check = CrossCheck(
+        design="blocks", scenario=name, users=50, blocks=4, window_seconds=4,
+        wrk_version="wrk 4.1.0", windows=windows,
+    )  # fmt: skip
+    return data
+
+
+def _throughput(data: RunResults):
+    view = cross_report.analyse(data, next(iter(data.scenarios)))
+    assert view is not None
+    return next(v for v in view.verdicts if v.metric == "throughput")
+
+
+def test_a_verdict_beside_no_significant_difference_is_not_a_disagreement(tmp_path) -> None:
+    """Locust: 0.7x, steadily; wrk: about 0.7x too, but too spread to be a verdict."""
+    pair = _throughput(_synthetic(tmp_path, [0.7, 0.71, 0.69, 0.7], [0.5, 0.95, 0.7, 0.65]))
+    assert pair.locust.better is False and pair.wrk.better is None
+    assert not pair.gap_significant and not pair.disagree
+
+
+def test_opposite_verdicts_are_a_disagreement(tmp_path) -> None:
+    pair = _throughput(_synthetic(tmp_path, [0.7, 0.71, 0.69, 0.7], [1.4, 1.42, 1.39, 1.41]))
+    assert pair.locust.better is False and pair.wrk.better is True
+    assert pair.opposite and pair.disagree
+
+
+def test_the_same_direction_by_a_different_amount_is_a_disagreement(tmp_path) -> None:
+    """Both say worse, but wrk's ratio is steadily 1.3x Locust's: the generator changes it."""
+    pair = _throughput(_synthetic(tmp_path, [0.7, 0.71, 0.69, 0.7], [0.91, 0.92, 0.9, 0.91]))
+    assert pair.locust.better is False and pair.wrk.better is False and not pair.opposite
+    assert pair.gap_significant and pair.disagree
+    assert pair.gap is not None and 1.25 < pair.gap.ratio < 1.35
 
 
 def test_wrk_counts_error_responses_as_failures(seeded, tmp_path) -> None:

@@ -8,10 +8,13 @@ step in the same blocks. Two questions, each answered block by block:
   t, as for the verdicts). Throughput within ``TOLERANCE`` is the agreement the suite
   asks for (a choice); an interval that excludes 1 is a measured difference either way.
 - **Do they reach the same verdicts?** Each variant against the baseline on the
-  headline's primary metrics (throughput, p99), once from Locust's windows (the run's own
-  verdicts) and once from wrk's, Holm-adjusted within each generator. Opposite
-  directions, or a verdict under one generator that the other does not reach, is a
-  disagreement: the at-a-glance section says so and crowns no winner on it.
+  headline's primary metrics (throughput, p99), from each generator's turns in the same
+  blocks (so with the same power), Holm-adjusted within each generator. Per block, the
+  log of wrk's variant/baseline ratio minus Locust's is the generator's effect on the
+  comparison: a t test over the blocks (Holm over the pairs). Opposite verdicts, or a
+  significant effect, is a disagreement: the at-a-glance section says so first and the
+  verdict is marked. One verdict beside "no significant difference" with no significant
+  effect is the same answer with less evidence, not a disagreement.
 
 Older results ran the check after the rounds (GET /users/{id} at 50 users, one window
 each): they are shown as they were, against a fixed tolerance.
@@ -21,13 +24,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loadtests.plan import NETWORK_TIMEOUT_S
 from loadtests.report import fmt
 from loadtests.results import analysis, stats
-from loadtests.results.comparisons import ALPHA, Comparison, compare, scenario_comparisons
+from loadtests.results.comparisons import ALPHA, Comparison, compare
 from loadtests.results.models import (
     BlockValues,
     CrossCheck,
@@ -79,20 +82,40 @@ class Agreement:
 
 @dataclass(frozen=True)
 class VerdictPair:
-    """One primary comparison at the headline's step, under each generator."""
+    """One primary comparison at the headline's step, under each generator, over the
+    blocks both ran; ``gap`` is how much the generator changes the variant's ratio to
+    the baseline: per block, log(wrk's ratio) - log(Locust's ratio)."""
 
     variant: str
     metric: str
     locust: Comparison
     wrk: Comparison
-
-    @property
-    def disagree(self) -> bool:
-        return self.locust.better != self.wrk.better
+    gap: stats.Paired | None
+    gap_p_adjusted: float = 1.0  # Holm over the scenario's pairs
 
     @property
     def opposite(self) -> bool:
-        return None not in (self.locust.better, self.wrk.better) and self.disagree
+        """Each generator reaches a verdict, and they point opposite ways."""
+        return None not in (self.locust.better, self.wrk.better) and (
+            self.locust.better != self.wrk.better
+        )
+
+    @property
+    def gap_significant(self) -> bool:
+        return self.gap is not None and self.gap_p_adjusted < ALPHA
+
+    @property
+    def disagree(self) -> bool:
+        """Opposite verdicts, or ratios that differ by more than the blocks' spread allows.
+        One verdict beside "no significant difference" with ratios that do not differ is
+        agreement with less evidence, not a disagreement."""
+        return self.opposite or self.gap_significant
+
+    def gap_words(self) -> str:
+        if self.gap is None:
+            return "one block: not tested"
+        low, high = self.gap.ratio_interval
+        return f"wrk's ratio {self.gap.ratio:.2f}x Locust's ({low:.2f}-{high:.2f})"
 
 
 @dataclass(frozen=True)
@@ -186,25 +209,45 @@ def _verdicts(
     variants: list[str],
     windows: dict[tuple[str, str], list[CrossWindow]],
 ) -> list[VerdictPair]:
+    """Each generator's verdicts over the same blocks (the same power), Holm-adjusted
+    within each generator, and the gap between them, Holm-adjusted over the pairs."""
     if len(variants) < 2:
         return []
     baseline, *others = variants
-    found = scenario_comparisons(analysis.grid(results, cross.scenario or ""))
-    locust = {(c.variant, c.metric): c for c in found if c.users == cross.users and c.primary}
-    wrk_base = _cell(baseline, cross.users, windows[baseline, "wrk"])
-    wrk = [
-        compare(_cell(v, cross.users, windows[v, "wrk"]), wrk_base, metric, primary=True)
-        for v in others
-        for metric in VERDICT_METRICS
+    found: dict[str, list[Comparison]] = {}
+    for generator in ("locust", "wrk"):
+        base = _cell(baseline, cross.users, windows[baseline, generator])
+        mine = [
+            compare(_cell(v, cross.users, windows[v, generator]), base, metric, primary=True)
+            for v in others
+            for metric in VERDICT_METRICS
+        ]
+        adjusted = stats.holm_adjusted([c.paired.p if c.paired else 1.0 for c in mine])
+        found[generator] = [replace(c, p_adjusted=p) for c, p in zip(mine, adjusted, strict=True)]
+    gaps = [_gap(windows, baseline, c.variant, c.metric) for c in found["locust"]]
+    adjusted = stats.holm_adjusted([g.p if g else 1.0 for g in gaps])
+    return [
+        VerdictPair(locust.variant, locust.metric, locust, wrk, gap, p)
+        for locust, wrk, gap, p in zip(found["locust"], found["wrk"], gaps, adjusted, strict=True)
     ]
-    adjusted = stats.holm_adjusted([c.paired.p if c.paired else 1.0 for c in wrk])
-    pairs = []
-    for comparison, p in zip(wrk, adjusted, strict=True):
-        key = (comparison.variant, comparison.metric)
-        if key in locust:
-            done = Comparison(**{**comparison.__dict__, "p_adjusted": p})
-            pairs.append(VerdictPair(comparison.variant, comparison.metric, locust[key], done))
-    return pairs
+
+
+def _gap(
+    windows: dict[tuple[str, str], list[CrossWindow]], baseline: str, variant: str, metric: str
+) -> stats.Paired | None:
+    """Per block: log(wrk's variant/baseline ratio) - log(Locust's), where all four exist."""
+
+    def ratios(generator: str) -> dict[int, float]:
+        base = {w.block: v for w in windows[baseline, generator] if (v := _value(w, metric))}
+        return {
+            w.block: math.log(value / base[w.block])
+            for w in windows[variant, generator]
+            if (value := _value(w, metric)) and w.block in base
+        }
+
+    wrk, locust = ratios("wrk"), ratios("locust")
+    diffs = [wrk[b] - locust[b] for b in sorted(set(wrk) & set(locust))]
+    return stats.paired(diffs) if len(diffs) >= 2 else None
 
 
 def _direction(c: Comparison) -> str:
@@ -236,9 +279,9 @@ def _disagreements(results: RunResults, view: CrossView) -> list[tuple[str, str]
         (
             "high" if verdict.opposite else "medium",
             f"The two load generators disagree on {results.label(verdict.variant)}'s "
-            f"{verdict.metric} against the baseline ({where}): Locust "
-            f"{_direction(verdict.locust)}, wrk {_direction(verdict.wrk)}. No winner is "
-            "crowned on it.",
+            f"{verdict.metric} against the baseline ({where}, the blocks both ran): Locust "
+            f"{_direction(verdict.locust)}, wrk {_direction(verdict.wrk)}; "
+            f"{verdict.gap_words()}. No winner is crowned on it.",
         )
         for verdict in view.verdicts
         if verdict.disagree
@@ -266,7 +309,7 @@ def headline(results: RunResults, scenario: str) -> str | None:
     if disagree:
         parts = [
             f"{results.label(v.variant)}'s {v.metric} (Locust {_direction(v.locust)}, wrk "
-            f"{_direction(v.wrk)})"
+            f"{_direction(v.wrk)}; {v.gap_words()})"
             for v in disagree
         ]
         return (

@@ -6,6 +6,7 @@ section; the notice without wrk; bad input; older results."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -97,7 +98,7 @@ def test_connection_close_reaches_both_generators(seeded, state_dir, tmp_path) -
     """Seen from the server's side: with --connections close, every request is a new TCP
     connection, whichever generator sent it."""
     run_dir = _run(state_dir, tmp_path, "--services", "flask", "--steps", "20",
-                   "--cross-check", "1", "--connections", "close")  # fmt: skip
+                   "--blocks", "1", "--cross-check", "1", "--connections", "close")  # fmt: skip
     data = store.load(run_dir)
     cross = data.scenarios[SCENARIO].cross_check
     assert cross is not None and cross.connections == "close" and data.run.connections == "close"
@@ -153,7 +154,13 @@ def test_a_disagreement_reaches_the_at_a_glance_section(kept_alive, tmp_path) ->
     first = glance[glance.index("<li>") : glance.index("</li>")]
     assert "The second load generator disagrees at 20 users" in first, first
     assert glance.count('data-disputed="true"') == 2, "both primary cells at 20 users are marked"
-    assert "⚑" in glance
+    sentences = re.findall(r"<li>(.*?)</li>", glance, re.S)
+    verdicts_at_top = [t for t in sentences if t.startswith("At 20 users")]
+    assert len(verdicts_at_top) == 2 and all(
+        "not a verdict: wrk disagrees" in t for t in verdicts_at_top
+    ), "no winner is crowned that wrk contradicts"
+    assert not any(w in " ".join(verdicts_at_top) for w in ("no significant difference",))
+    assert run_page.view(data)["trust"]["level"] == "suspect"
 
 
 def test_the_analysis_reads_only_blocks_both_generators_ran(tmp_path) -> None:

@@ -153,7 +153,7 @@ class RisingSteps(LoadTestShape):
             Progress(
                 segment=self.segment,
                 steps=len({s.step for s in self.schedule.segments}),
-                blocks=max(s.block for s in self.schedule.segments),
+                blocks=max(s.block for s in self.schedule.segments if s.step == self.segment.step),
                 phase="warm-up" if now < meta.start else "measuring",
                 total_left_s=max(0.0, left),
             )

@@ -319,9 +319,21 @@ def headline(results: RunResults, scenario: str) -> str | None:
         )
     throughput = [a for a in view.agreements if a.metric == "throughput"]
     spread = ", ".join(f"{results.label(a.variant)} {a.words()}" for a in throughput)
+    weaker = [
+        f"{results.label(v.variant)}'s {v.metric} (Locust {_direction(v.locust)}, wrk "
+        f"{_direction(v.wrk)})"
+        for v in view.verdicts
+        if v.locust.better != v.wrk.better
+    ]
+    agreed = (
+        "reaches the same verdicts"
+        if not weaker
+        else "does not change any verdict (in the blocks both ran, one generator alone "
+        "could not confirm " + "; ".join(weaker) + ", but the ratios did not differ)"
+    )
     return (
-        f"A second load generator, wrk, reaches the same verdicts {where} in "
-        f"{view.cross.blocks} blocks of its own; its throughput beside Locust's: {spread}."
+        f"A second load generator, wrk, {agreed} {where} in {view.cross.blocks} blocks of "
+        f"its own; its throughput beside Locust's: {spread}."
     )
 
 

@@ -78,7 +78,8 @@ def scenario_view(
     }  # older results: round 1
     figures = charts.versus_users(chart_id, cells, labels, colors)
     figures.append(charts.over_time(chart_id, first_rounds, labels, colors))
-    headlines = verdicts.headlines(cells, labels)
+    disputed = crosscheck.disputed(data, name)
+    headlines = verdicts.headlines(cells, labels, disputed)
     why = breakdown.tail_gap(cells, labels)
     if why and len(headlines) > 1:
         headlines.insert(1, why)
@@ -87,7 +88,6 @@ def scenario_view(
     if fault_line:
         headlines.insert(0, fault_line)
     cross_line = crosscheck.headline(data, name)
-    disputed = crosscheck.disputed(data, name)
     if cross_line:  # a disagreement qualifies every verdict after it, so it comes first
         headlines.insert(0 if disputed else min(2, len(headlines)), cross_line)
     audit_line = audits.headline(scenario, labels)

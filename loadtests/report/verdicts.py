@@ -5,6 +5,7 @@ run."""
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from loadtests.results.models import (
     RunResults,
 )
 
+Disputed = Set[tuple[str, int, str]]  # (variant, users, metric)
 NOISY_CV = 0.25  # a choice: per-second throughput varied more than this inside a window
 STEAL_WARN = 5.0  # a choice: % CPU stolen by the hypervisor
 RED_RATE = 0.05  # a choice: 5% failed requests at any step make the numbers suspect
@@ -103,9 +105,21 @@ def _metric_text(metric: str, value: float) -> str:
     return fmt.percent(value)
 
 
-def _sentence(found: list[Comparison], labels: dict[str, str], users: int, metric: str) -> str:
+def _sentence(
+    found: list[Comparison],
+    labels: dict[str, str],
+    users: int,
+    metric: str,
+    disputed: Disputed = frozenset(),
+) -> str:
     mine = [c for c in found if c.users == users and c.metric == metric]
-    parts = [f"{labels[c.variant]} {words(c)}: {_metric_text(metric, c.value)}" for c in mine]
+    said = {
+        c.variant: _disputed(c) if (c.variant, users, metric) in disputed else words(c)
+        for c in mine
+    }
+    parts = [
+        f"{labels[c.variant]} {said[c.variant]}: {_metric_text(metric, c.value)}" for c in mine
+    ]
     name = "throughput" if metric == "throughput" else METRICS[metric].label
     baseline = mine[0].baseline
     return f"At {users} users, {name} against the baseline's {_metric_text(metric, baseline)}: " + (
@@ -113,9 +127,15 @@ def _sentence(found: list[Comparison], labels: dict[str, str], users: int, metri
     )
 
 
-def headlines(cells: Grid, labels: dict[str, str]) -> list[str]:
+def _disputed(c: Comparison) -> str:
+    """A verdict the second load generator does not share: the estimate, never a winner."""
+    return f"{_change(c)}{_interval_text(c)}, ⚑ not a verdict: wrk disagrees"
+
+
+def headlines(cells: Grid, labels: dict[str, str], disputed: Disputed = frozenset()) -> list[str]:
     """A few sentences a newcomer can read in ten seconds, each against the baseline, on
-    the primary comparisons at the highest step."""
+    the primary comparisons at the highest step; ``disputed``: (variant, users, metric)
+    the second load generator does not agree on, stated without a verdict."""
     common = common_users(cells)
     if len(cells) < 2 or not common:
         return _single_headlines(cells, labels)
@@ -123,8 +143,10 @@ def headlines(cells: Grid, labels: dict[str, str]) -> list[str]:
     top = common[-1]
     baseline = next(iter(cells))
     sentences = [
-        _sentence(found, labels, top, "p99").replace("the baseline's", f"{labels[baseline]}'s"),
-        _sentence(found, labels, top, "throughput").replace(
+        _sentence(found, labels, top, "p99", disputed).replace(
+            "the baseline's", f"{labels[baseline]}'s"
+        ),
+        _sentence(found, labels, top, "throughput", disputed).replace(
             "the baseline's", f"{labels[baseline]}'s"
         ),
     ]

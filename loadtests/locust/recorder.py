@@ -21,7 +21,7 @@ them, so every process classifies with the same boundaries.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
@@ -39,6 +39,7 @@ class Delta(TypedDict):
     measured: list[tuple[int, str, TallyData]]  # (window, endpoint, tally)
     totals: dict[str, TallyData]
     series: list[tuple[str, int, TallyData]]  # (variant, epoch second, tally)
+    dropped: NotRequired[list[tuple[int, int]]]  # open model: (window, arrivals dropped)
 
 
 def error_kind(exception: BaseException | None, response: Any) -> str | None:
@@ -69,6 +70,7 @@ class Recorder:
         self.totals: dict[str, Tally] = {}
         self.series: dict[tuple[str, int], Tally] = {}
         self.per_worker: Counter[str] = Counter()
+        self.dropped: Counter[int] = Counter()  # open model: window -> arrivals dropped
 
     def open_window(self, window: WindowMeta) -> None:
         self.recent = [*self.recent[-1:], window]
@@ -91,17 +93,23 @@ class Recorder:
         millis: float,
         kind: str | None,
         timing: dict[str, int] | None = None,
+        intended: float | None = None,
     ) -> None:
         """One response from ``variant``; ``timing``: the service's Server-Timing parts in
-        microseconds."""
+        microseconds; ``intended``: its intended start in the open model (epoch s)."""
         micros = round(millis * 1000)
         completed = started + millis / 1000.0
-        self.totals.setdefault(name, Tally(Attribution())).add(micros, kind, timing)
-        self.series.setdefault((variant, int(completed)), Tally()).add(micros, kind)
+        late = round((started - intended) * 1e6) if intended is not None else None
+        self.totals.setdefault(name, Tally(Attribution())).add(micros, kind, timing, late)
+        self.series.setdefault((variant, int(completed)), Tally()).add(micros, kind, None, late)
         window = self.window_of(variant, started, completed)
         if window is not None:
             measured = self.measured.setdefault((window, name), Tally(Attribution(detailed=True)))
-            measured.add(micros, kind, timing)
+            measured.add(micros, kind, timing, late)
+
+    def drop(self, window: int, count: int = 1) -> None:
+        """Open model: arrivals of ``window`` that found no idle user."""
+        self.dropped[window] += count
 
     # -- worker -> master ------------------------------------------------------------------
 
@@ -111,8 +119,9 @@ class Recorder:
             "measured": [(w, name, t.to_dict()) for (w, name), t in self.measured.items()],
             "totals": {name: t.to_dict() for name, t in self.totals.items()},
             "series": [(v, second, t.to_dict()) for (v, second), t in self.series.items()],
+            "dropped": list(self.dropped.items()),
         }
-        self.measured, self.totals, self.series = {}, {}, {}
+        self.measured, self.totals, self.series, self.dropped = {}, {}, {}, Counter()
         return delta
 
     def merge_delta(self, delta: Delta, worker: str) -> None:
@@ -124,6 +133,8 @@ class Recorder:
             self.totals.setdefault(name, Tally()).merge(tally)
         for variant, second, data in delta["series"]:
             self.series.setdefault((variant, int(second)), Tally()).merge(Tally.from_dict(data))
+        for window, count in delta.get("dropped", []):
+            self.dropped[int(window)] += int(count)
 
     # -- master -> runner ------------------------------------------------------------------
 
@@ -146,4 +157,5 @@ class Recorder:
             series=series,
             per_worker=dict(self.per_worker),
             locust=locust,
+            dropped=dict(self.dropped),
         )

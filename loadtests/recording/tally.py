@@ -26,6 +26,10 @@ class TallyData(TypedDict):
     failed: HistogramData
     errors: dict[str, int]  # failure kind -> count
     timing: NotRequired[AttributionData]
+    # The open model (loadtests/locust/arrivals.py): the successes timed from their
+    # intended start, and every response's lag (actual start - intended start).
+    intended: NotRequired[HistogramData]
+    lag: NotRequired[HistogramData]
 
 
 class Tally:
@@ -33,7 +37,7 @@ class Tally:
     percentiles are those of successful responses; a service that fails fast does not
     look fast."""
 
-    __slots__ = ("errors", "failed", "ok", "timing")
+    __slots__ = ("errors", "failed", "intended", "lag", "ok", "timing")
 
     def __init__(self, timing: Attribution | None = None) -> None:
         """``timing``: where the successes' time went (None: not kept, as per second)."""
@@ -41,12 +45,23 @@ class Tally:
         self.failed = Histogram()
         self.errors: Counter[str] = Counter()
         self.timing = timing
+        self.intended: Histogram | None = None  # open model only
+        self.lag: Histogram | None = None
 
     @property
     def count(self) -> int:
         return self.ok.count + self.failed.count
 
-    def add(self, micros: int, kind: str | None, parts: dict[str, int] | None = None) -> None:
+    def add(
+        self,
+        micros: int,
+        kind: str | None,
+        parts: dict[str, int] | None = None,
+        late: int | None = None,
+    ) -> None:
+        """``late``: in the open model, microseconds from the intended start to the
+        actual send; the response then also counts ``late + micros`` from its intended
+        start (a success) and ``late`` as the generator's lag."""
         if kind is None:
             self.ok.record(micros)
         else:
@@ -54,6 +69,14 @@ class Tally:
             self.errors[kind] += 1
         if self.timing is not None:
             self.timing.add(micros, parts, success=kind is None)
+        if late is not None:
+            late = max(0, late)
+            if self.lag is None:
+                self.intended, self.lag = Histogram(), Histogram()
+            assert self.intended is not None
+            self.lag.record(late)
+            if kind is None:
+                self.intended.record(late + micros)
 
     def merge(self, other: Tally) -> Tally:
         self.ok.merge(other.ok)
@@ -63,6 +86,11 @@ class Tally:
             if self.timing is None:
                 self.timing = Attribution(detailed=other.timing.tail is not None)
             self.timing.merge(other.timing)
+        if other.lag is not None and other.intended is not None:
+            if self.lag is None or self.intended is None:
+                self.intended, self.lag = Histogram(), Histogram()
+            self.intended.merge(other.intended)
+            self.lag.merge(other.lag)
         return self
 
     def to_dict(self) -> TallyData:
@@ -73,6 +101,8 @@ class Tally:
         }
         if self.timing is not None:
             data["timing"] = self.timing.to_dict()
+        if self.intended is not None and self.lag is not None:
+            data["intended"], data["lag"] = self.intended.to_dict(), self.lag.to_dict()
         return data
 
     @classmethod
@@ -82,6 +112,9 @@ class Tally:
         tally.ok = Histogram.from_dict(data["ok"])
         tally.failed = Histogram.from_dict(data["failed"])
         tally.errors = Counter(data["errors"])
+        if "intended" in data and "lag" in data:
+            tally.intended = Histogram.from_dict(data["intended"])
+            tally.lag = Histogram.from_dict(data["lag"])
         return tally
 
 

@@ -126,6 +126,7 @@ class Recorded(_Model):
     series: dict[str, dict[int, TallyData]]  # variant -> epoch second of completion -> all
     per_worker: dict[str, int]  # Locust worker id -> responses it recorded (distributed)
     locust: LocustCounts
+    dropped: dict[int, int] = {}  # open model: window -> arrivals no user was idle for
 
 
 Document = TypeVar("Document", Schedule, Recorded)

@@ -1,0 +1,90 @@
+"""Open-model arrivals inside one Locust process (issue 20, first part; not yet reachable
+from the command line).
+
+In the closed model a user sends its next request when the previous one is answered, so
+a slow service receives fewer requests and a stall postpones the requests that would
+have been sent during it. Here requests arrive on their own schedule instead: a clock
+greenlet draws intended start times (Poisson, or evenly spaced) at the process's share
+of the rate and hands each one to an idle user, which sends at once and is timed from
+the **intended** start, not from when it got to send (the coordinated-omission
+correction). Users are only the concurrency that carries the arrivals: when none is
+idle at an intended time, the arrival is **dropped** and counted, as k6 counts
+``dropped_iterations``.
+
+The most recently idle user takes the next arrival (a stack, not a queue), so a few
+users carry the load on warm connections instead of all of them in turn on cold ones.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Literal
+
+import gevent
+from gevent.event import AsyncResult
+
+Kind = Literal["poisson", "constant"]
+KINDS: tuple[Kind, ...] = ("poisson", "constant")
+
+
+class Arrivals:
+    """One process's arrival clock and its idle users."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = gevent.sleep,
+    ) -> None:
+        self.clock, self.sleep = clock, sleep
+        self.idle: list[AsyncResult[float]] = []
+        self.dropped: Counter[int] = Counter()  # window -> arrivals no user was idle for
+        self.sent: Counter[int] = Counter()  # window -> arrivals handed to a user
+        self._clock: gevent.Greenlet[..., None] | None = None
+
+    def take(self) -> float:
+        """Block the calling user until an arrival is its; return the intended start."""
+        slot: AsyncResult[float] = AsyncResult()
+        self.idle.append(slot)
+        try:
+            start = slot.get()
+            assert start is not None  # the clock only ever sets a time
+            return start
+        finally:
+            if slot in self.idle:  # killed while waiting (the test stopped)
+                self.idle.remove(slot)
+
+    def start(self, rate: float, kind: Kind, window: int, seed: int | None = None) -> None:
+        """Arrivals at ``rate`` per second from now on, counted against ``window``; a
+        rate of 0 stops them (another generator's turn, or the end)."""
+        self.stop()
+        if rate > 0:
+            rng = random.Random(seed)
+            self._clock = gevent.spawn(self._run, rate, kind, window, rng)
+
+    def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.kill(block=False)
+            self._clock = None
+
+    def _run(self, rate: float, kind: Kind, window: int, rng: random.Random) -> None:
+        # A constant schedule starts at a random phase, so that several processes at
+        # the same rate do not send in lockstep; Poisson arrivals need none.
+        origin = self.clock() + (rng.random() / rate if kind == "constant" else 0.0)
+        intended, count = origin, 0
+        while True:
+            count += 1
+            # Evenly spaced times from their origin, not summed: no drift in floating point.
+            intended = (
+                intended + rng.expovariate(rate) if kind == "poisson" else origin + count / rate
+            )
+            # Always yield, even when late: the users woken by the last arrivals must
+            # get to send, or a late clock would hand out a burst nobody can take.
+            self.sleep(max(0.0, intended - self.clock()))
+            if self.idle:
+                self.idle.pop().set(intended)
+                self.sent[window] += 1
+            else:
+                self.dropped[window] += 1

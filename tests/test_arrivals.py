@@ -1,0 +1,125 @@
+"""The open model's arrival clock (loadtests/locust/arrivals.py), under gevent as inside
+Locust, with users that take a fixed service time instead of sending HTTP: the schedule
+is kept, arrivals no user is idle for are dropped and counted, and the lag is small."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import gevent
+import pytest
+
+from loadtests.locust.arrivals import Arrivals
+from loadtests.locust.recorder import Recorder
+from loadtests.recording.histogram import Histogram
+from loadtests.recording.wire import WindowMeta
+
+
+def _drive(
+    rate: float, kind: str, users: int, service_s: float, seconds: float
+) -> tuple[Arrivals, Histogram, list[float]]:
+    arrivals = Arrivals()
+    lag = Histogram()
+    intended: list[float] = []
+
+    def user() -> None:
+        while True:
+            start = arrivals.take()
+            lag.record(round((time.time() - start) * 1e6))
+            intended.append(start)
+            gevent.sleep(service_s)
+
+    crew = [gevent.spawn(user) for _ in range(users)]
+    gevent.sleep(0.05)  # every user idle before the first arrival
+    arrivals.start(rate, kind, window=1, seed=7)  # type: ignore[arg-type]
+    gevent.sleep(seconds)
+    arrivals.stop()
+    gevent.killall(crew)
+    assert arrivals.idle == [], "killed users leave no slot behind"
+    return arrivals, lag, intended
+
+
+@pytest.mark.parametrize("rate", [500, 2000])
+def test_poisson_arrivals_keep_their_schedule(rate) -> None:
+    """At 2,000 arrivals a second (the issue's target for one process), with enough
+    users: nothing dropped, the count within 5 standard deviations of Poisson, and the
+    users start within 5 ms of the intended time 99% of the time."""
+    seconds = 2.0
+    arrivals, lag, _ = _drive(rate, "poisson", users=60, service_s=0.005, seconds=seconds)
+    expected = rate * seconds
+    assert arrivals.dropped[1] == 0
+    assert abs(arrivals.sent[1] - expected) < 5 * math.sqrt(expected), arrivals.sent
+    assert 0 <= arrivals.sent[1] - lag.count <= 5, "all but those in hand at the stop"
+    assert lag.percentile(99.0) <= 5_000, lag.percentile(99.0)
+
+
+def test_constant_arrivals_are_evenly_spaced() -> None:
+    _, _, intended = _drive(100, "constant", users=5, service_s=0.001, seconds=0.5)
+    gaps = [b - a for a, b in itertools.pairwise(intended)]
+    assert len(gaps) >= 45 and all(g == pytest.approx(0.01, abs=1e-6) for g in gaps)
+
+
+def test_arrivals_with_no_idle_user_are_dropped_and_counted() -> None:
+    """Two users that each take 50 ms carry at most 40 requests a second: of 200 a
+    second, about 80% find no idle user. They are counted, never queued behind the
+    busy ones (which would be the closed model again)."""
+    arrivals, lag, _ = _drive(200, "poisson", users=2, service_s=0.05, seconds=2.0)
+    total = arrivals.sent[1] + arrivals.dropped[1]
+    assert 300 < total < 500
+    assert 0.7 < arrivals.dropped[1] / total < 0.9, (arrivals.sent, arrivals.dropped)
+    assert lag.percentile(99.0) <= 5_000, "a request that is sent is sent on time"
+
+
+def test_a_stopped_clock_hands_out_nothing() -> None:
+    arrivals, _, _ = _drive(0, "poisson", users=3, service_s=0.001, seconds=0.2)
+    assert arrivals.sent == {} and arrivals.dropped == {}
+
+
+def _window() -> WindowMeta:
+    return WindowMeta(
+        window=3, step=0, users=100, block=1, position=1, variant="flask",
+        switch_at=1000.0, start=1001.0, end=1005.0,
+    )  # fmt: skip
+
+
+def test_a_late_send_is_timed_from_its_intended_start() -> None:
+    """Sent 200 ms after its intended time and answered in 10 ms: the service time is
+    10 ms, the intended-time latency 210 ms, the lag 200 ms; a failure has a lag but no
+    intended latency (the latencies are the successes')."""
+    recorder = Recorder()
+    recorder.open_window(_window())
+    recorder.record("PATCH /users/{id}", "flask", 1002.2, 10.0, None, None, intended=1002.0)
+    recorder.record("PATCH /users/{id}", "flask", 1002.0, 5.0, "http_503", None, intended=1002.0)
+    recorder.drop(3, 4)
+    tally = recorder.measured[3, "PATCH /users/{id}"]
+    assert tally.ok.percentile(50.0) == pytest.approx(10_000, rel=0.001)
+    assert tally.intended is not None and tally.lag is not None
+    assert tally.intended.count == 1
+    assert tally.intended.percentile(50.0) == pytest.approx(210_000, rel=0.001)
+    assert tally.lag.count == 2 and tally.lag.max == pytest.approx(200_000, rel=0.001)
+    assert recorder.dropped == {3: 4}
+
+
+def test_the_open_model_merges_exactly_across_processes() -> None:
+    """Two workers' deltas (intended latency, lag, drops) add up in the master as if
+    one process had recorded everything; a closed-model tally stays without them."""
+    whole, master = Recorder(), Recorder()
+    workers = [Recorder(), Recorder()]
+    for recorder in (whole, *workers):
+        recorder.open_window(_window())
+    for i in range(40):
+        for recorder in (whole, workers[i % 2]):
+            recorder.record("GET /users/{id}", "flask", 1002.0 + i * 0.01, 3.0 + i, None,
+                            None, intended=1002.0 + i * 0.01 - i * 0.001)  # fmt: skip
+            recorder.drop(3)
+    for name, worker in zip(("a", "b"), workers, strict=True):
+        master.merge_delta(worker.take_delta(), name)
+    ours, theirs = whole.measured[3, "GET /users/{id}"], master.measured[3, "GET /users/{id}"]
+    assert ours.to_dict() == theirs.to_dict() and "intended" in theirs.to_dict()
+    assert master.dropped == whole.dropped == {3: 40}
+    closed = Recorder()
+    closed.open_window(_window())
+    closed.record("GET /users/{id}", "flask", 1002.0, 3.0, None)
+    assert "intended" not in closed.measured[3, "GET /users/{id}"].to_dict()

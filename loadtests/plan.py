@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 DRAIN_S = 4.0  # zero users after the last step: > one Locust worker report interval (3 s)
 
@@ -106,6 +106,15 @@ def parse_steps(text: str) -> tuple[int, ...]:
     return steps
 
 
+Model = Literal["closed", "open"]
+ArrivalKind = Literal["poisson", "constant"]
+# The open model's users only carry the arrivals; a generous cap, shown in the report. An
+# arrival that finds all of them busy is dropped and counted.
+DEFAULT_MAX_IN_FLIGHT = 1000
+MAX_IN_FLIGHT = 5000
+MAX_RATE = 20000
+
+
 @dataclass(frozen=True)
 class StepPlan:
     """The steps of a scenario and how each is measured: ``blocks`` times, every variant
@@ -120,11 +129,31 @@ class StepPlan:
     # Blocks at the highest step, where throughput is a primary comparison as well as p99
     # (None: ``blocks``): the headline's verdicts get the most replicates.
     top_blocks: int | None = None
+    # The open model (loadtests/locust/arrivals.py): the steps are arrival rates (req/s),
+    # arrivals Poisson or evenly spaced, carried by at most ``max_in_flight`` users.
+    model: Model = "closed"
+    arrivals: ArrivalKind = "poisson"
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+    @property
+    def open(self) -> bool:
+        return self.model == "open"
+
+    @property
+    def level_unit(self) -> str:
+        """What a step's number counts: users (closed) or requests per second offered."""
+        return "req/s offered" if self.open else "users"
 
     def __post_init__(self) -> None:
         for name, count in (("blocks", self.blocks), ("top blocks", self.top_blocks)):
             if count is not None and not 1 <= count <= MAX_BLOCKS:
                 raise PlanError(f"{name} must be between 1 and {MAX_BLOCKS}, got {count}")
+        if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT:
+            raise PlanError(
+                f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT}, got {self.max_in_flight}"
+            )
+        if self.open and self.steps[-1] > MAX_RATE:
+            raise PlanError(f"rates must be at most {MAX_RATE} req/s, got {self.steps[-1]}")
         for name, value, least in (
             ("step seconds", self.measure_s, MIN_MEASURE_S),
             ("warm-up seconds", self.warmup_s, 1),
@@ -261,6 +290,25 @@ PROFILES: dict[str, Profile] = {
             description="flask and fastapi on select-update at 100 and 1,000 users: slow "
             "answers or 503s, never a crash; the services' memory per step (about 90 seconds)",
             scenarios=_same(("select-update",), TWO_STACKS, StepPlan((100, 1000), 5, 5, blocks=2)),
+        ),
+        Profile(
+            name="open-smoke",
+            description="the open model, quickly: flask and fastapi on select-update at "
+            "100 and 300 requests per second offered (about 1 minute)",
+            scenarios=_same(
+                ("select-update",), TWO_STACKS, StepPlan((100, 300), 4, 4, blocks=2, model="open")
+            ),
+        ),
+        Profile(
+            name="open",
+            description="the open model: flask, fastapi and fastapi:fair on select-update at "
+            "150-600 requests per second offered, Poisson arrivals, 6 blocks per step "
+            "(about 8 minutes)",
+            scenarios=_same(
+                ("select-update",),
+                DEFAULT_VARIANTS,
+                StepPlan((150, 300, 450, 600), 4, 4, blocks=6, model="open"),
+            ),
         ),
         Profile(
             name="full",

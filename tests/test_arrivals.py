@@ -92,14 +92,16 @@ def test_a_late_send_is_timed_from_its_intended_start() -> None:
     recorder.open_window(_window())
     recorder.record("PATCH /users/{id}", "flask", 1002.2, 10.0, None, None, intended=1002.0)
     recorder.record("PATCH /users/{id}", "flask", 1002.0, 5.0, "http_503", None, intended=1002.0)
-    recorder.drop(3, 4)
+    recorder.drop(3, count=4)
+    recorder.drop(3, at=1000.5)  # in the warm-up: not the window's
+    recorder.drop(3, at=1004.0)
     tally = recorder.measured[3, "PATCH /users/{id}"]
     assert tally.ok.percentile(50.0) == pytest.approx(10_000, rel=0.001)
     assert tally.intended is not None and tally.lag is not None
     assert tally.intended.count == 1
     assert tally.intended.percentile(50.0) == pytest.approx(210_000, rel=0.001)
     assert tally.lag.count == 2 and tally.lag.max == pytest.approx(200_000, rel=0.001)
-    assert recorder.dropped == {3: 4}
+    assert recorder.dropped == {3: 5}
 
 
 def test_the_open_model_merges_exactly_across_processes() -> None:

@@ -21,6 +21,7 @@ from loadtests.infra import database
 from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
+    DEFAULT_MAX_IN_FLIGHT,
     MAX_BLOCKS,
     PROFILES,
     SCENARIOS,
@@ -67,6 +68,25 @@ def add_parser(commands: Any) -> None:
         help="scenario(s), comma-separated: select-update, get-user, read, write, mixed",
     )
     parser.add_argument("--steps", help="rising user counts, e.g. 10,50,100,200")
+    parser.add_argument(
+        "--model",
+        choices=("closed", "open"),
+        help="closed (default): users in a loop; open: requests arrive at --rates per second "
+        "whatever the answers, timed from their intended start (the profile's: open and "
+        "open-smoke are open)",
+    )
+    parser.add_argument("--rates", help="the open model's rising arrival rates, e.g. 100,300")
+    parser.add_argument(
+        "--arrivals",
+        choices=("poisson", "constant"),
+        help="the open model's arrivals: poisson (default) or evenly spaced",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        help=f"the open model's cap on requests in flight (default {DEFAULT_MAX_IN_FLIGHT}); "
+        "an arrival beyond it is dropped and counted",
+    )
     parser.add_argument(
         "--step-seconds", type=float, help="measured seconds of each variant's window"
     )
@@ -146,8 +166,13 @@ def _cross_check(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> i
     """Blocks with wrk turns, or None. The audit counts every write against its ledger,
     and wrk's writes are in none: with --audit the profile's cross-check is left off."""
     text = args.cross_check
-    if text is None and args.audit:
+    if (text is None and args.audit) or (text is None and plans[0].plan.open):
         return None
+    if plans[0].plan.open and text.strip().lower() != "off":
+        raise SuiteError(
+            "--cross-check drives wrk, a closed-model generator: it cannot check the open "
+            "model (use --cross-check off)"
+        )
     if text is None:
         blocks = profile(args.profile).cross_check
     elif text.strip().lower() == "off":
@@ -191,8 +216,19 @@ def _plans(args: argparse.Namespace) -> tuple[ScenarioPlan, ...]:
     if args.services is not None:
         names = tuple(v.name for v in resolve(args.services, known_variants(args)))
         plans = tuple(replace(p, variants=names) for p in plans)
+    model = args.model or ("open" if any(p.plan.open for p in plans) else "closed")
+    if model == "open" and args.steps is not None:
+        raise PlanError("the open model's steps are arrival rates: use --rates, not --steps")
+    if model == "closed" and args.rates is not None:
+        raise PlanError("--rates is the open model's: add --model open (or use --steps)")
+    if model == "closed" and (args.arrivals or args.max_in_flight is not None):
+        raise PlanError("--arrivals and --max-in-flight are the open model's: add --model open")
+    levels = args.rates if model == "open" else args.steps
     given = {
-        "steps": parse_steps(args.steps) if args.steps is not None else None,
+        "model": args.model,
+        "arrivals": args.arrivals,
+        "max_in_flight": args.max_in_flight,
+        "steps": parse_steps(levels) if levels is not None else None,
         "warmup_s": args.warmup_seconds,
         "measure_s": args.step_seconds,
         "switch_s": args.switch_seconds,
@@ -256,7 +292,7 @@ def _audit(wanted: bool, plans: tuple[ScenarioPlan, ...]) -> bool:
 
 def _top(steps: StepPlan) -> str:
     top = steps.blocks_at(steps.steps[-1])
-    return f" ({top} at {steps.steps[-1]} users)" if top != steps.blocks else ""
+    return f" ({top} at {steps.steps[-1]} {steps.level_unit})" if top != steps.blocks else ""
 
 
 def build_reports(run_dir: Path) -> None:
@@ -281,7 +317,13 @@ def handle(args: argparse.Namespace) -> int:
         steps = plan.plan
         print(
             f"{plan.scenario}: {', '.join(plan.variants)}; steps "
-            f"{','.join(map(str, steps.steps))} users; {steps.blocks} blocks per step"
+            f"{','.join(map(str, steps.steps))} {steps.level_unit}"
+            + (
+                f" ({steps.arrivals} arrivals, at most {steps.max_in_flight} in flight)"
+                if steps.open
+                else ""
+            )
+            + f"; {steps.blocks} blocks per step"
             f"{_top(steps)}, each "
             f"variant's turn a warm-up of {steps.switch_for(steps.steps[0]):g}-"
             f"{steps.switch_for(steps.steps[-1]):g} s + {steps.measure_s:g} s measured "

@@ -21,13 +21,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Literal
 
 import gevent
 from gevent.event import AsyncResult
 
-Kind = Literal["poisson", "constant"]
-KINDS: tuple[Kind, ...] = ("poisson", "constant")
+from loadtests.plan import ArrivalKind as Kind
 
 
 class Arrivals:
@@ -42,6 +40,8 @@ class Arrivals:
         self.idle: list[AsyncResult[float]] = []
         self.dropped: Counter[int] = Counter()  # window -> arrivals no user was idle for
         self.sent: Counter[int] = Counter()  # window -> arrivals handed to a user
+        # The recorder's count: the window and the arrival's intended time.
+        self.on_drop: Callable[[int, float], None] = lambda window, at: None
         self._clock: gevent.Greenlet[..., None] | None = None
 
     def take(self) -> float:
@@ -88,3 +88,7 @@ class Arrivals:
                 self.sent[window] += 1
             else:
                 self.dropped[window] += 1
+                self.on_drop(window, intended)
+
+
+current = Arrivals()  # this process's clock; the collector starts it at every switch

@@ -17,7 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.locust import turn
+from loadtests.locust import arrivals, turn
 from loadtests.locust.listen import listener
 from loadtests.locust.recorder import REPORT_KEY, Delta, Recorder, error_kind
 from loadtests.locust.shape import Hooks, Progress, RisingSteps
@@ -52,6 +52,7 @@ SWITCH_MESSAGE = "loadtests_switch"  # master -> workers: a window and its host
 
 recorder = Recorder()
 _test = _Test()
+arrivals.current.on_drop = recorder.drop
 
 
 def _default_ranges() -> dict[str, int]:
@@ -108,8 +109,9 @@ def _request(
     headers = getattr(response, "headers", None)
     timing = parse_header(headers.get(HEADER) if headers else None)
     variant = str((context or {}).get("variant", ""))
+    intended = (context or {}).get("intended")
     kind = error_kind(exception, response)
-    recorder.record(name, variant, started, response_time, kind, timing)
+    recorder.record(name, variant, started, response_time, kind, timing, intended)
 
 
 @listener(events.report_to_master)
@@ -135,36 +137,53 @@ def _quitting(environment: Environment, **_: Any) -> None:
 
 def _restart() -> None:
     """The shape starts a new test (headless start, or Start in the web UI)."""
+    arrivals.current.stop()
     recorder.reset()
     _test.restart()
 
 
 def _switch(window: WindowMeta, host: str, fresh: bool, close: bool) -> None:
     """The shape switched the traffic: here, in every worker, and for the runner."""
-    _take_turn(window, host, fresh, close)
     _test.windows[window.window] = window
     print(f"{WINDOW_PREFIX}{window.model_dump_json()}", flush=True)  # for the runner's extras
     runner = _test.environment.runner if _test.environment else None
     if isinstance(runner, MasterRunner):
-        message = {"window": window.model_dump(), "host": host, "fresh": fresh, "close": close}
+        # The master runs no users: its workers share the arrivals, exactly (independent
+        # Poisson processes at rate / N add up to one at the whole rate).
+        share = 1.0 / max(1, runner.worker_count)
+        message = {
+            "window": window.model_dump(), "host": host, "fresh": fresh, "close": close,
+            "share": share,
+        }  # fmt: skip
         runner.send_message(SWITCH_MESSAGE, message)
+        _take_turn(window, host, fresh, close, share=0.0)
+    else:
+        _take_turn(window, host, fresh, close, share=1.0)
 
 
 def _switch_message(environment: Environment, msg: Any, **_: Any) -> None:
     data = msg.data
     window = WindowMeta.model_validate(data["window"])
-    _take_turn(window, str(data["host"]), bool(data["fresh"]), bool(data["close"]))
+    share = float(data.get("share", 1.0))
+    _take_turn(window, str(data["host"]), bool(data["fresh"]), bool(data["close"]), share)
 
 
-def _take_turn(window: WindowMeta, host: str, fresh: bool, close: bool) -> None:
+def _take_turn(window: WindowMeta, host: str, fresh: bool, close: bool, share: float) -> None:
     recorder.open_window(window)
     paused = window.generator != "locust"  # another generator's turn: the users wait
     turn.switch(host, window.variant, window.window, fresh, paused, close)
+    turn.current.open = window.arrivals is not None
+    if window.arrivals is not None and not paused and share > 0:
+        arrivals.current.start(window.users * share, window.arrivals, window.window)
+    else:
+        arrivals.current.stop()
 
 
 def _window_end(window: WindowMeta, step_ends: bool, last: bool) -> None:
     window.ended_at = time.time()
     _test.complete = last
+    if last:
+        arrivals.current.stop()  # the drain: nothing new arrives
     if not step_ends:
         return
     # Written once per step, as the next step's users ramp (a warm-up, never a measured
@@ -188,7 +207,7 @@ def _progress(progress: Progress) -> None:
     )
     print(
         f"{PROGRESS_PREFIX}{label + ' | ' if label else ''}step {segment.step + 1}/"
-        f"{progress.steps} ({segment.users} users{turn_text}, {progress.phase})"
+        f"{progress.steps} ({segment.users} {progress.unit}{turn_text}, {progress.phase})"
         f" | {_duration(progress.total_left_s)} left"
         f" | {total.current_rps:.0f} req/s, p95 {p95:.0f} ms, {total.num_failures} errors",
         flush=True,

@@ -107,8 +107,13 @@ class Recorder:
             measured = self.measured.setdefault((window, name), Tally(Attribution(detailed=True)))
             measured.add(micros, kind, timing, late)
 
-    def drop(self, window: int, count: int = 1) -> None:
-        """Open model: arrivals of ``window`` that found no idle user."""
+    def drop(self, window: int, at: float | None = None, count: int = 1) -> None:
+        """Open model: arrivals of ``window`` that found no idle user; with ``at`` (the
+        intended time), only those inside its measured window count, as for responses."""
+        if at is not None and not any(
+            w.window == window and w.start <= at < w.end for w in self.recent
+        ):
+            return
         self.dropped[window] += count
 
     # -- worker -> master ------------------------------------------------------------------

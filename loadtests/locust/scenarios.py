@@ -21,7 +21,7 @@ from locust import FastHttpUser, constant
 from locust.contrib.fasthttp import FastHttpSession
 
 from loadtests import plan
-from loadtests.locust import turn
+from loadtests.locust import arrivals, turn
 from loadtests.locust.ledger import writes
 from loadtests.recording.tally import WRONG_BODY
 from services.common.models import OrderStatus
@@ -39,11 +39,14 @@ class ScenarioUser(FastHttpUser):
     def on_start(self) -> None:
         self.turn = -2  # the target's turn this user last followed
         self.variant = ""
+        self.intended: float | None = None  # the open model: this request's arrival
 
     def follow_target(self) -> None:
         """Send to the variant whose turn it is; on new connections when the switch asks
         for them (every variant's turn then starts cold, none keeps a warm pool)."""
         now = turn.current
+        # The open model: wait, idle, until an arrival is this user's (arrivals.py).
+        self.intended = arrivals.current.take() if now.open else None
         while now.paused:  # another generator's turn: wait for the next Locust turn
             gevent.sleep(PAUSE_POLL_S)
         if now.turn == self.turn:
@@ -101,7 +104,7 @@ class ScenarioUser(FastHttpUser):
             method,
             path,
             name=name,
-            context={"variant": self.variant},
+            context={"variant": self.variant, "intended": self.intended},
             data=payload,  # type: ignore[arg-type]  # Locust sends bytes; its annotation omits them
             headers=headers,
             catch_response=True,

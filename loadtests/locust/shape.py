@@ -42,6 +42,7 @@ class Progress:
     blocks: int
     phase: str  # warm-up, measuring
     total_left_s: float
+    unit: str = "users"  # what the segment's number counts (req/s offered: open model)
 
 
 @dataclass
@@ -108,13 +109,13 @@ class RisingSteps(LoadTestShape):
             self.close = self.schedule.connections == "close"
             first = self._switch(self.schedule.segments[0], None, self.schedule.reconnects)
             self._follower = gevent.spawn(self._follow, self.schedule, first)
-        rate = float(max(s.users for s in self.schedule.segments))
+        rate = float(max(self.schedule.spawned(s) for s in self.schedule.segments))
         if self.done_at is not None:
             drain = DRAIN_S if isinstance(self.runner, MasterRunner) else LOCAL_DRAIN_S
             return None if time.time() - self.done_at >= drain else (0, rate)
         self._report_progress()
         segment = self.segment or self.schedule.segments[0]
-        return segment.users, rate  # a step's users spawn within about a second
+        return self.schedule.spawned(segment), rate  # a step's users spawn within a second
 
     def _follow(self, plan: Schedule, first: WindowMeta) -> None:
         """Switch at each window's end; never early, never skipped."""
@@ -134,6 +135,7 @@ class RisingSteps(LoadTestShape):
             block=segment.block, position=segment.position, variant=segment.variant,
             switch_at=switch_at, start=start, end=start + segment.end_s - segment.start_s,
             generator=segment.generator, tail=segment.tail_s, host=segment.host,
+            arrivals=self.schedule.arrivals if self.schedule else None,
         )  # fmt: skip
         if previous is not None:
             self.hooks.window_end(previous, segment.step != previous.step, False)
@@ -156,5 +158,6 @@ class RisingSteps(LoadTestShape):
                 blocks=max(s.block for s in self.schedule.segments if s.step == self.segment.step),
                 phase="warm-up" if now < meta.start else "measuring",
                 total_left_s=max(0.0, left),
+                unit="req/s offered" if self.schedule.arrivals else "users",
             )
         )

@@ -18,6 +18,7 @@ class Turn:
     fresh: bool = False  # users open new connections at this switch
     paused: bool = False  # another generator's turn (the cross-check): users wait
     close: bool = False  # every request says Connection: close
+    open: bool = False  # the open model: each request waits for its arrival (arrivals.py)
 
 
 current = Turn()

@@ -88,7 +88,13 @@ def build(
             )  # fmt: skip
             segments.append(segment)
             clock = segment.end_s + segment.tail_s
-    return Schedule(segments=segments, drain_s=DRAIN_S, connections=connections)
+    return Schedule(
+        segments=segments,
+        drain_s=DRAIN_S,
+        connections=connections,
+        arrivals=plan.arrivals if plan.open else None,
+        max_in_flight=plan.max_in_flight if plan.open else 0,
+    )
 
 
 def single(plan: StepPlan, host: str) -> Schedule:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from loadtests import files
 from loadtests.errors import SuiteError
+from loadtests.plan import ArrivalKind
 from loadtests.recording.tally import TallyData
 
 VERSION: Final = 2
@@ -66,6 +67,14 @@ class Schedule(_Model):
     segments: list[Segment]
     drain_s: float
     connections: Connections = "keep-alive"  # every request says Connection: close, or not
+    # The open model: a segment's ``users`` is its arrival rate (req/s, the whole test's),
+    # carried by ``max_in_flight`` users; None: the closed model.
+    arrivals: ArrivalKind | None = None
+    max_in_flight: int = 0
+
+    def spawned(self, segment: Segment) -> int:
+        """Users Locust runs during ``segment``: its users, or the open model's carriers."""
+        return self.max_in_flight if self.arrivals else segment.users
 
     @property
     def total_s(self) -> float:
@@ -98,6 +107,7 @@ class WindowMeta(_Model):
     generator: Generator = "locust"
     tail: float = 0.0
     host: str = ""
+    arrivals: ArrivalKind | None = None  # the open model: ``users`` is the rate (req/s)
     ended_at: float | None = None  # None: it had not ended when the file was written
 
 

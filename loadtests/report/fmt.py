@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 
 
@@ -69,3 +70,9 @@ def show(value: float, unit: str) -> str:
     else:
         text = f"{value:.{max(0, 2 - math.floor(math.log10(magnitude)))}f}"
     return f"{text} {unit}"
+
+
+def levels(text: str, unit: str) -> str:
+    """``"At 300 users"`` -> ``"At 300 req/s offered"`` where the steps are rates (the open
+    model): the sentences are written once, for both models."""
+    return text if unit == "users" else re.sub(r"\b(\d[\d,]*) users\b", rf"\1 {unit}", text)

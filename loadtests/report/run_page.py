@@ -11,6 +11,7 @@ from loadtests.report import (
     charts,
     crosscheck,
     faults,
+    fmt,
     published,
     render,
     verdicts,
@@ -94,6 +95,7 @@ def scenario_view(
     if audit_line:
         headlines.insert(0, audit_line)
     fault_chart = faults.timeline(chart_id, scenario, labels, colors) if fault else None
+    headlines = [fmt.levels(text, scenario.plan.unit) for text in headlines]
     return {
         "name": name,
         "anchor": f"scenario-{name}",

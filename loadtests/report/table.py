@@ -45,21 +45,27 @@ def render(results: RunResults) -> str:
         cells = analysis.grid(results, name)
         variants = scenario.variants
         lines.append(f"\n{name}: {scenario.description}")
+        level = "users" if scenario.plan.model == "closed" else " rate"  # req/s offered
+        timed = (
+            ", timed from each request's intended start (open model)"
+            if scenario.plan.model == "open"
+            else ""
+        )
         lines.append(
-            f"latency of successes in ms{medians}; req/s = successes per second; "
+            f"latency of successes in ms{medians}{timed}; req/s = successes per second; "
             "gen = load generator CPU (SAT: saturated, numbers suspect); MiB = the service's "
             "peak memory; tail = what the slowest 1% spent most of their time on"
         )
         if len(variants) <= SIDE_BY_SIDE:
             names = [labels[v][:block].center(block) for v in variants]
             header = "      | " + " | ".join(_row(list(COLUMNS)) for _ in variants)
-            lines += ["users | " + " | ".join(names), header]
+            lines += [f"{level} | " + " | ".join(names), header]
             for users in scenario.plan.steps:
                 row = " | ".join(_row(_cells(cells.get(v, {}).get(users))) for v in variants)
                 lines.append(f"{users:>5} | {row}")
         else:  # one line per variant and step: eight variants side by side would not fit
             width = max(len(labels[v]) for v in variants)
-            lines.append(f"users | {'variant'.ljust(width)} | {_row(list(COLUMNS))}")
+            lines.append(f"{level} | {'variant'.ljust(width)} | {_row(list(COLUMNS))}")
             for users in scenario.plan.steps:
                 for v in variants:
                     cells_text = _row(_cells(cells.get(v, {}).get(users)))

@@ -271,7 +271,8 @@ def warnings(results: RunResults) -> list[Caveat]:
                     Caveat("high", f"{scenario}, {label}: {outcome.status} ({outcome.error}).")
                 )
             for step in outcome.steps:
-                found += _step_warnings(f"{scenario}, {label}, {step.users} users", step)
+                where = f"{scenario}, {label}, {step.users} {data.plan.unit}"
+                found += _step_warnings(where, step) + _open_warnings(where, step)
             found += _audit_warnings(f"{scenario}, {label}", outcome.audit)
         found += _audit_warnings(scenario, data.audit)
     if not results.cpu_layout.pinned:
@@ -411,6 +412,36 @@ def _budget_warnings(results: RunResults) -> list[Caveat]:
                     f"more than the baseline {baseline.label}'s {baseline.connection_budget}.",
                 )
             )
+    return found
+
+
+LAG_WARN_MS = 10.0  # a choice: the generator's lag p99 beyond which a step is flagged
+
+
+def _open_warnings(where: str, step: Any) -> list[Caveat]:
+    """The open model: arrivals dropped at the cap, and a generator behind its schedule."""
+    found: list[Caveat] = []
+    figures = step.open
+    if figures is None:
+        return found
+    if figures.dropped_rate >= FAILING_RATE:
+        found.append(
+            Caveat(
+                "high",
+                f"{where}: {fmt.percent(figures.dropped_rate)} of the arrivals were dropped "
+                f"({figures.dropped:,} of {figures.arrivals:,}: every user was busy, the "
+                "--max-in-flight cap); the step cannot win and its latency leaves them out.",
+            )
+        )
+    if figures.lag_p99_ms is not None and figures.lag_p99_ms > LAG_WARN_MS:
+        found.append(
+            Caveat(
+                "medium",
+                f"{where}: the load generator sent late (lag p99 {fmt.ms(figures.lag_p99_ms)}, "
+                f"above the {LAG_WARN_MS:g} ms chosen): it did not keep the schedule, so the "
+                "figures understate the latency.",
+            )
+        )
     return found
 
 

@@ -121,6 +121,10 @@ def compare(cell: Cell, base: Cell, metric: str, primary: bool = False) -> Compa
     if spec.multiplicative and failing:
         rate = failing[0].value("error_rate")
         return replace(found, note=f"not compared: {rate:.1%} errors")
+    dropping = [c.step.open for c in (cell, base) if c.step.open is not None]
+    if spec.multiplicative and any(o.dropped_rate >= FAILING_RATE for o in dropping):
+        rate = max(o.dropped_rate for o in dropping)
+        return replace(found, note=f"not compared: {rate:.1%} of arrivals dropped")
     if spec.multiplicative and (value <= 0 or baseline <= 0):
         return replace(found, note="nothing completed")
     if spec.multiplicative:

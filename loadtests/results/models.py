@@ -92,6 +92,11 @@ class Traffic(Model):
     attribution: Breakdown | None = Field(
         None, description="where the time went; null when not measured (older results)"
     )
+    service_latency_ms: Latency | None = Field(
+        None,
+        description="the open model: from the actual send (latency_ms is then timed from the "
+        "intended start, corrected for coordinated omission); null: closed model",
+    )
 
 
 class Window(Model):
@@ -157,6 +162,7 @@ class BlockValues(Model):
     generator_cpu_percent: float | None = Field(
         None, description="Locust's CPU in the window, % of one core"
     )
+    dropped: int = Field(0, description="the open model: arrivals dropped in the window")
 
 
 class Step(Traffic):
@@ -177,6 +183,19 @@ class Step(Traffic):
     latency_histogram: dict[str, Any] | None = Field(
         None, description="successful responses' latency, microseconds, pooled over the blocks"
     )
+    open: OpenFigures | None = Field(None, description="the open model's own figures")
+
+
+class OpenFigures(Model):
+    """What the open model adds to a step: the schedule it was offered and kept."""
+
+    offered_rps: float = Field(description="the arrival rate asked for")
+    arrivals: int = Field(description="arrivals in the windows: sent plus dropped")
+    dropped: int = Field(description="arrivals no user was idle for (the --max-in-flight cap)")
+    dropped_rate: float = Field(description="dropped / arrivals")
+    lag_p50_ms: float | None = Field(description="actual send - intended start")
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
 
 
 class TimePoint(Model):
@@ -326,6 +345,11 @@ class VariantRun(Model):
     database_time: DatabaseTime | None = None
     service_failures: list[ServiceFailure] = []
     fault: FaultOutcome | None = None
+    fault_window: Traffic | None = Field(
+        None,
+        description="the fault's own window (kept out of the steps): its responses, timed "
+        "from their intended start in the open model; null: no fault",
+    )
     audit: AuditResult | None = Field(None, description="null: not audited")
 
 
@@ -340,6 +364,19 @@ class Plan(Model):
     )
     switch_per_user_seconds: float = Field(0.0, description="and this much more per user")
     switch_max_seconds: float | None = Field(None, description="at most this long")
+    model: Literal["closed", "open"] = Field(
+        "closed", description="closed: steps are users in a loop; open: arrival rates (req/s)"
+    )
+    arrivals: Literal["poisson", "constant"] | None = Field(
+        None, description="the open model's arrivals (null: closed)"
+    )
+    max_in_flight: int | None = Field(
+        None, description="the open model's cap on requests in flight (null: closed)"
+    )
+
+    @property
+    def unit(self) -> str:
+        return "req/s offered" if self.model == "open" else "users"
 
 
 class Ceiling(Model):

@@ -26,6 +26,7 @@ from loadtests.results.models import (
     Failures,
     Latency,
     LocustCounts,
+    OpenFigures,
     Stability,
     Statements,
     StatementTime,
@@ -89,11 +90,15 @@ def traffic(tally: Tally, seconds: float) -> dict[str, Any]:
     time of the successful ones went."""
     count = tally.count
     failed = tally.failed.count
+    # The open model's successes are timed from their intended start: that is the
+    # latency every figure and verdict uses; the service time is kept beside it.
+    timed = tally.intended if tally.intended is not None else tally.ok
     return {
         "requests": count,
         "successes": tally.ok.count,
         "throughput_rps": round(tally.ok.count / seconds, 2) if seconds > 0 else 0.0,
-        "latency_ms": latency(tally.ok),
+        "latency_ms": latency(timed),
+        "service_latency_ms": latency(tally.ok) if tally.intended is not None else None,
         "failures": Failures(
             count=failed,
             rate=round(failed / count, 6) if count else 0.0,
@@ -143,6 +148,7 @@ def fill(
             for _, metas in sorted(by_step.items())
         ]
         outcome.timeseries = timeseries(series, windows, first)
+        outcome.fault_window = _fault_window(recorded, windows, variant)
         outcome.recorded = RecordedTotals(
             requests=sum(Tally.from_dict(t).count for t in series.values()),
             per_endpoint={},
@@ -150,6 +156,15 @@ def fill(
         )
         counted = statements.of([w.window for w in mine]) if statements else None
         _statements(outcome, recorded, counted)
+
+
+def _fault_window(recorded: Recorded, windows: list[WindowMeta], variant: str) -> Traffic | None:
+    """The variant's window in a fault's block, pooled over its endpoints."""
+    metas = [w for w in windows if w.variant == variant and w.block == FAULT_BLOCK]
+    if not metas:
+        return None
+    tally = merged(merged(_tallies(recorded.measured.get(m.window, {})).values()) for m in metas)
+    return Traffic(**traffic(tally, sum(m.end - m.start for m in metas)))
 
 
 def _step(
@@ -168,9 +183,10 @@ def _step(
             pooled.setdefault(name, Tally()).merge(tally)
         cpu = _step_cpu(monitor, meta, placement)
         cpus.append(cpu)
-        blocks.append(_block(meta, merged(endpoints.values()), cpu))
+        blocks.append(_block(meta, merged(endpoints.values()), cpu, recorded.dropped))
     seconds = sum(meta.end - meta.start for meta in metas)
     total = merged(pooled.values())
+    timed = total.intended if total.intended is not None else total.ok
     return Step(
         step=metas[0].step,
         users=metas[0].users,
@@ -183,13 +199,33 @@ def _step(
         cpu=_pooled_cpu(cpus),
         stability=_stability(series, metas),
         blocks=blocks,
-        latency_histogram=cast(dict[str, Any], total.ok.to_dict()),
+        latency_histogram=cast(dict[str, Any], timed.to_dict()),
+        open=_open(metas, total, recorded.dropped),
     )
 
 
-def _block(meta: WindowMeta, tally: Tally, cpu: StepCpu | None) -> BlockValues:
+def _open(metas: list[WindowMeta], total: Tally, dropped: dict[int, int]) -> OpenFigures | None:
+    if metas[0].arrivals is None:
+        return None
+    lost = sum(dropped.get(meta.window, 0) for meta in metas)
+    arrivals = total.count + lost
+    lag = total.lag.percentiles((50.0, 99.0)) if total.lag and total.lag.count else {}
+    return OpenFigures(
+        offered_rps=float(metas[0].users),
+        arrivals=arrivals,
+        dropped=lost,
+        dropped_rate=round(lost / arrivals, 6) if arrivals else 0.0,
+        lag_p50_ms=round(lag[50.0] / 1000, 3) if lag else None,
+        lag_p99_ms=round(lag[99.0] / 1000, 3) if lag else None,
+        lag_max_ms=round(total.lag.max / 1000, 3) if total.lag and total.lag.count else None,
+    )
+
+
+def _block(
+    meta: WindowMeta, tally: Tally, cpu: StepCpu | None, dropped: dict[int, int]
+) -> BlockValues:
     seconds = meta.end - meta.start
-    found = latency(tally.ok)
+    found = latency(tally.intended if tally.intended is not None else tally.ok)
     return BlockValues(
         block=meta.block,
         position=meta.position,
@@ -204,6 +240,7 @@ def _block(meta: WindowMeta, tally: Tally, cpu: StepCpu | None) -> BlockValues:
         error_rate=round(tally.failed.count / tally.count, 6) if tally.count else 0.0,
         generator_saturated=cpu.generator_saturated if cpu else None,
         generator_cpu_percent=cpu.generator_percent if cpu else None,
+        dropped=dropped.get(meta.window, 0),
     )
 
 

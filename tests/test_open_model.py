@@ -1,0 +1,133 @@
+"""The open model in real runs: a database freeze shows in the intended-time latency and
+hides in the closed model; an arrival no user is idle for is dropped, counted and
+flagged; the generator's lag is measured; bad input is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from loadtests.report import run_page, verdicts
+from loadtests.results import store
+from loadtests.results.models import OpenFigures
+from loadtests.run.extras.faults import FAULT_MARGIN_S
+from tests.helpers import cli_env, one_line_error, only_run_dir, run_cli
+
+RATE = 300  # req/s offered
+FREEZE_S = 1.0
+WINDOW_S = FREEZE_S + 2 * FAULT_MARGIN_S  # the fault's window: the freeze in its middle
+COMMON = ("--scenario", "get-user", "--services", "flask", "--blocks", "1", "--step-seconds", "4",
+          "--warmup-seconds", "2", "--cross-check", "off", "--no-ceiling")  # fmt: skip
+
+
+def _run(state_dir: Path, out: Path, *args: str) -> Path:
+    result = run_cli("run", *COMMON, *args, "--out", str(out), env=cli_env(state_dir), timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    return only_run_dir(out)
+
+
+@pytest.mark.slow
+def test_a_freeze_shows_in_the_open_model_and_hides_in_the_closed(seeded, state_dir, tmp_path):
+    """At RATE arrivals a second, a 1 s freeze delays the RATE x 1 s requests that arrive
+    during it by up to 1 s: the k-th of them arrives k / RATE after the freeze began and
+    waits about 1 s - k / RATE, so the window's percentile q is at least about
+    1 s - (1 - q) x WINDOW_S. One closed-model user at a similar throughput has one
+    request in flight during the freeze, so its p99 does not show it."""
+    fault = ("--fault", "db-freeze@1", "--fault-seconds", f"{FREEZE_S:g}")
+    open_run = store.load(
+        _run(state_dir, tmp_path / "open", "--model", "open", "--rates", str(RATE), *fault)
+    )
+    closed_run = store.load(_run(state_dir, tmp_path / "closed", "--steps", "1", *fault))
+    (opened,) = open_run.scenarios["get-user"].runs
+    (closed,) = closed_run.scenarios["get-user"].runs
+    assert opened.fault_window is not None and closed.fault_window is not None
+    window = opened.fault_window
+    assert abs(window.requests - RATE * WINDOW_S) < 0.15 * RATE * WINDOW_S, window.requests
+    assert window.failures.count == 0
+    lower_p99 = (FREEZE_S - 0.01 * WINDOW_S) * 1000
+    lower_p95 = (FREEZE_S - 0.05 * WINDOW_S) * 1000
+    assert 0.8 * lower_p99 <= window.latency_ms.p99 <= (FREEZE_S + 0.5) * 1000, window.latency_ms
+    assert window.latency_ms.p95 >= 0.5 * lower_p95, window.latency_ms
+    # The same freeze, closed: one user, a similar or higher throughput, the tail hidden.
+    hidden = closed.fault_window
+    assert hidden.throughput_rps >= 0.8 * window.throughput_rps
+    assert hidden.latency_ms.max >= 0.8 * FREEZE_S * 1000, "the one delayed request is there"
+    assert window.latency_ms.p99 >= 5 * hidden.latency_ms.p99, (window.latency_ms, hidden)
+    # The steps around the fault: the schedule kept, both latencies recorded.
+    (step,) = opened.steps
+    assert step.open is not None and step.open.offered_rps == RATE and step.open.dropped == 0
+    assert step.open.lag_p99_ms is not None and step.open.lag_p99_ms < 10
+    assert step.service_latency_ms is not None
+    assert step.service_latency_ms.p50 <= step.latency_ms.p50
+    assert abs(step.throughput_rps - RATE) < 0.15 * RATE
+    assert open_run.scenarios["get-user"].plan.model == "open"
+
+
+@pytest.mark.slow
+def test_a_starved_generator_drops_and_says_so(seeded, state_dir, tmp_path) -> None:
+    """Two users cannot carry 2,000 arrivals a second: most are dropped, counted, and the
+    trust panel names the step."""
+    run_dir = _run(state_dir, tmp_path, "--model", "open", "--rates", "2000",
+                   "--max-in-flight", "2")  # fmt: skip
+    data = store.load(run_dir)
+    (run,) = data.scenarios["get-user"].runs
+    figures = run.steps[0].open
+    assert figures is not None and figures.dropped_rate > 0.2, figures
+    assert figures.arrivals == figures.dropped + run.steps[0].requests
+    assert abs(figures.arrivals - 2000 * 4) < 0.15 * 2000 * 4
+    caveats = [c for c in verdicts.warnings(data) if "dropped" in c.text]
+    assert len(caveats) == 1 and caveats[0].severity == "high"
+    assert "get-user, Flask, 2000 req/s offered" in caveats[0].text
+    html = run_page.build(run_dir).read_text()
+    assert "dropped</span>" in html and "An open model." in html
+    assert "2000 req/s offered" in html
+
+
+def _step(dropped_rate: float, lag_p99_ms: float) -> SimpleNamespace:
+    return SimpleNamespace(
+        open=OpenFigures(
+            offered_rps=100, arrivals=1000, dropped=round(dropped_rate * 1000),
+            dropped_rate=dropped_rate, lag_p50_ms=1.0, lag_p99_ms=lag_p99_ms, lag_max_ms=20.0,
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dropped_rate", "lag_ms", "expected"),
+    [
+        (0.0, 1.0, []),
+        (0.009, 9.9, []),  # just inside both choices
+        (0.01, 9.9, ["high"]),  # 1% dropped: cannot win
+        (0.0, 10.5, ["medium"]),  # behind schedule
+        (0.05, 30.0, ["high", "medium"]),
+    ],
+)
+def test_drops_and_lag_are_flagged_at_their_thresholds(dropped_rate, lag_ms, expected) -> None:
+    found = verdicts._open_warnings("s, v, 100 req/s offered", _step(dropped_rate, lag_ms))
+    assert [c.severity for c in found] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--model", "open", "--steps", "10"), "the open model's steps are arrival rates"),
+        (("--rates", "100"), "--rates is the open model's"),
+        (("--max-in-flight", "5"), "are the open model's: add --model open"),
+        (("--model", "open", "--rates", "100", "--max-in-flight", "0"), "--max-in-flight must be"),
+        (("--model", "open", "--rates", "0"), "steps must be positive"),
+        (("--model", "open", "--rates", "100", "--cross-check", "2"), "closed-model generator"),
+        (
+            (
+                "--model",
+                "sometimes",
+            ),
+            "--model",
+        ),
+        (("--model", "open", "--rates", "100", "--arrivals", "bursty"), "--arrivals"),
+    ],
+)
+def test_bad_open_model_input_is_a_one_line_error(args, expected, tmp_path) -> None:
+    argv = ("run", "--scenario", "get-user", *args, "--out", str(tmp_path))
+    assert expected in one_line_error(run_cli(*argv, env=cli_env(tmp_path)))

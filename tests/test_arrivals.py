@@ -125,3 +125,17 @@ def test_the_open_model_merges_exactly_across_processes() -> None:
     closed.open_window(_window())
     closed.record("GET /users/{id}", "flask", 1002.0, 3.0, None)
     assert "intended" not in closed.measured[3, "GET /users/{id}"].to_dict()
+
+
+def test_a_window_opened_again_counts_from_its_second_opening_only() -> None:
+    """Locust restarts the shape as the test starts, so the first window is announced
+    twice, a second apart; a worker must not count it from the first announcement."""
+    recorder = Recorder()
+    first = _window()
+    again = first.model_copy(update={"switch_at": 1001.0, "start": 1002.0, "end": 1006.0})
+    recorder.open_window(first)
+    recorder.open_window(again)
+    recorder.record("GET /users/{id}", "flask", 1001.2, 10.0, None)  # before the second start
+    recorder.record("GET /users/{id}", "flask", 1003.0, 10.0, None)
+    assert recorder.measured[3, "GET /users/{id}"].count == 1
+    assert recorder.recent == [again]

@@ -73,7 +73,11 @@ class Recorder:
         self.dropped: Counter[int] = Counter()  # open model: window -> arrivals dropped
 
     def open_window(self, window: WindowMeta) -> None:
-        self.recent = [*self.recent[-1:], window]
+        # A window opened again replaces its first opening: Locust restarts the shape once
+        # as the test starts (``reset_time``), and a worker, which never sees that
+        # restart, would otherwise count the first window from its earlier start too.
+        kept = [w for w in self.recent[-1:] if w.window != window.window]
+        self.recent = [*kept, window]
 
     def window_of(self, variant: str, started: float, completed: float) -> int | None:
         for window in self.recent:

@@ -106,8 +106,12 @@ def parse_steps(text: str) -> tuple[int, ...]:
     return steps
 
 
-Model = Literal["closed", "open"]
+LoadModel = Literal["closed", "open"]
+LOAD_MODELS: tuple[LoadModel, ...] = ("closed", "open")
 ArrivalKind = Literal["poisson", "constant"]
+ARRIVAL_KINDS: tuple[ArrivalKind, ...] = ("poisson", "constant")
+# What a step's number counts in each model: users in a loop, or arrivals per second.
+LEVEL_UNITS: dict[LoadModel, str] = {"closed": "users", "open": "req/s offered"}
 # The open model's users only carry the arrivals; a generous cap, shown in the report. An
 # arrival that finds all of them busy is dropped and counted.
 DEFAULT_MAX_IN_FLIGHT = 1000
@@ -131,7 +135,7 @@ class StepPlan:
     top_blocks: int | None = None
     # The open model (loadtests/locust/arrivals.py): the steps are arrival rates (req/s),
     # arrivals Poisson or evenly spaced, carried by at most ``max_in_flight`` users.
-    model: Model = "closed"
+    model: LoadModel = "closed"
     arrivals: ArrivalKind = "poisson"
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
@@ -142,7 +146,7 @@ class StepPlan:
     @property
     def level_unit(self) -> str:
         """What a step's number counts: users (closed) or requests per second offered."""
-        return "req/s offered" if self.open else "users"
+        return LEVEL_UNITS[self.model]
 
     def __post_init__(self) -> None:
         for name, count in (("blocks", self.blocks), ("top blocks", self.top_blocks)):
@@ -169,7 +173,11 @@ class StepPlan:
     def switch_for(self, users: int) -> float:
         """The warm-up after a switch at ``users``: latency settles later under more load
         (README, "Blocks, intervals and verdicts")."""
-        return min(self.switch_s + users * SWITCH_PER_USER_S, max(self.switch_s, MAX_SWITCH_S))
+        return min(self.switch_s + users * SWITCH_PER_USER_S, self.switch_max_s)
+
+    @property
+    def switch_max_s(self) -> float:
+        return max(self.switch_s, MAX_SWITCH_S)
 
     def blocks_at(self, users: int) -> int:
         top = self.top_blocks if self.top_blocks is not None else self.blocks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,24 @@ def _stop_group(process: subprocess.Popen[str]) -> None:
             with contextlib.suppress(ProcessLookupError):  # its children may outlive it
                 os.killpg(process.pid, signal.SIGKILL)
         return
+
+
+OLD_RESULTS = PROJECT_ROOT / "tests" / "data" / "results-v1.json"  # schema 1, converted on load
+
+
+def old_run(parent: Path, name: str = "old-run") -> Path:
+    """A run directory holding the oldest results document the suite still reads."""
+    run_dir = parent / name
+    run_dir.mkdir(exist_ok=True)
+    shutil.copy(OLD_RESULTS, run_dir / "results.json")
+    return run_dir
+
+
+def run_to_dir(state_dir: Path, out: Path, *args: str, timeout: float = 300) -> Path:
+    """``run ARGS --out OUT`` as a user runs it; it must succeed; its run directory."""
+    result = run_cli("run", *args, "--out", str(out), env=cli_env(state_dir), timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    return only_run_dir(out)
 
 
 def only_run_dir(out: Path) -> Path:

@@ -29,7 +29,7 @@ from loadtests.results.models import (
     Step,
     Window,
 )
-from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
+from tests.helpers import PROJECT_ROOT, cli_env, old_run, one_line_error, only_run_dir, run_cli
 
 AA_VARIANTS = PROJECT_ROOT / "loadtests" / "aa-variants.toml"
 
@@ -347,9 +347,7 @@ def test_pools_that_do_not_fit_the_embedded_server_raise_its_max_connections(
 
 
 def test_calibrate_needs_a_copy_of_the_baseline(state_dir, tmp_path) -> None:
-    run = tmp_path / "old-run"
-    run.mkdir()
-    (run / "results.json").write_text((PROJECT_ROOT / "tests/data/results-v1.json").read_text())
+    run = old_run(tmp_path)
     line = one_line_error(run_cli("calibrate", str(run), env=cli_env(state_dir)))
     assert "no A/A comparison found" in line
     line = one_line_error(run_cli("calibrate", str(tmp_path / "nowhere"), env=cli_env(state_dir)))

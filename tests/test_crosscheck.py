@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -26,21 +25,18 @@ from loadtests.results.models import (
 )
 from loadtests.run.extras import crosscheck
 from tests.conftest import start_service
-from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
+from tests.helpers import cli_env, old_run, one_line_error, run_cli, run_to_dir
 
 needs_wrk = pytest.mark.skipif(
     crosscheck.find_wrk() is None, reason="wrk is not installed (apt-get install wrk)"
 )
-OLD_RESULTS = PROJECT_ROOT / "tests" / "data" / "results-v1.json"
 SCENARIO = "select-update"
 SHORT = ("--steps", "5,20", "--step-seconds", "4", "--warmup-seconds", "1", "--blocks", "2",
          "--switch-seconds", "1", "--no-ceiling", "--scenario", SCENARIO)  # fmt: skip
 
 
 def _run(state_dir: Path, out: Path, *args: str) -> Path:
-    result = run_cli("run", *SHORT, *args, "--out", str(out), env=cli_env(state_dir), timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    return only_run_dir(out)
+    return run_to_dir(state_dir, out, *SHORT, *args)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +161,7 @@ def test_a_disagreement_reaches_the_at_a_glance_section(kept_alive, tmp_path) ->
 
 def test_the_analysis_reads_only_blocks_both_generators_ran(tmp_path) -> None:
     """A variant with no wrk turn is left out of the agreement, not compared with nothing."""
-    data = store.load(_old_run(tmp_path))
+    data = store.load(old_run(tmp_path))
     name = next(iter(data.scenarios))
     data.scenarios[name].cross_check = CrossCheck(
         design="blocks", scenario=name, users=50, blocks=2, window_seconds=4,
@@ -177,7 +173,7 @@ def test_the_analysis_reads_only_blocks_both_generators_ran(tmp_path) -> None:
 def _synthetic(tmp_path: Path, locust: list[float], wrk: list[float]) -> RunResults:
     """Four blocks of two variants under both generators: the variant's throughput is the
     baseline's times ``locust`` (or ``wrk``) block by block; p99 is the same for both."""
-    data = store.load(_old_run(tmp_path))
+    data = store.load(old_run(tmp_path))
     name = next(iter(data.scenarios))
     baseline, variant = data.scenarios[name].variants[:2]
     base_rps, base_p99 = [100.0, 120.0, 90.0, 110.0], [50.0, 52.0, 48.0, 51.0]
@@ -273,15 +269,8 @@ def _figures(rps: float, p50: float) -> GeneratorFigures:
     )  # fmt: skip
 
 
-def _old_run(tmp_path: Path) -> Path:
-    run_dir = tmp_path / "old-run"
-    run_dir.mkdir(exist_ok=True)
-    shutil.copy(OLD_RESULTS, run_dir / "results.json")
-    return run_dir
-
-
 def test_older_cross_checks_still_warn_and_render(tmp_path) -> None:
-    data = store.load(_old_run(tmp_path))
+    data = store.load(old_run(tmp_path))
     data.cross_check = CrossCheck(
         endpoint="GET /users/{id}", users=50, warmup_seconds=3, window_seconds=8,
         wrk_version="wrk 4.1.0", wrk_command="wrk --threads 1 ...",
@@ -315,7 +304,7 @@ def test_without_wrk_the_run_says_how_to_install_it_before_it_starts(tmp_path) -
 
 
 def test_without_wrk_the_report_says_it_was_skipped(tmp_path) -> None:
-    data = store.load(_old_run(tmp_path))
+    data = store.load(old_run(tmp_path))
     name = next(iter(data.scenarios))
     data.scenarios[name].cross_check = CrossCheck(
         design="blocks", scenario=name, users=50, blocks=4, window_seconds=4,
@@ -351,7 +340,7 @@ def test_bad_cross_check_input_is_a_one_line_error(args, expected, tmp_path) -> 
 
 def test_results_without_a_cross_check_still_render(tmp_path) -> None:
     # Schema 1 (converted on load) and a later document written before the fields existed.
-    old = _old_run(tmp_path)
+    old = old_run(tmp_path)
     assert json.loads((old / "results.json").read_text())["schema_version"] == 1
     written = store.load(old).model_dump(mode="json")
     del written["cross_check"]

@@ -13,7 +13,7 @@ from loadtests.report import run_page, verdicts
 from loadtests.results import store
 from loadtests.results.models import OpenFigures
 from loadtests.run.extras.faults import FAULT_MARGIN_S
-from tests.helpers import cli_env, one_line_error, only_run_dir, run_cli
+from tests.helpers import cli_env, one_line_error, run_cli, run_to_dir
 
 RATE = 300  # req/s offered
 FREEZE_S = 1.0
@@ -23,9 +23,7 @@ COMMON = ("--scenario", "get-user", "--services", "flask", "--blocks", "1", "--s
 
 
 def _run(state_dir: Path, out: Path, *args: str) -> Path:
-    result = run_cli("run", *COMMON, *args, "--out", str(out), env=cli_env(state_dir), timeout=240)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    return only_run_dir(out)
+    return run_to_dir(state_dir, out, *COMMON, *args, timeout=240)
 
 
 @pytest.mark.slow

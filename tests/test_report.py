@@ -13,7 +13,7 @@ import pytest
 from loadtests.report import compare_page, index_page, run_page
 from loadtests.results import analysis, store
 from tests.browser import ARTIFACTS, CHROMIUM, NO_CHROMIUM, open_page
-from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli
+from tests.helpers import cli_env, old_run, one_line_error, run_cli
 
 
 class Cells(HTMLParser):
@@ -180,9 +180,7 @@ def test_warnings_flag_saturation_and_a_bigger_connection_budget(two_runs) -> No
 def test_results_from_schema_1_still_render(tmp_path) -> None:
     """A results.json written before variants existed: two services, one round, and
     percentiles that mixed failures in."""
-    run_dir = tmp_path / "20261123-035441-default"
-    run_dir.mkdir()
-    shutil.copy(PROJECT_ROOT / "tests" / "data" / "results-v1.json", run_dir / "results.json")
+    run_dir = old_run(tmp_path, "20261123-035441-default")
     data = store.load(run_dir)
     assert data.run.variants == ["flask", "fastapi"] and data.run.rounds == 1
     step = data.scenarios["mixed"].runs[0].steps[0]

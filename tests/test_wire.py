@@ -138,7 +138,7 @@ def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> Non
 
 def test_no_variant_is_favoured_by_its_position() -> None:
     """Over many blocks each variant takes each position about equally often."""
-    orders = list(schedule.block_orders(list(HOSTS), 3000, random.Random(5)))
+    orders = list(schedule.block_orders([list(HOSTS)] * 3000, random.Random(5)))
     for position in range(3):
         counts = Counter(order[position] for order in orders)
         assert all(900 < n < 1100 for n in counts.values()), (position, counts)

@@ -21,7 +21,9 @@ from loadtests.infra import database
 from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
+    ARRIVAL_KINDS,
     DEFAULT_MAX_IN_FLIGHT,
+    LOAD_MODELS,
     MAX_BLOCKS,
     PROFILES,
     SCENARIOS,
@@ -70,7 +72,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--steps", help="rising user counts, e.g. 10,50,100,200")
     parser.add_argument(
         "--model",
-        choices=("closed", "open"),
+        choices=LOAD_MODELS,
         help="closed (default): users in a loop; open: requests arrive at --rates per second "
         "whatever the answers, timed from their intended start (the profile's: open and "
         "open-smoke are open)",
@@ -78,7 +80,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--rates", help="the open model's rising arrival rates, e.g. 100,300")
     parser.add_argument(
         "--arrivals",
-        choices=("poisson", "constant"),
+        choices=ARRIVAL_KINDS,
         help="the open model's arrivals: poisson (default) or evenly spaced",
     )
     parser.add_argument(

@@ -1,5 +1,5 @@
-"""Open-model arrivals inside one Locust process (issue 20, first part; not yet reachable
-from the command line).
+"""Open-model arrivals inside one Locust process (``run --model open``; README, "Two
+models").
 
 In the closed model a user sends its next request when the previous one is answered, so
 a slow service receives fewer requests and a stall postpones the requests that would

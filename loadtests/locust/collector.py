@@ -171,8 +171,8 @@ def _switch_message(environment: Environment, msg: Any, **_: Any) -> None:
 def _take_turn(window: WindowMeta, host: str, fresh: bool, close: bool, share: float) -> None:
     recorder.open_window(window)
     paused = window.generator != "locust"  # another generator's turn: the users wait
-    turn.switch(host, window.variant, window.window, fresh, paused, close)
-    turn.current.open = window.arrivals is not None
+    opened = window.arrivals is not None
+    turn.switch(host, window.variant, window.window, fresh, paused, close, opened)
     if window.arrivals is not None and not paused and share > 0:
         arrivals.current.start(window.users * share, window.arrivals, window.window)
     else:

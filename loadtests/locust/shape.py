@@ -27,7 +27,7 @@ import gevent
 from locust import LoadTestShape
 from locust.runners import MasterRunner
 
-from loadtests.plan import DRAIN_S, StepPlan
+from loadtests.plan import DRAIN_S, LEVEL_UNITS, StepPlan
 from loadtests.recording import schedule, wire
 from loadtests.recording.wire import Schedule, Segment, WindowMeta
 
@@ -42,7 +42,7 @@ class Progress:
     blocks: int
     phase: str  # warm-up, measuring
     total_left_s: float
-    unit: str = "users"  # what the segment's number counts (req/s offered: open model)
+    unit: str = LEVEL_UNITS["closed"]  # what the segment's number counts
 
 
 @dataclass
@@ -158,6 +158,6 @@ class RisingSteps(LoadTestShape):
                 blocks=max(s.block for s in self.schedule.segments if s.step == self.segment.step),
                 phase="warm-up" if now < meta.start else "measuring",
                 total_left_s=max(0.0, left),
-                unit="req/s offered" if self.schedule.arrivals else "users",
+                unit=LEVEL_UNITS["open" if self.schedule.arrivals else "closed"],
             )
         )

@@ -24,6 +24,8 @@ class Turn:
 current = Turn()
 
 
-def switch(host: str, variant: str, turn: int, fresh: bool, paused: bool, close: bool) -> None:
+def switch(
+    host: str, variant: str, turn: int, fresh: bool, paused: bool, close: bool, arrivals: bool
+) -> None:
     current.host, current.variant, current.turn = host, variant, turn
-    current.fresh, current.paused, current.close = fresh, paused, close
+    current.fresh, current.paused, current.close, current.open = fresh, paused, close, arrivals

@@ -17,7 +17,7 @@ variant, reported apart and never compared.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
@@ -29,22 +29,18 @@ WRK_TAIL_S = 1.0  # wrk runs whole seconds: room to stop before the next turn be
 T = TypeVar("T")
 
 
-def block_orders(variants: Sequence[T], blocks: int, rng: random.Random) -> Iterator[list[T]]:
-    """A random order per block whose first variant is never the previous block's first."""
+def block_orders(blocks: Iterable[Sequence[T]], rng: random.Random) -> Iterator[list[T]]:
+    """A random order of each block's turns whose first is never the previous block's
+    first (a block's turns may differ: wrk's come only in the cross-check's blocks)."""
     previous: T | None = None
-    for _ in range(blocks):
-        order = shuffled(variants, previous, rng)
+    for turns in blocks:
+        order = list(turns)
+        rng.shuffle(order)
+        if len(order) > 1 and order[0] == previous:
+            swap = rng.randrange(1, len(order))
+            order[0], order[swap] = order[swap], order[0]
         previous = order[0]
         yield order
-
-
-def shuffled(items: Sequence[T], not_first: T | None, rng: random.Random) -> list[T]:
-    order = list(items)
-    rng.shuffle(order)
-    if len(order) > 1 and order[0] == not_first:
-        swap = rng.randrange(1, len(order))
-        order[0], order[swap] = order[swap], order[0]
-    return order
 
 
 def build(
@@ -65,15 +61,15 @@ def build(
     for step, users in enumerate(plan.steps):
         turns: list[tuple[int, str, Generator]] = []  # (block, variant, generator)
         if fault is not None and fault[0] == step + 1:
-            alone = next(block_orders(list(hosts), 1, rng))
+            alone = next(block_orders([list(hosts)], rng))
             turns += [(FAULT_BLOCK, name, "locust") for name in alone]
         crossed = cross_blocks if users == plan.steps[-1] else 0
-        first: tuple[str, Generator] | None = None
-        for block in range(1, plan.blocks_at(users) + 1):
-            kinds: tuple[Generator, ...] = ("locust", "wrk") if block <= crossed else ("locust",)
-            candidates: list[tuple[str, Generator]] = [(n, k) for n in hosts for k in kinds]
-            order = shuffled(candidates, first, rng)
-            first = order[0]
+        kinds: list[tuple[Generator, ...]] = [
+            ("locust", "wrk") if block <= crossed else ("locust",)
+            for block in range(1, plan.blocks_at(users) + 1)
+        ]
+        each = [[(name, kind) for name in hosts for kind in mine] for mine in kinds]
+        for block, order in enumerate(block_orders(each, rng), start=1):
             turns += [(block, name, kind) for name, kind in order]
         positions: dict[tuple[int, Generator], int] = {}
         for index, (block, variant, generator) in enumerate(turns):

@@ -52,6 +52,12 @@ class Tally:
     def count(self) -> int:
         return self.ok.count + self.failed.count
 
+    @property
+    def timed(self) -> Histogram:
+        """The successes' latency as every figure and verdict uses it: from the intended
+        start in the open model, from the send in the closed one."""
+        return self.intended if self.intended is not None else self.ok
+
     def add(
         self,
         micros: int,

@@ -47,7 +47,6 @@ from loadtests.results.models import (
 TOLERANCE = 0.15  # a choice: wrk's throughput may differ from Locust's by this fraction
 VERDICT_METRICS = ("throughput", "p99")  # the headline's primary metrics at its step
 METRICS = ("throughput", "p50", "p99")
-UNITS = {"throughput": "req/s", "p50": "ms", "p99": "ms"}
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,6 @@ class Agreement:
     @property
     def ratio(self) -> float:
         return self.wrk / self.locust
-
-    @property
-    def differs(self) -> bool:
-        return self.paired is not None and self.paired.p < ALPHA
 
     @property
     def outside_tolerance(self) -> bool:
@@ -167,14 +162,10 @@ def _agreement(
     return Agreement(
         variant,
         metric,
-        _geomean([b for _, b in usable]),
-        _geomean([a for a, _ in usable]),
+        stats.geometric_mean([b for _, b in usable]),
+        stats.geometric_mean([a for a, _ in usable]),
         stats.paired(logs) if len(logs) >= 2 else None,
     )
-
-
-def _geomean(values: list[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else 0.0
 
 
 def _cell(variant: str, users: int, windows: list[CrossWindow]) -> analysis.Cell:
@@ -189,9 +180,9 @@ def _cell(variant: str, users: int, windows: list[CrossWindow]) -> analysis.Cell
         )
         for w in windows
     ]  # fmt: skip
-    rps = _geomean([b.throughput_rps for b in blocks if b.throughput_rps > 0])
-    p50 = _geomean([b.p50 for b in blocks if b.p50 > 0])
-    p99 = _geomean([b.p99 for b in blocks if b.p99 > 0])
+    rps = stats.geometric_mean([b.throughput_rps for b in blocks if b.throughput_rps > 0])
+    p50 = stats.geometric_mean([b.p50 for b in blocks if b.p50 > 0])
+    p99 = stats.geometric_mean([b.p99 for b in blocks if b.p99 > 0])
     latency = Latency(p50=p50, p90=p99, p95=p99, p99=p99, p99_9=p99, max=p99, min=0, mean=p50)
     rate = statistics.fmean(b.error_rate for b in blocks) if blocks else 0.0
     step = Step(
@@ -401,12 +392,10 @@ def _rows(found: CrossView) -> list[dict[str, Any]]:
             {
                 "variant": variant,
                 "agreements": {a.metric: a for a in found.agreements if a.variant == variant},
-                "errors": {"locust": _mean(locust, "error_rate"), "wrk": _mean(wrk, "error_rate")},
                 "cpu": {"locust": _mean(locust, "generator_cpu_percent"),
                         "wrk": _mean(wrk, "generator_cpu_percent")},
                 "opens": {"locust": _mean(locust, "opens_per_s"), "wrk": _mean(wrk, "opens_per_s")},
                 "queue": {"locust": _mean(locust, "queue_ms"), "wrk": _mean(wrk, "queue_ms")},
-                "app": {"locust": _mean(locust, "app_ms"), "wrk": _mean(wrk, "app_ms")},
             }
         )  # fmt: skip
     return rows

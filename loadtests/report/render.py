@@ -11,6 +11,8 @@ import jinja2
 
 from loadtests import files
 from loadtests.report import fmt
+from loadtests.results.comparisons import FAILING_RATE
+from loadtests.results.models import LAG_WARN_MS
 
 HERE = Path(__file__).parent
 ASSETS = {
@@ -33,6 +35,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         ms=fmt.ms, number=fmt.number, percent=fmt.percent, when=fmt.when, duration=fmt.duration
     )
+    env.globals.update(FAILING_RATE=FAILING_RATE, LAG_WARN_MS=LAG_WARN_MS)
     return env
 
 

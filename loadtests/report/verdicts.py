@@ -23,6 +23,7 @@ from loadtests.results.comparisons import (
 )
 from loadtests.results.models import (
     FOREIGN_PERCENT,
+    LAG_WARN_MS,
     SATURATED_SECONDS,
     AuditResult,
     RunResults,
@@ -413,9 +414,6 @@ def _budget_warnings(results: RunResults) -> list[Caveat]:
                 )
             )
     return found
-
-
-LAG_WARN_MS = 10.0  # a choice: the generator's lag p99 beyond which a step is flagged
 
 
 def _open_warnings(where: str, step: Any) -> list[Caveat]:

@@ -13,6 +13,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadtests.plan import LEVEL_UNITS, ArrivalKind, LoadModel
+
 SCHEMA_VERSION: Final = 3
 
 Status = Literal["running", "complete", "partial", "failed"]
@@ -107,6 +109,7 @@ class Window(Model):
 
 SATURATED_SECONDS = 3  # saturated this many seconds of a window: the generator is flagged
 FOREIGN_PERCENT = 10.0  # % of a core busy with processes the suite did not start
+LAG_WARN_MS = 10.0  # a choice: the open model's generator lag p99 beyond which a step is flagged
 
 
 class StepCpu(Model):
@@ -364,10 +367,10 @@ class Plan(Model):
     )
     switch_per_user_seconds: float = Field(0.0, description="and this much more per user")
     switch_max_seconds: float | None = Field(None, description="at most this long")
-    model: Literal["closed", "open"] = Field(
+    model: LoadModel = Field(
         "closed", description="closed: steps are users in a loop; open: arrival rates (req/s)"
     )
-    arrivals: Literal["poisson", "constant"] | None = Field(
+    arrivals: ArrivalKind | None = Field(
         None, description="the open model's arrivals (null: closed)"
     )
     max_in_flight: int | None = Field(
@@ -376,7 +379,7 @@ class Plan(Model):
 
     @property
     def unit(self) -> str:
-        return "req/s offered" if self.model == "open" else "users"
+        return LEVEL_UNITS[self.model]
 
 
 class Ceiling(Model):

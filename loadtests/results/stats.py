@@ -188,6 +188,11 @@ def log_ratio_interval(
     return t_interval(logs, transform=math.exp)
 
 
+def geometric_mean(values: Sequence[float]) -> float:
+    """exp(mean(log v)) of positive values; 0 for none."""
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else 0.0
+
+
 def cv(values: Sequence[float]) -> float | None:
     """Coefficient of variation (sample standard deviation / mean)."""
     if len(values) < 2 or statistics.fmean(values) == 0:

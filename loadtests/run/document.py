@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.infra import cpu, database, environment
-from loadtests.plan import MAX_SWITCH_S, SCENARIOS, SWITCH_PER_USER_S
+from loadtests.plan import SCENARIOS, SWITCH_PER_USER_S
 from loadtests.results.models import (
     CpuLayoutInfo,
     DatabaseInfo,
@@ -102,7 +102,7 @@ def skeleton(
                     max_in_flight=s.plan.max_in_flight if s.plan.open else None,
                     switch_seconds=s.plan.switch_s,
                     switch_per_user_seconds=SWITCH_PER_USER_S,
-                    switch_max_seconds=max(s.plan.switch_s, MAX_SWITCH_S),
+                    switch_max_seconds=s.plan.switch_max_s,
                 ),
                 design="blocks",
             )

@@ -90,14 +90,12 @@ def traffic(tally: Tally, seconds: float) -> dict[str, Any]:
     time of the successful ones went."""
     count = tally.count
     failed = tally.failed.count
-    # The open model's successes are timed from their intended start: that is the
-    # latency every figure and verdict uses; the service time is kept beside it.
-    timed = tally.intended if tally.intended is not None else tally.ok
     return {
         "requests": count,
         "successes": tally.ok.count,
         "throughput_rps": round(tally.ok.count / seconds, 2) if seconds > 0 else 0.0,
-        "latency_ms": latency(timed),
+        "latency_ms": latency(tally.timed),
+        # The open model: the service time, from the actual send, beside the latency above.
         "service_latency_ms": latency(tally.ok) if tally.intended is not None else None,
         "failures": Failures(
             count=failed,
@@ -186,7 +184,6 @@ def _step(
         blocks.append(_block(meta, merged(endpoints.values()), cpu, recorded.dropped))
     seconds = sum(meta.end - meta.start for meta in metas)
     total = merged(pooled.values())
-    timed = total.intended if total.intended is not None else total.ok
     return Step(
         step=metas[0].step,
         users=metas[0].users,
@@ -199,7 +196,7 @@ def _step(
         cpu=_pooled_cpu(cpus),
         stability=_stability(series, metas),
         blocks=blocks,
-        latency_histogram=cast(dict[str, Any], timed.to_dict()),
+        latency_histogram=cast(dict[str, Any], total.timed.to_dict()),
         open=_open(metas, total, recorded.dropped),
     )
 
@@ -225,7 +222,7 @@ def _block(
     meta: WindowMeta, tally: Tally, cpu: StepCpu | None, dropped: dict[int, int]
 ) -> BlockValues:
     seconds = meta.end - meta.start
-    found = latency(tally.intended if tally.intended is not None else tally.ok)
+    found = latency(tally.timed)
     return BlockValues(
         block=meta.block,
         position=meta.position,

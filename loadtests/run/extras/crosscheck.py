@@ -310,8 +310,15 @@ class CrossCheckExtra(Extra):
     def _locust_windows(
         self, plan: ScenarioPlan, outcomes: dict[str, VariantRun]
     ) -> list[CrossWindow]:
-        """Locust's windows of the same blocks, from the variants' steps."""
+        """Locust's windows of the same blocks, from the variants' steps. A block keeps no
+        Server-Timing breakdown, so Locust's queue/app/pool/db are the step's means over
+        all its blocks (wrk's are its own turn's)."""
         users = plan.plan.steps[-1]
+        turns = {
+            (m.variant, m.block): m
+            for m in self.metas.values()
+            if m.generator == "locust" and m.users == users
+        }
         found = []
         for variant, outcome in outcomes.items():
             step = next((s for s in outcome.steps if s.users == users), None)
@@ -319,15 +326,7 @@ class CrossCheckExtra(Extra):
             for block in step.blocks if step else []:
                 if block.block > self.blocks:
                     continue
-                meta = next(
-                    (
-                        m
-                        for m in self.metas.values()
-                        if m.generator == "locust" and m.users == users
-                        and m.block == block.block and m.variant == variant
-                    ),
-                    None,
-                )  # fmt: skip
+                meta = turns.get((variant, block.block))
                 found.append(
                     CrossWindow(
                         block=block.block, variant=variant, generator="locust",

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from loadtests.commands import (
     calibrate,
+    capacity,
     claims,
     db,
     overhead,
@@ -40,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db, serve, run, ui, report, overhead, calibrate, settings, claims):
+    for module in (db, serve, run, capacity, ui, report, overhead, calibrate, settings, claims):
         module.add_parser(commands)
     return parser
 

@@ -138,6 +138,10 @@ class StepPlan:
     model: LoadModel = "closed"
     arrivals: ArrivalKind = "poisson"
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # Each variant's own level at every step, where they differ (capacity's probes offer
+    # every variant a rate near its own limit). ``steps`` then holds each step's highest
+    # level: the warm-up after a switch follows it, the same for every variant's turn.
+    variant_steps: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def open(self) -> bool:
@@ -158,6 +162,14 @@ class StepPlan:
             )
         if self.open and self.steps[-1] > MAX_RATE:
             raise PlanError(f"rates must be at most {MAX_RATE} req/s, got {self.steps[-1]}")
+        for variant, levels in self.variant_steps:
+            if len(levels) != len(self.steps) or any(
+                not 1 <= mine <= top for mine, top in zip(levels, self.steps, strict=False)
+            ):
+                raise PlanError(
+                    f"{variant}'s steps {levels} do not fit the steps {self.steps}: one "
+                    "positive level per step, at most the step's highest"
+                )
         for name, value, least in (
             ("step seconds", self.measure_s, MIN_MEASURE_S),
             ("warm-up seconds", self.warmup_s, 1),
@@ -178,6 +190,10 @@ class StepPlan:
     @property
     def switch_max_s(self) -> float:
         return max(self.switch_s, MAX_SWITCH_S)
+
+    def level(self, variant: str, step: int) -> int:
+        """``variant``'s users (or rate) at ``step`` (0 = the first)."""
+        return dict(self.variant_steps).get(variant, self.steps)[step]
 
     def blocks_at(self, users: int) -> int:
         top = self.top_blocks if self.top_blocks is not None else self.blocks

@@ -8,13 +8,15 @@ from typing import Any
 
 from loadtests.errors import SuiteError
 from loadtests.paths import REPORTS_DIR
-from loadtests.report import compare_page, index_page, run_page
+from loadtests.report import capacity_page, compare_page, index_page, run_page
+from loadtests.results import capacity
 
 
 def add_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report",
-        help="rebuild a run's HTML report (and reports/index.html) from its results.json",
+        help="rebuild a run's HTML report (and reports/index.html) from its results.json "
+        "(or a capacity search's from its capacity.json)",
     )
     report.add_argument("run", help="a run directory, or a run id under reports/")
     report.set_defaults(handler=handle_report)
@@ -38,7 +40,8 @@ def resolve_run(text: str) -> Path:
 
 def handle_report(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run)
-    page = run_page.build(run_dir)
+    is_capacity = (run_dir / capacity.FILENAME).exists()
+    page = capacity_page.build(run_dir) if is_capacity else run_page.build(run_dir)
     print(f"report: {page}")
     if run_dir.parent == REPORTS_DIR.resolve():
         print(f"index: {index_page.build(REPORTS_DIR)}")

@@ -77,7 +77,8 @@ def build(
             length = fault[1] if fault is not None and block == FAULT_BLOCK else plan.measure_s
             position = positions[block, generator] = positions.get((block, generator), 0) + 1
             segment = Segment(
-                window=len(segments), step=step, users=users, block=block, position=position,
+                window=len(segments), step=step, users=plan.level(variant, step), block=block,
+                position=position,
                 variant=variant, host=hosts[variant], switch_s=clock, start_s=clock + warmup,
                 end_s=clock + warmup + length, generator=generator,
                 tail_s=WRK_TAIL_S if generator == "wrk" else 0.0,

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from loadtests.results.analysis import Cell, Grid
+from loadtests.results.capacity import CapacityResults
+from loadtests.results.stats import geometric_mean
 
 # Distinct hues (Tableau 10 after the two original stacks' blue and orange).
 VARIANT_COLORS = {
@@ -215,3 +217,53 @@ def per_endpoint(
             }
         )
     return charts
+
+
+def hockey_stick(chart_id: str, found: CapacityResults, colors: dict[str, str]) -> dict[str, Any]:
+    """capacity: latency against offered rate per variant (each rate's geometric mean over
+    its probes), the SLO as a line, and each variant's capacity marked on it."""
+    field, slo = found.slo.field, found.slo.limit_ms
+    marks = {
+        name: e.capacity_rps
+        for name, e in found.estimates.items()
+        if e.capacity_rps is not None and e.status == "estimated"
+    }
+    xs = sorted({float(p.rate) for p in found.probes} | set(marks.values()))
+
+    def curve(variant: str, metric: str) -> list[float | None]:
+        at: dict[float, list[float]] = {}
+        for probe in found.probes:
+            if probe.variant == variant and probe.latency_ms[metric] > 0:
+                at.setdefault(float(probe.rate), []).append(probe.latency_ms[metric])
+        return [round(geometric_mean(at[x]), 3) if x in at else None for x in xs]
+
+    series: list[dict[str, Any]] = []
+    for variant in found.variants:
+        label, color = found.labels[variant], colors[variant]
+        series.append(
+            {"label": f"{label} {found.slo.percentile}", "color": color, "dash": [],
+             "spanGaps": True, "values": curve(variant, field)}
+        )  # fmt: skip
+        if field != "p50":
+            series.append(
+                {"label": f"{label} p50", "color": color, "dash": METRIC_DASH["p50"],
+                 "spanGaps": True, "values": curve(variant, "p50")}
+            )  # fmt: skip
+        if variant in marks:
+            series.append(
+                {"label": f"{label} capacity", "color": color, "dash": [], "width": 0,
+                 "marker": 11, "values": [slo if x == marks[variant] else None for x in xs]}
+            )  # fmt: skip
+    series.append(
+        {"label": f"SLO {found.slo.label}", "color": "#555555", "dash": [6, 4], "width": 1,
+         "spanGaps": True, "values": [slo for _ in xs]}
+    )  # fmt: skip
+    return {
+        "id": chart_id,
+        "title": f"Latency against offered rate ({found.slo.percentile} solid"
+        + (", p50 dotted" if field != "p50" else "")
+        + "; dots: each variant's capacity on the SLO line)",
+        "x": {"label": "requests per second offered", "values": xs, "log": False},
+        "y": {"label": "ms, from the intended start (log scale)", "log": True},
+        "series": series,
+    }

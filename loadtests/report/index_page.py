@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.errors import SuiteError
+from loadtests.report import capacity_page, render, run_page, verdicts
 from loadtests.report import claims_page as claims_page
-from loadtests.report import render, run_page, verdicts
-from loadtests.results import analysis, store
+from loadtests.results import analysis, capacity, store
 from loadtests.results.models import RunResults
 
 FILENAME = "index.html"
@@ -48,16 +48,35 @@ def _replicates(data: RunResults) -> str:
     return f"{data.run.rounds} round{'s' if data.run.rounds != 1 else ''}"
 
 
+def _capacity_entry(directory: Path) -> dict[str, Any]:
+    try:
+        found = capacity.load(directory)
+    except SuiteError as exc:
+        return {"id": directory.name, "readable": False, "problem": str(exc)}
+    return {
+        "id": directory.name,
+        "readable": True,
+        "started_at": found.started_at,
+        "status": found.status,
+        "headline": capacity_page.headline(found),
+        "has_report": (directory / capacity_page.FILENAME).exists(),
+    }
+
+
 def build(reports_dir: Path) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
-    runs, comparisons = [], []
+    runs, comparisons, searches = [], [], []
     for child in sorted(reports_dir.iterdir(), reverse=True):
         if not child.is_dir():
             continue
         if (child / store.FILENAME).exists():
             runs.append(_entry(child))
+        elif (child / capacity.FILENAME).exists():
+            searches.append(_capacity_entry(child))
         elif (child / "index.html").exists() and child.name.startswith("compare-"):
             comparisons.append(child.name)
     claims = claims_page.index_entries(reports_dir)
-    html = render.page("index.html.j2", runs=runs, comparisons=comparisons, claims=claims)
+    html = render.page(
+        "index.html.j2", runs=runs, comparisons=comparisons, claims=claims, searches=searches
+    )
     return render.write(reports_dir / FILENAME, html)

@@ -376,6 +376,11 @@ class Plan(Model):
     max_in_flight: int | None = Field(
         None, description="the open model's cap on requests in flight (null: closed)"
     )
+    variant_steps: dict[str, list[int]] | None = Field(
+        None,
+        description="each variant's own level per step where they differ (capacity's probes; "
+        "steps then holds each step's highest); null: every variant at steps",
+    )
 
     @property
     def unit(self) -> str:

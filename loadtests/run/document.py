@@ -101,6 +101,7 @@ def skeleton(
                     arrivals=s.plan.arrivals if s.plan.open else None,
                     max_in_flight=s.plan.max_in_flight if s.plan.open else None,
                     switch_seconds=s.plan.switch_s,
+                    variant_steps={v: list(levels) for v, levels in s.plan.variant_steps} or None,
                     switch_per_user_seconds=SWITCH_PER_USER_S,
                     switch_max_seconds=s.plan.switch_max_s,
                 ),

@@ -74,6 +74,7 @@ def _room_for_every_pool(
 def run_name(options: RunOptions) -> str:
     scenarios = [s.scenario for s in options.scenarios]
     label = options.profile if options.profile and len(scenarios) > 1 else "+".join(scenarios)
+    label = options.name or label
     return f"{files.stamp()}-{label}" + ("-pgbouncer" if options.pgbouncer else "")
 
 

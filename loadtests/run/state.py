@@ -35,6 +35,7 @@ class RunOptions:
     fault: FaultPlan | None = None  # injected into every variant's run (extras/faults.py)
     audit: bool = False  # check every acknowledged write after each run (extras/audit.py)
     ceiling: bool = True  # pgbench on the scenario's SQL before the variants run it
+    name: str | None = None  # the run directory's name after its time stamp (capacity's probes)
 
     @property
     def variant_names(self) -> list[str]:

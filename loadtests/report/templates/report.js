@@ -55,8 +55,12 @@
         spec.series.map(function (s) {
           return {
             label: s.label, stroke: s.color, dash: s.dash,
-            width: s.width || (s.scale === "users" ? 1 : 2),
-            scale: s.scale || "y", spanGaps: false, points: { show: xs.length <= 12, size: 6 },
+            width: s.width !== undefined ? s.width : (s.scale === "users" ? 1 : 2),
+            // spanGaps: a series measured at only some of the x values (capacity's probes);
+            // marker: points alone, no line (capacity's marks on the SLO line)
+            scale: s.scale || "y", spanGaps: !!s.spanGaps,
+            points: s.marker ? { show: true, size: s.marker, fill: s.color, width: 2 }
+                             : { show: xs.length <= 12 || !!s.spanGaps, size: 6 },
             value: function (u, v) { return formatValue(v); }
           };
         }))

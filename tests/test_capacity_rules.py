@@ -1,0 +1,233 @@
+"""capacity's rules on synthetic probes: the SLO and error-limit grammar, the score, the
+bracket, the bisection's next rate and Fieller's crossing (a case that must bound the
+capacity, one that must not, and the interval's coverage), the headline's words, the page,
+and the command's refusals (one line, exit 2)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from loadtests.cli import main
+from loadtests.errors import SuiteError
+from loadtests.report import capacity_page
+from loadtests.results import capacity, stats
+from loadtests.results.capacity import CapacityResults, Probe, Settings, Slo
+
+SLO = Slo(percentile="p99", limit_ms=250.0)
+
+
+def probe(variant: str, rate: int, p99: float, failures: int = 0, block: int = 1) -> Probe:
+    arrivals = max(rate * 4, 1)
+    rate_failed = failures / arrivals
+    return Probe(
+        variant=variant, rate=rate, phase="ramp", run="1-ramp", block=block, arrivals=arrivals,
+        errors=failures, dropped=0, throughput_rps=float(rate),
+        latency_ms={"p50": p99 / 5, "p95": p99 / 2, "p99": p99, "p99_9": p99 * 1.5},
+        lag_p99_ms=1.0, generator_saturated=False,
+        score=capacity.score(p99, rate_failed, SLO, 0.01),
+        within=capacity.within(p99, rate_failed, SLO, 0.01),
+    )  # fmt: skip
+
+
+def confirmed(variant: str, rate: int, p99: float) -> Probe:
+    return probe(variant, rate, p99).model_copy(update={"phase": "confirm"})
+
+
+@pytest.mark.parametrize(
+    ("text", "percentile", "limit"),
+    [("p99=250ms", "p99", 250.0), ("p99.9=1s", "p99.9", 1000.0), (" P95 = 0.5 s ", "p95", 500.0)],
+)
+def test_an_slo_is_a_percentile_and_a_limit_with_its_unit(
+    text: str, percentile: str, limit: float
+) -> None:
+    slo = capacity.parse_slo(text)
+    assert (slo.percentile, slo.limit_ms) == (percentile, limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("p90=250ms", "unknown percentile 'p90'"),
+        ("p99=250", "needs a unit, ms or s"),
+        ("p99=0ms", "must be a positive number"),
+        ("p99=-5ms", "must be a positive number"),
+        ("p99=nanms", "unknown unit 'nanms'"),
+        ("p99=1e999ms", "must be a positive number"),
+        ("p99=250us", "unknown unit 'us'"),
+        ("250ms", "must look like p99=250ms"),
+        ("p99=1.2.3ms", "is not a number"),
+    ],
+)
+def test_a_bad_slo_is_one_clear_line(text: str, said: str) -> None:
+    with pytest.raises(SuiteError, match=said):
+        capacity.parse_slo(text)
+
+
+def test_the_error_limit_is_a_percentage() -> None:
+    assert capacity.parse_max_errors("1%") == pytest.approx(0.01)
+    assert capacity.parse_max_errors("0.5%") == pytest.approx(0.005)
+    for bad in ("1", "0%", "-1%", "60%", "x%"):
+        with pytest.raises(SuiteError, match="--max-errors"):
+            capacity.parse_max_errors(bad)
+
+
+def test_a_probe_is_within_only_under_both_limits() -> None:
+    assert capacity.within(250.0, 0.0, SLO, 0.01)  # at the SLO: within
+    assert not capacity.within(250.1, 0.0, SLO, 0.01)
+    assert not capacity.within(10.0, 0.01, SLO, 0.01)  # errors must stay *under* the limit
+    # The score is the worse of the two, each against its own limit.
+    assert capacity.score(125.0, 0.02, SLO, 0.01) == pytest.approx(2.0)
+    assert capacity.score(500.0, 0.0, SLO, 0.01) == pytest.approx(2.0)
+
+
+def test_the_bracket_is_the_highest_rate_within_below_the_lowest_beyond() -> None:
+    probes = [probe("a", 100, 20), probe("a", 200, 40), probe("a", 400, 900), probe("a", 800, 5)]
+    assert capacity.bracket(probes) == (200, 400)  # the noisy pass at 800 is above a failure
+    assert capacity.bracket([probe("a", 100, 20), probe("a", 200, 30)]) == (200, None)
+    assert capacity.bracket([probe("a", 100, 300), probe("a", 200, 900)]) == (None, 100)
+    # A failure by errors alone moves the bracket too.
+    assert capacity.bracket([probe("a", 100, 20), probe("a", 200, 20, failures=100)]) == (100, 200)
+
+
+def test_bisection_halves_the_bracket_on_a_log_scale_until_the_resolution() -> None:
+    assert capacity.midpoint(400, 800) == 566
+    assert capacity.midpoint(400, 416) is None  # within 5%: not split again
+    assert capacity.confirm_rates(400, 566) == (428, 476, 523)  # around the middle, 0.9-1.1
+
+
+def test_a_clear_rise_bounds_the_crossing_and_a_flat_one_does_not() -> None:
+    rng = random.Random(7)
+    xs = [400, 400, 450, 450, 500, 500, 550, 550]
+    rising = [0.01 * (x - 480) + rng.gauss(0, 0.1) for x in xs]
+    fit = stats.crossing(xs, rising)
+    assert fit.low is not None and fit.high is not None and fit.x is not None
+    assert fit.low < 480 < fit.high and fit.high - fit.low < 40
+    flat = [rng.gauss(0, 0.3) for _ in xs]
+    unbounded = stats.crossing(xs, flat)
+    assert unbounded.low is None and unbounded.high is None
+    with pytest.raises(ValueError):
+        stats.crossing([1, 1, 1], [0, 1, 2])  # one x: no line
+
+
+def test_the_crossings_interval_covers_the_truth_about_95_percent_of_the_time() -> None:
+    rng = random.Random(11)
+    xs = [450, 450, 500, 500, 560, 560, 450, 560]
+    covered = 0
+    for _ in range(400):
+        ys = [0.02 * (x - 510) + rng.gauss(0, 0.25) for x in xs]
+        fit = stats.crossing(xs, ys)
+        covered += fit.low is not None and fit.high is not None and fit.low <= 510 <= fit.high
+    assert 0.91 <= covered / 400 <= 0.99
+
+
+def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
+    rng = random.Random(3)
+    probes = [probe("a", r, 250 * math.exp(0.02 * (r - 500))) for r in (150, 300, 600)]
+    probes += [
+        probe("a", r, 250 * math.exp(0.02 * (r - 500) + rng.gauss(0, 0.1)), block=b)
+        for r in (424, 490, 566)
+        for b in (1, 2)
+    ]
+    found = capacity.estimate("a", probes)
+    assert found.status == "estimated" and found.capacity_rps is not None
+    assert found.low_rps is not None and found.high_rps is not None
+    assert found.low_rps < found.capacity_rps < found.high_rps
+    assert 470 < found.capacity_rps < 530
+    assert capacity.estimate("b", [probe("b", 100, 10), probe("b", 200, 20)]).status == "at least"
+    assert capacity.estimate("c", [probe("c", 100, 900)]).status == "below"
+    # Beyond at 90 by chance, within at 100 and 110 again: no rise the fit could use.
+    falling = [probe("d", 50, 250), probe("d", 200, 500)]
+    falling += [
+        confirmed("d", r, p99)
+        for r, p99 in ((90, 300), (90, 300), (100, 25), (100, 25), (110, 25), (110, 25))
+    ]
+    unresolved = capacity.estimate("d", falling)
+    assert (unresolved.status, unresolved.within_rps, unresolved.beyond_rps) == (
+        "unresolved",
+        50,
+        90,
+    )
+    assert "did not show the score rising" in unresolved.note
+    # Rising, but scattered so much that Fieller's interval is unbounded: said, not hidden.
+    noisy = [
+        confirmed("e", r, p99)
+        for r, p99 in ((90, 100), (90, 900), (100, 40), (100, 1500), (110, 200), (110, 800))
+    ]
+    scattered = capacity.estimate("e", [probe("e", 80, 100), probe("e", 120, 900), *noisy])
+    assert scattered.status == "estimated" and scattered.low_rps is None
+    assert "scatter too much" in scattered.note
+
+
+def _document(estimates: dict[str, capacity.Estimate]) -> CapacityResults:
+    return CapacityResults(
+        id="x", status="complete", command="c", started_at=0.0, scenario="select-update",
+        variants=list(estimates), labels={v: v.title() for v in estimates}, slo=SLO,
+        max_errors=0.01, runs=[], estimates=estimates,
+        settings=Settings(ramp=[100, 200], rounds=2, confirm_blocks=2, step_seconds=4,
+                          warmup_seconds=4, arrivals="poisson", max_in_flight=1000),
+    )  # fmt: skip
+
+
+def _estimate(variant: str, x: float, low: float, high: float) -> capacity.Estimate:
+    return capacity.Estimate(
+        variant=variant, status="estimated", capacity_rps=x, low_rps=low, high_rps=high,
+        within_rps=int(low), beyond_rps=int(high) + 1, points=6,
+    )  # fmt: skip
+
+
+def test_the_headline_names_each_capacity_with_its_interval_and_reads_overlaps() -> None:
+    doc = _document(
+        {
+            "flask": _estimate("flask", 470, 450, 490),
+            "fastapi": _estimate("fastapi", 380, 360, 400),
+            "fair": _estimate("fair", 460, 430, 480),
+        }
+    )
+    assert capacity_page.headline(doc) == (
+        "At p99 ≤ 250 ms, Flask sustains 470 req/s (450-490), Fastapi 380 (360-400), "
+        "Fair 460 (430-480)."
+    )
+    lines = capacity_page.differences(doc)
+    assert lines[0] == "Fastapi sustains less than Flask: the intervals do not overlap."
+    assert lines[1].startswith("Fair and Flask: no significant difference")
+
+
+def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) -> None:
+    doc = _document({"flask": _estimate("flask", 470, 450, 490)})
+    doc.probes = [probe("flask", r, p) for r, p in ((200, 20), (400, 90), (566, 700))]
+    capacity.write(tmp_path, doc)
+    html = capacity_page.build(tmp_path).read_text()
+    assert "Flask sustains 470 req/s (450-490)" in html
+    chart = capacity_page.view(doc)["hockey"]
+    marks = next(s for s in chart["series"] if s["label"] == "Flask capacity")
+    assert [v for v in marks["values"] if v is not None] == [250.0]
+    assert chart["x"]["values"][marks["values"].index(250.0)] == 470
+    slo_line = next(s for s in chart["series"] if s["label"].startswith("SLO"))
+    assert set(slo_line["values"]) == {250.0}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--slo", "p90=250ms"], "unknown percentile 'p90'"),
+        (["--slo", "p99=250"], "needs a unit"),
+        (["--slo", "p99=0s"], "must be a positive number"),
+        (["--max-errors", "1"], "must be a percentage"),
+        (["--ramp", "300,200"], "must increase"),
+        (["--ramp", "300"], "at least two rates"),
+        (["--scenario", "read,write"], "one scenario at a time"),
+        (["--services", "nope"], "nope"),
+        (["--rounds", "9"], "--rounds must be between 0 and 6"),
+        (["--step-seconds", "1"], "step seconds must be between 4"),
+        (["--max-in-flight", "0"], "--max-in-flight must be between 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], said: str, capsys, tmp_path) -> None:
+    code = main(["capacity", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert said in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written

@@ -15,12 +15,15 @@ VARIANTS_FILE ?=
 PGBOUNCER ?= 0
 RUN_ARGS  ?=
 CLAIMS_ARGS ?=
+SLO       ?= p99=250ms
+SCENARIO  ?= select-update
+CAPACITY_ARGS ?=
 
 # Options built from the variables above (empty ones add nothing).
 VARIANT_OPTS := $(if $(VARIANTS_FILE),--variants $(VARIANTS_FILE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint load-test claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
+.PHONY: help setup test test-fast lint load-test capacity claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +51,9 @@ lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (
 
 load-test: $(STAMP)  ## start PostgreSQL, seed, run the variants under rising load, write reports/<run>/
 	$(CLI) run --profile $(PROFILE) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)
+
+capacity: $(STAMP)  ## each variant's highest arrival rate within SLO (p99=250ms), with an interval (about 6 minutes)
+	$(CLI) capacity --slo $(SLO) --scenario $(SCENARIO) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(CAPACITY_ARGS)
 
 claims: $(STAMP)  ## re-measure the articles' claims, a verdict each: reports/claims-<time>/ (CLAIMS_ARGS=--quick)
 	$(CLI) claims $(CLAIMS_ARGS)

@@ -19,6 +19,7 @@ phase, so an interrupted search keeps its probes and its estimates so far.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from loadtests.infra import database
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import DEFAULT_MAX_IN_FLIGHT, ArrivalKind, ScenarioPlan, StepPlan
 from loadtests.results import capacity, store
-from loadtests.results.capacity import CapacityResults, Phase, Probe, Settings, Slo
+from loadtests.results.capacity import CapacityResults, Phase, Settings, Slo
 from loadtests.run import runner
 from loadtests.run.state import RunOptions
 from loadtests.variants import Variant
@@ -171,7 +172,7 @@ def _probe(
     levels: dict[str, tuple[int, ...]],
     blocks: int,
     finished: Callable[[Path], None],
-) -> list[Probe]:
+) -> None:
     number = len(doc.runs) + 1
     print(
         f"\n=== capacity, {phase} ({number}): "
@@ -186,14 +187,19 @@ def _probe(
         seed=None if options.seed is None else options.seed + number, ceiling=False,
         name=f"{number}-{phase}",
     )  # fmt: skip
-    run_dir = runner.run(run_options, finished=finished)
-    doc.runs.append(f"{PROBES_DIR}/{run_dir.name}")
+
+    def record(run_dir: Path) -> None:
+        """However the probe run ended: listed, its report built, its windows kept."""
+        doc.runs.append(f"{PROBES_DIR}/{run_dir.name}")
+        finished(run_dir)
+        with contextlib.suppress(SuiteError):  # a run that wrote nothing has no probes
+            data = store.load(run_dir)
+            doc.probes.extend(capacity.probes_of(data, phase, options.slo, options.max_errors))
+
+    run_dir = runner.run(run_options, finished=record)
     data = store.load(run_dir)
     if data.run.status != "complete":
         raise SuiteError(
             f"the {phase} run ended {data.run.status} ({data.run.error or 'see its report'}): "
             f"{run_dir}"
         )
-    found = capacity.probes_of(data, phase, options.slo, options.max_errors)
-    doc.probes.extend(found)
-    return found

@@ -1,0 +1,85 @@
+"""capacity against real services: a variant slowed by a known CPU burn per request comes
+out with a lower capacity than the same variant unslowed, with every probe run, the
+document and its page written; an interrupted search keeps what it measured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadtests.report import index_page
+from loadtests.results import capacity, store
+from tests.helpers import PROJECT_ROOT, cli_env, only_run_dir, run_cli
+
+# 1 ms of CPU per request on the service's core, beside Flask's own 1.5-2 ms on
+# select-update here: its capacity should fall by about a third.
+BURN = '["flask:burn"]\nservice = "flask"\nsettings = { CPU_BURN_MS = 1.0 }\n'
+QUICK = ("--scenario", "select-update", "--step-seconds", "4", "--warmup-seconds", "3")
+
+
+@pytest.mark.slow
+def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, tmp_path):
+    variants = tmp_path / "burn.toml"
+    variants.write_text(BURN)
+    out = tmp_path / "reports"
+    result = run_cli(
+        "capacity", *QUICK, "--services", "flask,flask:burn", "--variants", str(variants),
+        "--ramp", "200,300,450,675", "--rounds", "1", "--confirm-blocks", "1",
+        "--out", str(out), env=cli_env(state_dir), timeout=420,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    directory = only_run_dir(out)
+    found = capacity.load(directory)
+    assert found.status == "complete" and found.slo.label == "p99 ≤ 250 ms"
+    fast, slow = found.estimates["flask"], found.estimates["flask:burn"]
+    assert fast.status in ("estimated", "at least"), fast
+    assert slow.status in ("estimated", "below"), slow
+    fast_rps = fast.capacity_rps or fast.within_rps
+    slow_rps = slow.capacity_rps or slow.beyond_rps
+    assert fast_rps is not None and slow_rps is not None
+    assert slow_rps < 0.85 * fast_rps, (fast, slow)
+    # Every phase a whole run with its own results and report, listed in the document.
+    assert [run.split("-", 2)[-1] for run in found.runs][:2] == ["1-ramp", "2-bisect"]
+    for run in found.runs:
+        data = store.load(directory / run)
+        assert data.run.status == "complete" and (directory / run / "index.html").exists()
+    assert {p.phase for p in found.probes} == {"ramp", "bisect", "confirm"}
+    assert all(p.arrivals > 0 and p.lag_p99_ms is not None for p in found.probes)
+    # The terminal's headline and the page's are the same sentence.
+    page = (directory / "index.html").read_text()
+    headline = next(line for line in result.stdout.splitlines() if line.startswith("At p99"))
+    assert headline in page and "Flask sustains" in headline
+    assert directory.name in (out / index_page.FILENAME).read_text()
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_keeps_its_document_and_stops_its_load(seeded, state_dir, tmp_path):
+    out = tmp_path / "reports"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadtests", "capacity", *QUICK, "--services", "flask",
+         "--ramp", "100,200", "--out", str(out)],
+        cwd=PROJECT_ROOT, env=cli_env(state_dir), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(out.glob("*/probes/*/locust/*.json")):
+            time.sleep(0.5)  # Locust is writing: the ramp is under way
+        time.sleep(3)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    found = capacity.load(only_run_dir(out))
+    assert (found.status, found.error) == ("partial", "interrupted")
+    assert found.runs and (out / found.id / "index.html").exists()
+    ps = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True)
+    assert ps.stdout.strip() == "", "a process of the search outlived it"

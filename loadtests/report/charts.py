@@ -256,7 +256,7 @@ def hockey_stick(chart_id: str, found: CapacityResults, colors: dict[str, str]) 
             )  # fmt: skip
     series.append(
         {"label": f"SLO {found.slo.label}", "color": "#555555", "dash": [6, 4], "width": 1,
-         "spanGaps": True, "values": [slo for _ in xs]}
+         "values": [slo for _ in xs]}
     )  # fmt: skip
     return {
         "id": chart_id,

@@ -25,6 +25,7 @@ from loadtests.commands import (
     serve,
     settings,
     ui,
+    worker,
 )
 from loadtests.errors import SuiteError
 
@@ -41,7 +42,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m loadtests", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (db, serve, run, capacity, ui, report, overhead, calibrate, settings, claims):
+    for module in (
+        db,
+        serve,
+        run,
+        capacity,
+        worker,
+        ui,
+        report,
+        overhead,
+        calibrate,
+        settings,
+        claims,
+    ):
         module.add_parser(commands)
     return parser
 

@@ -18,7 +18,7 @@ from loadtests.commands.service_options import (
 )
 from loadtests.errors import SuiteError
 from loadtests.infra import database
-from loadtests.infra.ports import check_port
+from loadtests.infra.ports import check_port, parse_address
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
     ARRIVAL_KINDS,
@@ -41,6 +41,7 @@ from loadtests.results.models import FaultPlan
 from loadtests.run import extras, runner
 from loadtests.run.extras import faults
 from loadtests.run.extras.crosscheck import MAX_WRK_USERS
+from loadtests.run.generator import RemoteWorkers
 from loadtests.run.state import RunOptions
 from loadtests.variants import resolve
 
@@ -114,6 +115,21 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="Locust processes generating load (default 1)"
     )
+    parser.add_argument(
+        "--master-bind",
+        metavar="HOST:PORT",
+        help="make Locust the master of workers on other hosts, listening at HOST:PORT "
+        "(each joins with `python -m loadtests worker --master HOST:PORT`)",
+    )
+    parser.add_argument(
+        "--expect-workers", type=int, help="with --master-bind: the workers to wait for"
+    )
+    parser.add_argument(
+        "--workers-timeout",
+        type=float,
+        default=60.0,
+        help="with --master-bind: how long to wait for them (default 60 s)",
+    )
     parser.add_argument("--port", type=int, help="the services' port (default: a free one)")
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="where run directories go")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -162,6 +178,9 @@ def add_parser(commands: Any) -> None:
     )
     add_settings_options(parser)
     parser.set_defaults(handler=handle)
+
+
+MAX_REMOTE_WORKERS = 64
 
 
 def _cross_check(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> int | None:
@@ -272,7 +291,31 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         fault=_fault(args, plans),
         audit=_audit(args.audit, plans),
         ceiling=not args.no_ceiling,
+        remote=_remote(args),
     )
+
+
+def _remote(args: argparse.Namespace) -> RemoteWorkers | None:
+    """Workers on other hosts, or None; one line for what does not go together."""
+    if args.master_bind is None and args.expect_workers is None:
+        return None
+    if args.master_bind is None or args.expect_workers is None:
+        raise SuiteError("--master-bind and --expect-workers go together")
+    host, port = parse_address(args.master_bind, "--master-bind")
+    if not 1 <= args.expect_workers <= MAX_REMOTE_WORKERS:
+        raise SuiteError(
+            f"--expect-workers must be between 1 and {MAX_REMOTE_WORKERS}, "
+            f"got {args.expect_workers}"
+        )
+    if args.workers != 1:
+        raise SuiteError(
+            "--workers starts local Locust processes; with --master-bind every worker joins "
+            "with `python -m loadtests worker` (on this host too)"
+        )
+    if not 1 <= args.workers_timeout <= 3600:
+        raise SuiteError(f"--workers-timeout must be 1-3600 s, got {args.workers_timeout:g}")
+    check_port(port, "--master-bind", host)
+    return RemoteWorkers(host, port, args.expect_workers, args.workers_timeout)
 
 
 def _fault(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> FaultPlan | None:
@@ -336,6 +379,14 @@ def handle(args: argparse.Namespace) -> int:
     for notice in (extra.announce() for extra in beside):
         if notice:
             print(notice, flush=True)
+    if options.remote is not None:
+        remote = options.remote
+        print(
+            f"Locust is the master at {remote.bind_host}:{remote.bind_port}: waiting up to "
+            f"{remote.timeout_s:g} s for {remote.expected} worker(s) at each scenario's start "
+            f"(`python -m loadtests worker --master {remote.bind_host}:{remote.bind_port}`)",
+            flush=True,
+        )
     minutes = runner.estimated_seconds(options, beside) / 60
     print(f"about {minutes:.0f} min in all", flush=True)
     run_dir = runner.run(options, finished=build_reports)

@@ -33,3 +33,13 @@ def check_port(port: int, what: str, host: str = LOOPBACK) -> int:
     if not is_free(port, host):
         raise SuiteError(f"{what}: port {port} on {host} is already in use")
     return port
+
+
+def parse_address(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port), or a one-line SuiteError naming the option."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SuiteError(f"{what} must be HOST:PORT (e.g. 127.0.0.1:5557), got '{text}'")
+    if not 1 <= int(port) <= 65535:
+        raise SuiteError(f"{what}: port {port} is not between 1 and 65535")
+    return host.strip("[]"), int(port)

@@ -17,7 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.locust import arrivals, turn
+from loadtests.locust import arrivals, remote, turn
 from loadtests.locust.listen import listener
 from loadtests.locust.recorder import REPORT_KEY, Delta, Recorder, error_kind
 from loadtests.locust.shape import Hooks, Progress, RisingSteps
@@ -90,9 +90,13 @@ def _init(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(SWITCH_MESSAGE, _switch_message)
+        remote.worker_init(runner)
+    elif isinstance(runner, MasterRunner):
+        remote.master_init(runner)
     RisingSteps.hooks = Hooks(
-        restart=_restart, switch=_switch, window_end=_window_end, progress=_progress
-    )
+        restart=_restart, switch=_switch, window_end=_window_end, progress=_progress,
+        ready=lambda: remote.ready(environment),
+    )  # fmt: skip
 
 
 @listener(events.request)
@@ -117,6 +121,7 @@ def _request(
 @listener(events.report_to_master)
 def _report(client_id: str, data: dict[str, Any]) -> None:
     data[REPORT_KEY] = recorder.take_delta()
+    data[remote.CPU_KEY] = remote.take_cpu()
 
 
 @listener(events.worker_report)
@@ -124,10 +129,13 @@ def _worker_report(client_id: str, data: dict[str, Any]) -> None:
     delta: Delta | None = data.get(REPORT_KEY)
     if delta is not None:
         recorder.merge_delta(delta, client_id)
+    remote.merge_cpu(client_id, data.get(remote.CPU_KEY))
 
 
 @listener(events.quitting)
 def _quitting(environment: Environment, **_: Any) -> None:
+    remote.stop_sampling()
+    remote.quitting(environment)
     if not isinstance(environment.runner, WorkerRunner):
         _write_results(environment)
 
@@ -184,6 +192,7 @@ def _window_end(window: WindowMeta, step_ends: bool, last: bool) -> None:
     _test.complete = last
     if last:
         arrivals.current.stop()  # the drain: nothing new arrives
+        remote.stop_sampling()  # workers leaving from now on are not lost
     if not step_ends:
         return
     # Written once per step, as the next step's users ramp (a warm-up, never a measured
@@ -242,5 +251,5 @@ def _write_results(environment: Environment | None) -> None:
         per_endpoint=per_endpoint,
         cpu_warning=cpu_warning,
     )
-    recorded = recorder.snapshot(_test.complete, dict(_test.windows), locust)
+    recorded = recorder.snapshot(_test.complete, dict(_test.windows), locust, remote.workers.seen)
     wire.write(Path(options.results_file), recorded)

@@ -27,7 +27,7 @@ from typing_extensions import TypedDict
 
 from loadtests.recording.attribution import Attribution
 from loadtests.recording.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally, TallyData
-from loadtests.recording.wire import LocustCounts, Recorded, WindowMeta
+from loadtests.recording.wire import LocustCounts, Recorded, WindowMeta, WorkerSeen
 
 WINDOW_MESSAGE = "loadtests_window"
 REPORT_KEY = "loadtests"
@@ -148,7 +148,11 @@ class Recorder:
     # -- master -> runner ------------------------------------------------------------------
 
     def snapshot(
-        self, complete: bool, windows: dict[int, WindowMeta], locust: LocustCounts
+        self,
+        complete: bool,
+        windows: dict[int, WindowMeta],
+        locust: LocustCounts,
+        workers: dict[str, WorkerSeen] | None = None,
     ) -> Recorded:
         measured: dict[int, dict[str, TallyData]] = {}
         for (window, name), tally in self.measured.items():
@@ -167,4 +171,5 @@ class Recorder:
             per_worker=dict(self.per_worker),
             locust=locust,
             dropped=dict(self.dropped),
+            workers=dict(workers or {}),
         )

@@ -56,6 +56,9 @@ class Hooks:
     # the window, whether its step ends with it, whether it was the last of the test
     window_end: Callable[[WindowMeta, bool, bool], None]
     progress: Callable[[Progress], None]
+    # the master: every expected worker accepted (loadtests/locust/remote.py); until then
+    # the shape holds the load at zero
+    ready: Callable[[], bool] = lambda: True
 
 
 def _noop(*_: Any) -> None:
@@ -102,6 +105,8 @@ class RisingSteps(LoadTestShape):
         return schedule.single(StepPlan.from_options(options), host)
 
     def tick(self) -> tuple[int, float] | None:
+        if self.schedule is None and not self.hooks.ready():
+            return 0, 1.0
         if self.schedule is None:
             # The first switch happens here, before Locust spawns (or tells its workers to
             # spawn) the first users: none of them ever sends to no variant's turn.

@@ -29,6 +29,10 @@ VERSION: Final = 2
 PROGRESS_PREFIX = "loadtests: "  # progress lines the runner forwards to the terminal
 WINDOW_PREFIX = "loadtests-window: "  # a window's switch: its WindowMeta as JSON
 ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ranges
+# Remote workers (``python -m loadtests worker``): the master's log line for each worker
+# that joins, is refused or is lost (a ``WorkerEvent`` as JSON), and the worker's name.
+WORKER_PREFIX = "loadtests-worker: "
+WORKER_NAME_ENV = "LOADTESTS_WORKER_NAME"
 
 
 class _Model(BaseModel):
@@ -125,6 +129,28 @@ class LocustCounts(_Model):
     cpu_warning: bool
 
 
+class WorkerEvent(_Model):
+    """A Locust worker as the master saw it: joined, refused (another suite version or
+    scenario definition), or lost (no heartbeat)."""
+
+    event: Literal["joined", "refused", "lost"]
+    id: str  # Locust's client id
+    name: str  # the worker's --name, or its host name
+    hostname: str
+    at: float
+    reason: str = ""
+
+
+class WorkerSeen(_Model):
+    """A worker that took part: when it joined (and was lost), its CPU per second."""
+
+    name: str
+    hostname: str
+    joined_at: float
+    lost_at: float | None = None
+    cpu: dict[int, float] = {}  # epoch second -> % of one core, from its heartbeats
+
+
 class Recorded(_Model):
     """Everything one Locust run recorded (the master's, merged over its workers)."""
 
@@ -137,6 +163,7 @@ class Recorded(_Model):
     per_worker: dict[str, int]  # Locust worker id -> responses it recorded (distributed)
     locust: LocustCounts
     dropped: dict[int, int] = {}  # open model: window -> arrivals no user was idle for
+    workers: dict[str, WorkerSeen] = {}  # Locust worker id -> what the master saw of it
 
 
 Document = TypeVar("Document", Schedule, Recorded)

@@ -26,6 +26,7 @@ from loadtests.results.models import (
     LAG_WARN_MS,
     SATURATED_SECONDS,
     AuditResult,
+    GeneratorHost,
     RunResults,
 )
 
@@ -251,6 +252,26 @@ class Caveat:
     text: str
 
 
+def _generator_warnings(scenario: str, hosts: list[GeneratorHost]) -> list[Caveat]:
+    """A Locust worker that saturated its core, or was lost, as a local one would be."""
+    found = []
+    for host in hosts:
+        if host.saturated_seconds >= SATURATED_SECONDS:
+            found.append(
+                Caveat(
+                    "high",
+                    f"{scenario}: Locust worker {host.name} ({host.hostname}) was CPU-saturated "
+                    f"for {host.saturated_seconds} s (at most {fmt.number(host.cpu_max_percent)}% "
+                    "of a core): the load it generated, and its latencies, are suspect.",
+                )
+            )
+        if host.lost_at is not None:
+            found.append(
+                Caveat("high", f"{scenario}: Locust worker {host.name} was lost during the run.")
+            )
+    return found
+
+
 def warnings(results: RunResults) -> list[Caveat]:
     found: list[Caveat] = []
     run = results.run
@@ -276,6 +297,7 @@ def warnings(results: RunResults) -> list[Caveat]:
                 found += _step_warnings(where, step) + _open_warnings(where, step)
             found += _audit_warnings(f"{scenario}, {label}", outcome.audit)
         found += _audit_warnings(scenario, data.audit)
+        found += _generator_warnings(scenario, data.generators)
     if not results.cpu_layout.pinned:
         found.append(
             Caveat("medium", f"Processes were not pinned to CPUs: {results.cpu_layout.note}.")

@@ -356,6 +356,20 @@ class VariantRun(Model):
     audit: AuditResult | None = Field(None, description="null: not audited")
 
 
+class GeneratorHost(Model):
+    """One Locust worker: where it ran, what it sent, how busy it was."""
+
+    id: str = Field(description="Locust's client id")
+    name: str = Field(description="the worker's --name, or its host name")
+    hostname: str
+    requests: int = Field(description="responses it recorded, warm-ups included")
+    cpu_mean_percent: float | None = Field(description="% of one core, from its heartbeats")
+    cpu_max_percent: float | None
+    saturated_seconds: int = Field(description="seconds at or above the saturation line")
+    joined_at: float
+    lost_at: float | None = Field(None, description="no heartbeat from then on (null: never)")
+
+
 class Plan(Model):
     steps: list[int]
     warmup_seconds: float = Field(description="the step's first turn: ramp and warm-up")
@@ -419,6 +433,11 @@ class ScenarioResults(Model):
     locust_counts: LocustCounts | None = Field(None, description="Locust's own counts of it")
     cross_check: CrossCheck | None = Field(
         None, description="wrk beside Locust at the highest step, in the same blocks"
+    )
+    generators: list[GeneratorHost] = Field(
+        default_factory=list,
+        description="the Locust workers that generated the load (local --workers or remote "
+        "ones); empty: one local Locust process",
     )
     runs: list[VariantRun] = []
 

@@ -9,6 +9,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,38 @@ from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
 from loadtests.plan import SCENARIOS, ScenarioPlan, StepPlan, id_ranges
 from loadtests.recording import wire
-from loadtests.recording.wire import ID_RANGES_ENV, PROGRESS_PREFIX, WINDOW_PREFIX, WindowMeta
+from loadtests.recording.wire import (
+    ID_RANGES_ENV,
+    PROGRESS_PREFIX,
+    WINDOW_PREFIX,
+    WORKER_PREFIX,
+    WindowMeta,
+    WorkerEvent,
+)
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locust" / "locustfile.py"
 HANG_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
 POLL_S = 0.2  # how often the runner reads Locust's log: a switch reaches the extras this late
 
 WindowListener = Callable[[WindowMeta], None]  # told of each window at its switch
+
+
+@dataclass(frozen=True)
+class RemoteWorkers:
+    """Locust as the master of ``expected`` workers that join from other hosts
+    (``python -m loadtests worker --master HOST:PORT``), waited for ``timeout_s``."""
+
+    bind_host: str
+    bind_port: int
+    expected: int
+    timeout_s: float = 60.0
+
+    def args(self) -> list[str]:
+        return [
+            "--master", "--master-bind-host", self.bind_host,
+            "--master-bind-port", str(self.bind_port), "--expect-workers", str(self.expected),
+            "--expect-workers-max-wait", f"{self.timeout_s:g}",
+        ]  # fmt: skip
 
 
 def plan_args(plan: StepPlan) -> list[str]:
@@ -50,11 +76,14 @@ def start(
     log: Path,
     cpus: Sequence[int] | None,
     processes: int = 1,
+    remote: RemoteWorkers | None = None,
 ) -> Supervised:
     """``locust -f loadtests/locust/locustfile.py ARGS`` against the service, logging to ``log``."""
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
             "--host", host, *args]  # fmt: skip
-    if processes > 1:
+    if remote is not None:
+        argv += remote.args()
+    elif processes > 1:
         argv += ["--processes", str(processes)]
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
     env[ID_RANGES_ENV] = json.dumps(id_ranges(seed_spec))
@@ -71,6 +100,7 @@ def following(
     args: Sequence[str],
     layout: CpuLayout,
     processes: int,
+    remote: RemoteWorkers | None = None,
 ) -> Supervised:
     """A headless Locust that follows ``schedule`` (every variant's turns) on the cores the
     services do not use; its statistics to ``results``, its log beside them."""
@@ -83,6 +113,7 @@ def following(
         results.with_suffix(".log"),
         layout.other_cpus if layout.pinned else None,
         processes,
+        remote,
     )  # fmt: skip
 
 
@@ -151,7 +182,45 @@ def forward_progress(log: Path, offset: int, on_window: WindowListener | None = 
     for line in chunk[:complete].decode(errors="replace").splitlines():
         if line.startswith(PROGRESS_PREFIX):
             print("   " + line[len(PROGRESS_PREFIX) :], flush=True)
+        elif line.startswith(WORKER_PREFIX):
+            with contextlib.suppress(ValueError):
+                print("   " + describe(WorkerEvent.model_validate_json(line[len(WORKER_PREFIX) :])))
         elif line.startswith(WINDOW_PREFIX) and on_window is not None:
             with contextlib.suppress(ValueError):  # a garbled line: no window announced
                 on_window(WindowMeta.model_validate_json(line[len(WINDOW_PREFIX) :]))
     return offset + complete
+
+
+def describe(event: WorkerEvent) -> str:
+    who = f"Locust worker {event.name}" + (
+        f" ({event.hostname})" if event.hostname != event.name else ""
+    )
+    return f"{who} {event.event}" + (f": {event.reason}" if event.reason else "")
+
+
+def worker_events(log: Path) -> list[WorkerEvent]:
+    """Every worker the master saw join, refused or lost, from its log."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        if line.startswith(WORKER_PREFIX):
+            with contextlib.suppress(ValueError):
+                found.append(WorkerEvent.model_validate_json(line[len(WORKER_PREFIX) :]))
+    return found
+
+
+def missing_workers(remote: RemoteWorkers, log: Path) -> str:
+    """Why a master's run did not start: who joined, who was refused."""
+    events = worker_events(log)
+    joined = [e.name for e in events if e.event == "joined"]
+    refused = [f"{e.name} refused ({e.reason})" for e in events if e.event == "refused"]
+    return (
+        f"{len(joined)} of {remote.expected} Locust worker(s) joined within "
+        f"{remote.timeout_s:g} s at {remote.bind_host}:{remote.bind_port}"
+        + (f" ({', '.join(joined)})" if joined else "")
+        + (f"; {'; '.join(refused)}" if refused else "")
+        + ": start them with `python -m loadtests worker --master HOST:PORT`"
+    )

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from loadtests.infra.cpu import CpuLayout, CpuMonitor, service_group
+from loadtests.infra.cpu import PROCESS_SATURATED_PERCENT, CpuLayout, CpuMonitor, service_group
 from loadtests.recording.attribution import COMPONENTS
 from loadtests.recording.histogram import REPORTED_PERCENTILES, Histogram
 from loadtests.recording.schedule import FAULT_BLOCK
 from loadtests.recording.tally import Tally, TallyData, merged
-from loadtests.recording.wire import Recorded, WindowMeta
+from loadtests.recording.wire import Recorded, WindowMeta, WorkerSeen
 from loadtests.results.models import (
     SATURATED_SECONDS,
     BlockValues,
@@ -24,6 +24,7 @@ from loadtests.results.models import (
     Components,
     DatabaseTime,
     Failures,
+    GeneratorHost,
     Latency,
     LocustCounts,
     OpenFigures,
@@ -416,3 +417,20 @@ def steps(recorded: Recorded, monitor: CpuMonitor | None = None) -> list[Step]:
     outcome = VariantRun(variant="", status="running")
     fill({"": outcome}, recorded, monitor, CpuLayout(False, (), (), ""), None)
     return outcome.steps
+
+
+def generator_hosts(recorded: Recorded) -> list[GeneratorHost]:
+    """Every Locust worker the master accepted, with its requests and CPU."""
+    ordered = sorted(recorded.workers.items(), key=lambda item: item[1].joined_at)
+    return [_host(client, seen, recorded.per_worker.get(client, 0)) for client, seen in ordered]
+
+
+def _host(client: str, seen: WorkerSeen, requests: int) -> GeneratorHost:
+    cpu = list(seen.cpu.values())
+    return GeneratorHost(
+        id=client, name=seen.name, hostname=seen.hostname, requests=requests,
+        cpu_mean_percent=round(sum(cpu) / len(cpu), 1) if cpu else None,
+        cpu_max_percent=max(cpu) if cpu else None,
+        saturated_seconds=sum(1 for v in cpu if v >= PROCESS_SATURATED_PERCENT),
+        joined_at=seen.joined_at, lost_at=seen.lost_at,
+    )  # fmt: skip

@@ -154,7 +154,7 @@ def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: i
         results_file = locust_dir / f"{tag}.json"
         locust = generator.following(
             plan, schedule_file, current.seed_spec, results_file, args, current.layout,
-            current.options.locust_processes,
+            current.options.locust_processes, current.options.remote,
         )  # fmt: skip
         _measure(current, beside, plan, outcomes, locust, turns, results_file)
     except SuiteError as exc:
@@ -215,7 +215,9 @@ def _measure(
                 counted.window(window)
                 on_window(window)
 
-            status = generator.wait(locust, turns.total_s, log, announce)
+            remote = current.options.remote
+            waited = turns.total_s + (remote.timeout_s if remote else 0.0)
+            status = generator.wait(locust, waited, log, announce)
     finally:
         # Whatever Locust wrote so far is kept, also after Ctrl-C.
         with contextlib.suppress(SuiteError):
@@ -224,8 +226,16 @@ def _measure(
             scenario = current.results.scenarios[plan.scenario]
             scenario.recorded = measure.recorded_totals(recorded)
             scenario.locust_counts = measure.locust_counts(recorded)
+            scenario.generators = measure.generator_hosts(recorded)
+    remote = current.options.remote
+    if remote is not None and (recorded is None or not recorded.windows):
+        raise SuiteError(generator.missing_workers(remote, log))
     if recorded is None:
         raise SuiteError(f"Locust wrote no statistics ({status}); see {log}")
+    lost = [w for w in recorded.workers.values() if w.lost_at is not None]
+    if lost and status == "finished":
+        # A worker gone mid-run took its share of the load with it: as a local failure.
+        status = f"Locust worker {lost[0].name} was lost (no heartbeat) during the run"
     complete = recorded.complete and status == "finished"
     for outcome in outcomes.values():
         outcome.status = "complete" if complete else "partial"

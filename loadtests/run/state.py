@@ -13,6 +13,7 @@ from loadtests.plan import ScenarioPlan
 from loadtests.recording.wire import Connections
 from loadtests.results import store
 from loadtests.results.models import FaultPlan, RunResults
+from loadtests.run.generator import RemoteWorkers
 from loadtests.run.service import ServiceUnderTest
 from loadtests.variants import Variant
 
@@ -36,6 +37,7 @@ class RunOptions:
     audit: bool = False  # check every acknowledged write after each run (extras/audit.py)
     ceiling: bool = True  # pgbench on the scenario's SQL before the variants run it
     name: str | None = None  # the run directory's name after its time stamp (capacity's probes)
+    remote: RemoteWorkers | None = None  # Locust workers on other hosts (generator.py)
 
     @property
     def variant_names(self) -> list[str]:

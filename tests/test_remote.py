@@ -1,0 +1,153 @@
+"""Locust workers on other hosts, simulated on this machine: the master listens on another
+loopback address (127.0.0.2) and each worker is its own process joining it with
+`python -m loadtests worker`. Two workers share the load with exact accounting; a worker
+that never comes, and one running other code, stop the run with one line (and the
+refused worker with one line of its own); bad options are one line before anything
+starts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadtests.infra.ports import free_port
+from loadtests.recording.histogram import Histogram
+from loadtests.results import store
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
+
+MASTER_HOST = "127.0.0.2"  # loopback, never anything outside it
+QUICK = ("--scenario", "get-user", "--services", "flask", "--steps", "10,40", "--blocks", "1",
+         "--step-seconds", "4", "--warmup-seconds", "2", "--no-ceiling", "--cross-check", "off")  # fmt: skip
+
+
+def _start(args: list[str], state_dir: Path, root: Path = PROJECT_ROOT) -> subprocess.Popen[str]:
+    env = cli_env(state_dir, PYTHONPATH=str(root))
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtests", *args], cwd=root, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def _worker(port: int, name: str, state_dir: Path, root: Path = PROJECT_ROOT):
+    return _start(["worker", "--master", f"{MASTER_HOST}:{port}", "--name", name], state_dir, root)
+
+
+@pytest.mark.slow
+def test_two_workers_on_other_hosts_share_the_load_with_exact_accounting(
+    seeded, state_dir, tmp_path
+):
+    port = free_port(MASTER_HOST)
+    out = tmp_path / "reports"
+    master = _start(
+        ["run", *QUICK, "--master-bind", f"{MASTER_HOST}:{port}", "--expect-workers", "2",
+         "--workers-timeout", "30", "--out", str(out)],
+        state_dir,
+    )  # fmt: skip
+    time.sleep(1.0)
+    started = time.monotonic()
+    workers = [_worker(port, name, state_dir) for name in ("host-b", "host-c")]
+    stdout, stderr = _finish(master, timeout=150)
+    outputs = [_finish(worker, timeout=30) for worker in workers]
+    assert master.returncode == 0, stdout[-3000:] + stderr
+    assert "Traceback" not in stderr
+    for worker, (worker_out, worker_err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, worker_out + worker_err
+        assert "the master's run ended" in worker_out
+    assert "Locust worker host-b" in stdout and "joined" in stdout
+    data = store.load(only_run_dir(out))
+    scenario = data.scenarios["get-user"]
+    hosts = {g.name: g for g in scenario.generators}
+    assert set(hosts) == {"host-b", "host-c"}
+    # Exact accounting: what each worker recorded adds up to the merged totals and to
+    # Locust's own count; each took about half of the users.
+    assert scenario.recorded is not None and scenario.locust_counts is not None
+    per_worker = scenario.recorded.per_worker
+    assert sum(per_worker.values()) == scenario.recorded.requests
+    assert scenario.recorded.requests == scenario.locust_counts.requests
+    assert {g.requests for g in hosts.values()} == set(per_worker.values())
+    shares = [g.requests / scenario.recorded.requests for g in hosts.values()]
+    assert all(0.3 < share < 0.7 for share in shares), shares
+    assert all(g.cpu_mean_percent is not None and g.cpu_mean_percent > 0 for g in hosts.values())
+    (run,) = scenario.runs
+    for step in run.steps:  # the merged histogram counts every response of the step
+        assert Histogram.from_dict(step.latency_histogram).count == step.successes
+    page = (only_run_dir(out) / "index.html").read_text()
+    assert 'data-worker="host-b"' in page and 'data-worker="host-c"' in page
+    assert time.monotonic() - started < 120
+
+
+@pytest.mark.slow
+def test_a_worker_that_never_comes_stops_the_run_with_one_line(seeded, state_dir, tmp_path):
+    port = free_port(MASTER_HOST)
+    result = run_cli(
+        "run", *QUICK, "--master-bind", f"{MASTER_HOST}:{port}", "--expect-workers", "1",
+        "--workers-timeout", "3", "--out", str(tmp_path), env=cli_env(state_dir), timeout=120,
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert f"0 of 1 Locust worker(s) joined within 3 s at {MASTER_HOST}:{port}" in line
+
+
+@pytest.mark.slow
+def test_a_worker_running_other_code_is_refused_on_both_sides(seeded, state_dir, tmp_path):
+    other = tmp_path / "other"
+    for package in ("loadtests", "services"):
+        shutil.copytree(PROJECT_ROOT / package, other / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    scenarios = other / "loadtests" / "locust" / "scenarios.py"
+    scenarios.write_text(scenarios.read_text() + "\n# another version of the scenarios\n")
+    port = free_port(MASTER_HOST)
+    master = _start(
+        ["run", *QUICK, "--master-bind", f"{MASTER_HOST}:{port}", "--expect-workers", "1",
+         "--workers-timeout", "8", "--out", str(tmp_path / "reports")],
+        state_dir,
+    )  # fmt: skip
+    time.sleep(1.0)
+    worker = _worker(port, "stranger", state_dir, root=other)
+    worker_out, worker_err = _finish(worker, timeout=60)
+    stdout, stderr = _finish(master, timeout=120)
+    assert worker.returncode == 2, worker_out + worker_err
+    refusal = [line for line in worker_err.strip().splitlines() if line.startswith("error:")]
+    assert len(refusal) == 1 and "scenario definitions or Locust code differ" in refusal[0]
+    assert master.returncode == 2, stdout[-2000:] + stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "0 of 1 Locust worker(s) joined" in lines[0]
+    assert "stranger refused (its scenario definitions or Locust code differ" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--master-bind", "127.0.0.2:5599"], "--master-bind and --expect-workers go together"),
+        (["--expect-workers", "2"], "--master-bind and --expect-workers go together"),
+        (["--master-bind", "nowhere", "--expect-workers", "1"], "must be HOST:PORT"),
+        (["--master-bind", "127.0.0.2:99999", "--expect-workers", "1"], "not between 1 and"),
+        (["--master-bind", "127.0.0.2:5599", "--expect-workers", "0"], "between 1 and 64"),
+        (["--master-bind", "127.0.0.2:5599", "--expect-workers", "1", "--workers", "2"],
+         "with --master-bind every worker joins"),
+    ],
+)  # fmt: skip
+def test_bad_remote_options_are_one_line(args, said, state_dir, tmp_path):
+    result = run_cli("run", *QUICK, *args, "--out", str(tmp_path), env=cli_env(state_dir))
+    assert said in one_line_error(result)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_worker_needs_an_address(state_dir):
+    result = run_cli("worker", "--master", "5557", env=cli_env(state_dir))
+    assert "--master must be HOST:PORT" in one_line_error(result)

@@ -151,3 +151,32 @@ def test_bad_remote_options_are_one_line(args, said, state_dir, tmp_path):
 def test_a_worker_needs_an_address(state_dir):
     result = run_cli("worker", "--master", "5557", env=cli_env(state_dir))
     assert "--master must be HOST:PORT" in one_line_error(result)
+
+
+@pytest.mark.slow
+def test_a_worker_lost_mid_run_marks_the_run_partial(seeded, state_dir, tmp_path):
+    port = free_port(MASTER_HOST)
+    out = tmp_path / "reports"
+    master = _start(
+        ["run", *QUICK, "--steps", "10,20,40", "--master-bind", f"{MASTER_HOST}:{port}",
+         "--expect-workers", "2", "--workers-timeout", "30", "--out", str(out)],
+        state_dir,
+    )  # fmt: skip
+    time.sleep(1.0)
+    kept, doomed = (_worker(port, name, state_dir) for name in ("host-b", "host-c"))
+    time.sleep(9.0)  # joined, and into the first step
+    os.killpg(doomed.pid, signal.SIGKILL)  # the host goes away: no goodbye, no heartbeat
+    _finish(doomed)
+    stdout, stderr = _finish(master, timeout=150)
+    _finish(kept, timeout=30)
+    assert master.returncode == 1, stdout[-3000:] + stderr  # partial, like a local failure
+    data = store.load(only_run_dir(out))
+    scenario = data.scenarios["get-user"]
+    lost = {g.name for g in scenario.generators if g.lost_at is not None}
+    assert lost == {"host-c"}
+    (run,) = scenario.runs
+    assert run.status == "partial" and "host-c was lost" in (run.error or "")
+    assert (
+        "Locust worker host-c was lost during the run"
+        in (only_run_dir(out) / "index.html").read_text()
+    )

@@ -47,10 +47,9 @@ def handle(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), WORKER_NAME_ENV: name}
     print(f"worker {name}: joining the Locust master at {host}:{port} (Ctrl-C leaves)", flush=True)
-    process = subprocess.Popen(
-        argv, env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    # In this command's process group: whatever ends the command (Ctrl-C, or the whole
+    # group killed) ends the worker too; no Locust outlives it.
+    process = subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
     try:
         _, stderr = process.communicate()
     except KeyboardInterrupt:
@@ -71,7 +70,7 @@ def _stop(process: subprocess.Popen[str]) -> None:
     """Leave as Locust leaves on Ctrl-C (telling the master), then make sure."""
     for sig in (signal.SIGINT, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
+            process.send_signal(sig)
         try:
             process.communicate(timeout=STOP_GRACE_S)
             return

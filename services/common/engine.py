@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.deadline import ThreadWatch, watch
+from services.common.liveness import check_on_checkout
 from services.common.settings import ServiceSettings
 from services.common.timing import TimedConnection, TimedQueuePool
 from services.common.urls import sync_url
@@ -23,8 +24,9 @@ SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
 def pool_options(settings: ServiceSettings, size: int | None = None) -> dict[str, Any]:
     """The pool of one worker process. ``size`` replaces pool + overflow where a mode
     splits its connection budget between two pools (hybrid)."""
-    # No pool_pre_ping: it would add a round trip to every request. A dropped connection
-    # is detected on use, invalidates the pool, and the request answers 503.
+    # No pool_pre_ping: it would add a round trip to every request. A connection the
+    # server closed while idle is found at checkout without one (liveness.py); one that
+    # breaks in use invalidates the pool, and the request answers 503.
     if size is not None:
         return {"pool_size": size, "max_overflow": 0, "pool_timeout": settings.pool_timeout}
     return {
@@ -50,6 +52,8 @@ def sync_engine(settings: ServiceSettings) -> Engine:
     )
     if settings.deadline is not None:
         watch(engine, ThreadWatch(settings.deadline))
+    if settings.checkout_check:
+        check_on_checkout(engine)
     return engine
 
 

@@ -46,6 +46,7 @@ class DataAccessMode(StrEnum):
 
 ALL_MODES = frozenset(DataAccessMode)
 ASYNCPG_MODES = frozenset({DataAccessMode.orm, DataAccessMode.raw, DataAccessMode.hybrid})
+SQLALCHEMY_MODES = ALL_MODES - {DataAccessMode.raw}  # every mode with a SQLAlchemy pool
 
 
 class StatementCache(StrEnum):
@@ -126,6 +127,12 @@ class ServiceSettings(BaseModel):
     connect_timeout: float = setting(
         "DB_CONNECT_TIMEOUT", 5.0, "seconds to wait for a new database connection",
         gt=0, le=60,
+    )  # fmt: skip
+    checkout_check: bool = setting(
+        "DB_CHECKOUT_CHECK", True,
+        "check each pooled connection as it is handed out, without a round trip (a socket "
+        "poll): one the database closed while it was idle is replaced, not failed",
+        fastapi=SQLALCHEMY_MODES,
     )  # fmt: skip
     request_deadline: float = setting(
         "REQUEST_DEADLINE_S", 5.0,

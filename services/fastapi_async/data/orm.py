@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from services.common import queries
 from services.common.deadline import LoopWatch, watch
 from services.common.engine import SESSION_OPTIONS, pool_options
+from services.common.liveness import check_on_checkout
 from services.common.orders import build_order
 from services.common.schemas import (
     OrderCreate,
@@ -61,6 +62,8 @@ class OrmBackend:
         )
         if settings.deadline is not None:
             watch(self.engine.sync_engine, LoopWatch(settings.deadline))
+        if settings.checkout_check:
+            check_on_checkout(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, **SESSION_OPTIONS)
         self.gate = gate_for(settings, connections or settings.connections_per_worker)
 

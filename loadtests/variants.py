@@ -18,9 +18,11 @@ known.
 
 from __future__ import annotations
 
+import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,9 @@ class Variant:
     description: str = ""
     antipattern: bool = False
     builtin: bool = False
+    # An external target: a service already running at this base URL, which the suite
+    # drives but does not start (``url = ...`` in a variants file, or ``--target``).
+    url: str | None = None
 
     @property
     def display(self) -> str:
@@ -152,11 +157,16 @@ def _from_table(name: str, table: Any, path: Path) -> Variant:
     where = f"{path}: [{name}]"
     if not isinstance(table, dict):
         raise SuiteError(f"{where} must be a table")
-    unknown = set(table) - {"service", "mode", "settings", "description", "label"}
+    unknown = set(table) - {"service", "mode", "settings", "description", "label", "url"}
     if unknown:
         raise SuiteError(
             f"{where}: unknown key {sorted(unknown)[0]!r} "
-            "(known: service, mode, settings, description, label)"
+            "(known: service, mode, settings, description, label, url)"
+        )
+    if "url" in table and table.get("settings"):
+        raise SuiteError(
+            f"{where}: settings do not apply to an external target (url): the suite does "
+            "not start it"
         )
     services = ", ".join(s.value for s in Service)
     try:
@@ -184,6 +194,7 @@ def _from_table(name: str, table: Any, path: Path) -> Variant:
         settings={key: _env_value(value) for key, value in settings.items()},
         label=str(table.get("label", "")),
         description=str(table.get("description", "")),
+        url=target_url(str(table["url"]), where) if "url" in table else None,
     )
     return _check(variant, where)
 
@@ -220,6 +231,63 @@ def load_file(path: Path) -> dict[str, Variant]:
 def catalogue(path: Path | None) -> dict[str, Variant]:
     """Every variant a command can name: the built-in ones and the file's."""
     return {**BUILTIN, **(load_file(path) if path else {})}
+
+
+# What the suite cannot know of a service it did not start (the run and its report say so).
+EXTERNAL_NOTE = (
+    "not started by the suite: its CPU, memory, process model and pinning are not measured"
+)
+
+
+def target_url(text: str, where: str) -> str:
+    """An external target's base URL: http(s), a host, no query; without a final slash."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+    except ValueError as exc:
+        raise SuiteError(f"{where}: '{masked(text)}' is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SuiteError(
+            f"{where}: a target URL must be http(s)://HOST[:PORT], got '{masked(text)}'"
+        )
+    if parts.query or parts.fragment:
+        raise SuiteError(f"{where}: a target URL takes no query or fragment: '{masked(text)}'")
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number in range
+    except ValueError:
+        raise SuiteError(f"{where}: bad port in '{masked(text)}'") from None
+    if parts.password is not None:
+        # It would travel into Locust's command line and schedule: refused, not stored.
+        raise SuiteError(
+            f"{where}: '{masked(text)}' carries a password; the contract has no "
+            "authentication (put one in front of the target, not in its URL)"
+        )
+    return text.strip().rstrip("/")
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
+
+
+def masked(text: str) -> str:
+    """A URL, or a command line holding URLs, for printing and reports: every password
+    (``scheme://user:PASSWORD@``) shown as ``***``."""
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
+def with_targets(known: Mapping[str, Variant], targets: list[str]) -> dict[str, Variant]:
+    """``--target NAME=URL`` (repeatable): each names a known variant, now external."""
+    found = dict(known)
+    for text in targets:
+        name, sep, url = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise SuiteError(f"--target must be NAME=URL, got '{masked(text)}'")
+        if name not in known:
+            raise SuiteError(
+                f"--target: unknown variant '{name}' (known: {', '.join(known)}; define your "
+                "own in a --variants file, with url = ...)"
+            )
+        found[name] = replace(known[name], url=target_url(url, f"--target {name}"), settings={})
+    return found
 
 
 def resolve(text: str, known: Mapping[str, Variant]) -> list[Variant]:

@@ -35,7 +35,7 @@ from loadtests.report import capacity_page, fmt, index_page
 from loadtests.results import capacity
 from loadtests.results.capacity import CapacityResults, Phase
 from loadtests.run.capacity import CapacityOptions, search
-from loadtests.variants import resolve
+from loadtests.variants import masked, resolve
 
 DEFAULT_SLO = "p99=250ms"
 DEFAULT_RAMP = "150,225,340,500,750"
@@ -147,7 +147,7 @@ def options_from(args: argparse.Namespace) -> CapacityOptions:
         warmup_s=args.warmup_seconds, arrivals=args.arrivals, max_in_flight=args.max_in_flight,
         workers=args.workers, out_root=args.out.resolve(), pin=not args.no_pin, port=args.port,
         shared=overrides(args), seed=args.seed,
-        command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
+        command=masked(shlex.join(["python", "-m", "loadtests", *sys.argv[1:]])),
     )  # fmt: skip
 
 

@@ -43,7 +43,7 @@ from loadtests.run.extras import faults
 from loadtests.run.extras.crosscheck import MAX_WRK_USERS
 from loadtests.run.generator import RemoteWorkers
 from loadtests.run.state import RunOptions
-from loadtests.variants import resolve
+from loadtests.variants import masked, resolve, with_targets
 
 
 def add_parser(commands: Any) -> None:
@@ -66,6 +66,13 @@ def add_parser(commands: Any) -> None:
         f"(built in: {variant_help()}; default: the profile's)",
     )
     add_variants_option(parser)
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME=URL",
+        help="drive variant NAME at URL, a service already running that the suite does not "
+        "start (repeatable); checked against the baseline before any load",
+    )
     parser.add_argument(
         "--scenario",
         help="scenario(s), comma-separated: select-update, get-user, read, write, mixed",
@@ -235,7 +242,8 @@ def _plans(args: argparse.Namespace) -> tuple[ScenarioPlan, ...]:
         template = plans[0]
         plans = tuple(replace(template, scenario=name) for name in parse_scenarios(args.scenario))
     if args.services is not None:
-        names = tuple(v.name for v in resolve(args.services, known_variants(args)))
+        catalogue = with_targets(known_variants(args), args.target or [])
+        names = tuple(v.name for v in resolve(args.services, catalogue))
         plans = tuple(replace(p, variants=names) for p in plans)
     model = args.model or ("open" if any(p.plan.open for p in plans) else "closed")
     if model == "open" and args.steps is not None:
@@ -271,7 +279,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         raise SuiteError(f"--workers must be between 1 and 32, got {args.workers}")
     if args.out.exists() and not args.out.is_dir():
         raise SuiteError(f"--out {args.out} exists and is not a directory")
-    catalogue = known_variants(args)
+    catalogue = with_targets(known_variants(args), args.target or [])
     for plan in plans:
         resolve(",".join(plan.variants), catalogue)  # a profile naming an unknown variant
     return RunOptions(
@@ -284,7 +292,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         port=args.port,
         shared=overrides(args),
         pgbouncer=args.pgbouncer,
-        command=shlex.join(["python", "-m", "loadtests", *sys.argv[1:]]),
+        command=masked(shlex.join(["python", "-m", "loadtests", *sys.argv[1:]])),
         seed=args.seed,
         cross_check=_cross_check(args, plans),
         connections=args.connections,

@@ -29,6 +29,7 @@ from loadtests.results.models import (
     GeneratorHost,
     RunResults,
 )
+from loadtests.variants import EXTERNAL_NOTE
 
 Disputed = Set[tuple[str, int, str]]  # (variant, users, metric)
 NOISY_CV = 0.25  # a choice: per-second throughput varied more than this inside a window
@@ -298,6 +299,16 @@ def warnings(results: RunResults) -> list[Caveat]:
             found += _audit_warnings(f"{scenario}, {label}", outcome.audit)
         found += _audit_warnings(scenario, data.audit)
         found += _generator_warnings(scenario, data.generators)
+    for info in results.variants.values():
+        if info.external_url is not None:
+            found.append(
+                Caveat(
+                    "medium",
+                    f"{info.label} is an external target at {info.external_url}, "
+                    f"{EXTERNAL_NOTE}; the suite reset its own database before each scenario, "
+                    "which is the target's only if the target uses it.",
+                )
+            )
     if not results.cpu_layout.pinned:
         found.append(
             Caveat("medium", f"Processes were not pinned to CPUs: {results.cpu_layout.note}.")

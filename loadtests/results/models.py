@@ -459,6 +459,12 @@ class VariantInfo(Model):
     connection_budget: int | None = Field(
         None, description="connections it can hold at once, all workers together"
     )
+    external_url: str | None = Field(
+        None,
+        description="an external target: the service already ran there (password masked), "
+        "and its CPU, memory, process model and pinning were not measured; null: started "
+        "by the suite",
+    )
 
 
 class SettingDifference(Model):

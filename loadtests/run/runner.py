@@ -34,7 +34,7 @@ from loadtests.infra.processes import Supervised
 from loadtests.plan import ScenarioPlan
 from loadtests.recording import schedule, wire
 from loadtests.results.models import LocustFiles, ServiceFailure, VariantRun
-from loadtests.run import extras, generator, measure
+from loadtests.run import contract_probe, extras, generator, measure
 from loadtests.run.extras import Extra
 from loadtests.run.service_log import failures as service_log_failures
 from loadtests.run.setup import prepare
@@ -139,6 +139,10 @@ def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: i
         for name, service in services.items():
             print(f"   {service.label}: {service.describe()}", flush=True)
             service.start(logs[name])
+        external = [s for s in services.values() if s.external]
+        if external:  # before any load: does every target answer like the baseline?
+            baseline = services[plan.variants[0]]
+            contract_probe.check(baseline, [s for s in external if s is not baseline])
         changes = {k: v for extra in beside for k, v in extra.schedule_changes().items()}
         hosts = {name: service.url for name, service in services.items()}
         turns = schedule.build(

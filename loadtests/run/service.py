@@ -29,7 +29,7 @@ from loadtests.infra.cpu import CpuLayout
 from loadtests.infra.ports import check_port, free_port
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
-from loadtests.variants import Variant
+from loadtests.variants import EXTERNAL_NOTE, Variant, masked
 from services.common.settings import (
     DataAccessMode,
     PoolQueue,
@@ -113,6 +113,9 @@ def connection_budget(service: Service, settings: ServiceSettings) -> int:
     return settings.workers * per_worker
 
 
+EXTERNAL_HEALTH_S = 10.0
+
+
 def service_env(settings: ServiceSettings) -> dict[str, str]:
     own = settings.as_env()
     env = {k: v for k, v in os.environ.items() if k not in own}
@@ -148,6 +151,8 @@ class ServiceUnderTest:
             workers = default_workers(len(layout.service_cpus), settings, allowed, variant.service)
             own = {**own, "WEB_WORKERS": workers}
         settings = build_settings(database_url, shared, own, {"WEB_PORT": port or free_port()})
+        if variant.url is not None:  # not started here: no cores, no budget of ours
+            return cls(variant, settings)
         sut = cls(variant, settings, layout.service_cpus if layout.pinned else None)
         sut.check_budget(allowed, why)
         return sut
@@ -155,6 +160,8 @@ class ServiceUnderTest:
     def through(self, database_url: str, overrides: Mapping[str, Any]) -> None:
         """Send the prepared service to another database URL (PgBouncer's), with
         ``overrides`` on top of its settings; its port and workers stay as prepared."""
+        if self.external:
+            return  # its database is its own business
         self.settings = build_settings(database_url, self.settings.as_env(), overrides)
 
     def check_budget(self, allowed: int, why: str) -> None:
@@ -182,26 +189,42 @@ class ServiceUnderTest:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        return self.variant.url or f"http://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def external(self) -> bool:
+        """An external target: running elsewhere, driven but never started by the suite."""
+        return self.variant.url is not None
 
     @property
     def label(self) -> str:
         return self.variant.display
 
     def describe(self) -> str:
+        if self.external:
+            return f"external target at {masked(self.url)} ({EXTERNAL_NOTE})"
         return describe(self.variant.service, self.settings)
 
     def values(self) -> dict[str, Any]:
-        """The settings this variant reads, by environment variable."""
+        """The settings this variant reads, by environment variable (unknown: external)."""
+        if self.external:
+            return {}
         return values_read(self.settings, self.variant.service, self.settings.data_access)
 
     def connection_budget(self) -> int:
-        return connection_budget(self.variant.service, self.settings)
+        """Connections it may open on the suite's database (none counted for a target)."""
+        return 0 if self.external else connection_budget(self.variant.service, self.settings)
 
     # -- running -------------------------------------------------------------------------
 
     def start(self, log_path: Path, timeout: float = HEALTH_TIMEOUT_S) -> ServiceUnderTest:
-        """Start the service and return once ``/health`` answers 200."""
+        """Start the service and return once ``/health`` answers 200 (an external target:
+        only the health check)."""
+        if self.external:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(f"external target at {masked(self.url)}: not started here\n")
+            self._wait_healthy(EXTERNAL_HEALTH_S)
+            return self
         check_port(self.settings.port, f"{self.label} service", self.settings.host)
         command = COMMANDS[self.variant.service]
         self.process = Supervised(
@@ -216,10 +239,9 @@ class ServiceUnderTest:
         return self
 
     def _wait_healthy(self, timeout: float) -> None:
-        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.process.alive():
+            if self.process is not None and not self.process.alive():
                 raise SuiteError(
                     f"{self.label} service exited with code {self.process.popen.returncode} "
                     f"before becoming healthy: {self.process.log_tail() or 'no output'} "
@@ -232,9 +254,9 @@ class ServiceUnderTest:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
+        where = f"log: {self.process.log_path}" if self.process else f"{masked(self.url)}/health"
         raise SuiteError(
-            f"{self.label} service did not become healthy within {timeout:.0f} s "
-            f"(log: {self.process.log_path})"
+            f"{self.label} service did not become healthy within {timeout:.0f} s ({where})"
         )
 
     def alive(self) -> bool:

@@ -82,7 +82,7 @@ def test_a_target_that_answers_unlike_the_baseline_stops_the_run_before_any_load
         server.shutdown()
     line = one_line_error(result)
     assert f"FastAPI at {url} answers unlike Flask: GET /users/1 gave a body shaped" in line
-    assert "the baseline's {\"active\": \"bool\"" in line
+    assert 'the baseline\'s {"active": "bool"' in line
     locust = list(Path(tmp_path).glob("*/locust/*.json"))
     assert not locust, "no load may start before the probe passes"
 

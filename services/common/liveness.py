@@ -7,9 +7,10 @@ checkout. A connection whose server went away has something to read, though: Pos
 sends a FATAL message and closes the socket, while a healthy idle connection has nothing
 pending (the services LISTEN to nothing). So at checkout: psycopg2's socket is polled
 (one ``poll`` with no wait, about a microsecond), and asyncpg, whose protocol reads
-eagerly on the event loop, already knows (``is_closed``). A dead one raises ``DisconnectionError``, which
-makes SQLAlchemy's pool discard it and check out another (up to three times). A server
-that vanished without closing its sockets is still found only on use, as before.
+eagerly on the event loop, already knows (``is_closed``). A dead one raises
+``DisconnectionError``, which makes SQLAlchemy's pool discard it and check out another
+(up to three times). A server that vanished without closing its sockets is still found
+only on use, as before.
 """
 
 from __future__ import annotations

@@ -18,12 +18,15 @@ CLAIMS_ARGS ?=
 SLO       ?= p99=250ms
 SCENARIO  ?= select-update
 CAPACITY_ARGS ?=
+RUN       ?= latest
+THRESHOLDS ?=
+BASELINE  ?=
 
 # Options built from the variables above (empty ones add nothing).
 VARIANT_OPTS := $(if $(VARIANTS_FILE),--variants $(VARIANTS_FILE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint load-test capacity worker claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
+.PHONY: help setup test test-fast lint load-test capacity check worker claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +57,9 @@ load-test: $(STAMP)  ## start PostgreSQL, seed, run the variants under rising lo
 
 capacity: $(STAMP)  ## each variant's highest arrival rate within SLO (p99=250ms), with an interval (about 6 minutes)
 	$(CLI) capacity --slo $(SLO) --scenario $(SCENARIO) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(CAPACITY_ARGS)
+
+check: $(STAMP)  ## gate RUN (default latest) on THRESHOLDS=file and/or BASELINE=run: exit 0 pass, 1 fail, 2 bad input
+	$(CLI) check $(RUN) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS)) $(if $(BASELINE),--baseline $(BASELINE))
 
 worker: $(STAMP)  ## join a run's Locust master from this host (MASTER=HOST:PORT; the master: RUN_ARGS="--master-bind ...")
 	@test -n "$(MASTER)" || { echo "error: give the master, e.g. make worker MASTER=10.0.0.5:5557" >&2; exit 2; }

@@ -17,6 +17,7 @@ from typing import NoReturn
 from loadtests.commands import (
     calibrate,
     capacity,
+    check,
     claims,
     db,
     overhead,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         serve,
         run,
         capacity,
+        check,
         worker,
         ui,
         report,

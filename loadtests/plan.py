@@ -282,6 +282,17 @@ PROFILES: dict[str, Profile] = {
             scenarios=_same(("select-update",), TWO_STACKS, StepPlan((10, 50), 4, 4, blocks=2)),
         ),
         Profile(
+            name="ci",
+            description="a gate for CI: flask and fastapi on select-update at 10 and 50 "
+            "users, 6 blocks at 50 so that a regression there can be significant (about 2 "
+            "minutes)",
+            scenarios=_same(
+                ("select-update",),
+                TWO_STACKS,
+                StepPlan((10, 50), 4, 4, blocks=2, top_blocks=6),
+            ),
+        ),
+        Profile(
             name="default",
             description="flask, fastapi and fastapi:fair on select-update at 10-200 users, "
             "taking turns in 7 blocks per step, 12 at 200 users (about 12 minutes)",

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from loadtests.commands import check
 from loadtests.commands.service_options import (
     add_settings_options,
     add_variants_option,
@@ -36,7 +37,7 @@ from loadtests.plan import (
 )
 from loadtests.recording.wire import CONNECTIONS
 from loadtests.report import crosscheck, index_page, run_page, table
-from loadtests.results import store
+from loadtests.results import regression, store, thresholds
 from loadtests.results.models import FaultPlan
 from loadtests.run import extras, runner
 from loadtests.run.extras import faults
@@ -182,6 +183,13 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="after each variant's run, check that every acknowledged write (POST /orders, "
         "PATCH /users/{id}) is in the database as acknowledged; scenarios with writes only",
+    )
+    parser.add_argument(
+        "--check",
+        type=Path,
+        metavar="FILE",
+        help="after the run, gate it on these thresholds (TOML, see `check`): exit 1 when "
+        "one falls short",
     )
     add_settings_options(parser)
     parser.set_defaults(handler=handle)
@@ -364,6 +372,7 @@ def build_reports(run_dir: Path) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     options = options_from(args)
+    rules = thresholds.load(args.check) if args.check else None  # bad syntax: before the run
     if args.port is not None:
         check_port(args.port, "--port")
     for plan in options.scenarios:
@@ -408,4 +417,8 @@ def handle(args: argparse.Namespace) -> int:
     if any(not found.ok for found in audits):
         print("the audit found lost, duplicated or unexpected writes: see the report", flush=True)
         return 1
+    if rules is not None:
+        verdict = check.verdict(data, rules, None, regression.TOLERANCES)
+        if check.report(verdict, data, None, None) != 0:
+            return 1
     return 0 if data.run.status == "complete" else 1

@@ -54,6 +54,7 @@ TOLERANCES: dict[str, Tolerance] = {
     )
 }  # fmt: skip
 ALPHA = 0.05
+MOMENTARY = {"load_average_at_start"}  # the machine's state, not the machine: not compared
 
 
 @dataclass
@@ -134,7 +135,11 @@ def comparable(run: RunResults, baseline: RunResults) -> list[str]:
                 raise SuiteError(
                     f"not comparable: {name}'s {what} are {mine} here, {other} in the baseline"
                 )
-    found = _differences("machine ", run.environment.machine, baseline.environment.machine)
+    machine, other_machine = (
+        {k: v for k, v in m.items() if k not in MOMENTARY}
+        for m in (run.environment.machine, baseline.environment.machine)
+    )
+    found = _differences("machine ", machine, other_machine)
     for name, info in run.variants.items():
         other_info = baseline.variants.get(name)
         if other_info is not None:

@@ -260,3 +260,19 @@ def test_a_run_passes_against_itself_and_a_slowed_one_fails(seeded, state_dir, t
     assert any("select-update · Flask · 20 users: throughput" in line for line in failures)
     assert "warning: flask CPU_BURN_MS: 3.0 here, 0.0 in the baseline" in gate_result.stdout
     assert "load_average" not in gate_result.stdout  # the machine's moment is not the machine
+
+
+def test_the_example_pipeline_refers_to_files_that_work(tmp_path: Path) -> None:
+    import yaml
+
+    examples = PROJECT_ROOT / "examples" / "ci"
+    workflow = yaml.safe_load((examples / "github-actions.yml").read_text())
+    steps = workflow["jobs"]["smoke"]["steps"]
+    commands = " ".join(step.get("run", "") for step in steps)
+    assert "PROFILE=ci" in commands and "check latest" in commands
+    for path in ("examples/ci/thresholds.toml", "examples/ci/baseline"):
+        assert path in commands and (PROJECT_ROOT / path).exists()
+    baseline = examples / "baseline"
+    assert store.load(baseline).run.profile == "ci"
+    assert main(["check", str(baseline), "--baseline", str(baseline), "--thresholds",
+                 str(examples / "thresholds.toml"), "--junit", str(tmp_path / "j.xml")]) == 0  # fmt: skip

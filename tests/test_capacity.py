@@ -29,7 +29,7 @@ def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, 
     out = tmp_path / "reports"
     result = run_cli(
         "capacity", *QUICK, "--services", "flask,flask:burn", "--variants", str(variants),
-        "--ramp", "250,500,1000", "--rounds", "1", "--confirm-blocks", "1",
+        "--ramp", "200,300,450,675", "--rounds", "1", "--confirm-blocks", "1",
         "--out", str(out), env=cli_env(state_dir), timeout=420,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr

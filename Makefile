@@ -43,7 +43,7 @@ setup: $(STAMP)  ## create .venv and install the project (done automatically by 
 test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI runs)
 	$(PY) -m pytest
 
-test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3 minutes)
+test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3.5 minutes)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (import-linter)

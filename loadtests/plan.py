@@ -4,6 +4,7 @@ runner must not be monkey-patched by gevent, only the Locust processes are."""
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,6 +90,18 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise PlanError(f"a scenario is listed twice in '{text}'")
     return names
+
+
+def percent(text: str) -> float | None:
+    """``"1%"`` -> 0.01; None unless ``text`` is a finite number followed by %."""
+    number = text.strip()
+    if not number.endswith("%"):
+        return None
+    try:
+        value = float(number[:-1]) / 100
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def parse_steps(text: str) -> tuple[int, ...]:

@@ -50,6 +50,24 @@ def run_cli(
     return result
 
 
+def start_cli(*args: str, env: dict[str, str], root: Path = PROJECT_ROOT) -> subprocess.Popen[str]:
+    """``python -m loadtests ARGS`` in the background, in its own process group (``root``:
+    another copy of the project, for a worker running other code)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtests", *args], cwd=root, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
+    """Its output once it ends; stopped as ``run_cli`` stops one on a timeout."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(process)
+        raise
+
+
 def _stop_group(process: subprocess.Popen[str]) -> None:
     """Interrupt, then kill, everything in the command's process group."""
     for sig, grace in ((signal.SIGINT, 30.0), (signal.SIGKILL, 10.0)):

@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from loadtests.report import index_page
 from loadtests.results import capacity, store
-from tests.helpers import PROJECT_ROOT, cli_env, only_run_dir, run_cli
+from tests.helpers import cli_env, finish, only_run_dir, run_cli, start_cli
 
 # 1 ms of CPU per request on the service's core, beside Flask's own 1.5-2 ms on
 # select-update here: its capacity should fall by about a third.
@@ -60,22 +59,23 @@ def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, 
 @pytest.mark.slow
 def test_an_interrupted_search_keeps_its_document_and_stops_its_load(seeded, state_dir, tmp_path):
     out = tmp_path / "reports"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loadtests", "capacity", *QUICK, "--services", "flask",
-         "--ramp", "100,200", "--out", str(out)],
-        cwd=PROJECT_ROOT, env=cli_env(state_dir), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list(out.glob("*/probes/*/locust/*.json")):
-            time.sleep(0.5)  # Locust is writing: the ramp is under way
-        time.sleep(3)
-        os.killpg(process.pid, signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    process = start_cli(
+        "capacity",
+        *QUICK,
+        "--services",
+        "flask",
+        "--ramp",
+        "100,200",
+        "--out",
+        str(out),
+        env=cli_env(state_dir),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(out.glob("*/probes/*/locust/*.json")):
+        time.sleep(0.5)  # Locust is writing: the ramp is under way
+    time.sleep(3)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = finish(process, timeout=60)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     found = capacity.load(only_run_dir(out))

@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,15 @@ import pytest
 from loadtests.infra.ports import free_port
 from loadtests.recording.histogram import Histogram
 from loadtests.results import store
-from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, only_run_dir, run_cli
+from tests.helpers import (
+    PROJECT_ROOT,
+    cli_env,
+    finish,
+    one_line_error,
+    only_run_dir,
+    run_cli,
+    start_cli,
+)
 
 MASTER_HOST = "127.0.0.2"  # loopback, never anything outside it
 QUICK = ("--scenario", "get-user", "--services", "flask", "--steps", "10,40", "--blocks", "1",
@@ -28,20 +35,7 @@ QUICK = ("--scenario", "get-user", "--services", "flask", "--steps", "10,40", "-
 
 
 def _start(args: list[str], state_dir: Path, root: Path = PROJECT_ROOT) -> subprocess.Popen[str]:
-    env = cli_env(state_dir, PYTHONPATH=str(root))
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtests", *args], cwd=root, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-
-
-def _finish(process: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
-    try:
-        return process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    return start_cli(*args, env=cli_env(state_dir, PYTHONPATH=str(root)), root=root)
 
 
 def _worker(port: int, name: str, state_dir: Path, root: Path = PROJECT_ROOT):
@@ -62,8 +56,8 @@ def test_two_workers_on_other_hosts_share_the_load_with_exact_accounting(
     time.sleep(1.0)
     started = time.monotonic()
     workers = [_worker(port, name, state_dir) for name in ("host-b", "host-c")]
-    stdout, stderr = _finish(master, timeout=150)
-    outputs = [_finish(worker, timeout=30) for worker in workers]
+    stdout, stderr = finish(master, timeout=150)
+    outputs = [finish(worker, timeout=30) for worker in workers]
     assert master.returncode == 0, stdout[-3000:] + stderr
     assert "Traceback" not in stderr
     for worker, (worker_out, worker_err) in zip(workers, outputs, strict=True):
@@ -119,8 +113,8 @@ def test_a_worker_running_other_code_is_refused_on_both_sides(seeded, state_dir,
     )  # fmt: skip
     time.sleep(1.0)
     worker = _worker(port, "stranger", state_dir, root=other)
-    worker_out, worker_err = _finish(worker, timeout=60)
-    stdout, stderr = _finish(master, timeout=120)
+    worker_out, worker_err = finish(worker, timeout=60)
+    stdout, stderr = finish(master, timeout=120)
     assert worker.returncode == 2, worker_out + worker_err
     refusal = [line for line in worker_err.strip().splitlines() if line.startswith("error:")]
     assert len(refusal) == 1 and "scenario definitions or Locust code differ" in refusal[0]
@@ -166,9 +160,9 @@ def test_a_worker_lost_mid_run_marks_the_run_partial(seeded, state_dir, tmp_path
     kept, doomed = (_worker(port, name, state_dir) for name in ("host-b", "host-c"))
     time.sleep(9.0)  # joined, and into the first step
     os.killpg(doomed.pid, signal.SIGKILL)  # the host goes away: no goodbye, no heartbeat
-    _finish(doomed)
-    stdout, stderr = _finish(master, timeout=150)
-    _finish(kept, timeout=30)
+    finish(doomed)
+    stdout, stderr = finish(master, timeout=150)
+    finish(kept, timeout=30)
     assert master.returncode == 1, stdout[-3000:] + stderr  # partial, like a local failure
     data = store.load(only_run_dir(out))
     scenario = data.scenarios["get-user"]

@@ -12,6 +12,7 @@ from loadtests import files
 from loadtests.commands.report import resolve_run
 from loadtests.errors import SuiteError
 from loadtests.paths import REPORTS_DIR
+from loadtests.plan import percent
 from loadtests.report import gate
 from loadtests.results import regression, store, thresholds
 from loadtests.results.models import RunResults
@@ -66,13 +67,12 @@ def tolerances(text: str | None) -> dict[str, regression.Tolerance]:
     overrides = {}
     for part in text.split(","):
         metric, sep, value = part.partition("=")
-        number = value.strip().removesuffix("%")
-        if not sep or number == value.strip():
+        if not sep or not value.strip().endswith("%"):
             raise SuiteError(f"--tolerance must be METRIC=PERCENT, e.g. p99=10%, got '{part}'")
-        try:
-            overrides[metric.strip()] = float(number) / 100
-        except ValueError:
-            raise SuiteError(f"--tolerance: '{value}' is not a percentage") from None
+        share = percent(value)
+        if share is None:
+            raise SuiteError(f"--tolerance: '{value}' is not a percentage")
+        overrides[metric.strip()] = share
     return regression.tolerances_with(overrides)
 
 

@@ -16,10 +16,9 @@ from typing import Any
 from loadtests.errors import SuiteError
 from loadtests.infra.ports import parse_address
 from loadtests.paths import PROJECT_ROOT
-from loadtests.recording.wire import WORKER_NAME_ENV
+from loadtests.recording.wire import REFUSED_PREFIX, WORKER_NAME_ENV
 from loadtests.run.generator import LOCUSTFILE
 
-REFUSED = "error: the master refused this worker: "
 STOP_GRACE_S = 10.0
 
 
@@ -56,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
         _stop(process)
         raise
     lines = [line for line in stderr.splitlines() if line.strip()]
-    refused = next((line for line in lines if line.startswith(REFUSED)), None)
+    refused = next((line for line in lines if line.startswith(REFUSED_PREFIX)), None)
     if refused is not None:
         raise SuiteError(refused.removeprefix("error: "))
     if process.returncode != 0:

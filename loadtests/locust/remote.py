@@ -29,7 +29,13 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtests.plan import SCENARIOS
 from loadtests.recording import wire
-from loadtests.recording.wire import WORKER_NAME_ENV, WORKER_PREFIX, WorkerEvent, WorkerSeen
+from loadtests.recording.wire import (
+    REFUSED_PREFIX,
+    WORKER_NAME_ENV,
+    WORKER_PREFIX,
+    WorkerEvent,
+    WorkerSeen,
+)
 
 HELLO, REFUSED = "loadtests_hello", "loadtests_refused"
 CPU_KEY = "loadtests_cpu"  # in a worker's report: epoch second -> its CPU, % of one core
@@ -116,7 +122,7 @@ def merge_cpu(client: str, cpu: dict[Any, float] | None) -> None:
 
 
 def _refused(environment: Environment, msg: Any, **_: Any) -> None:
-    print(f"error: the master refused this worker: {msg.data['reason']}", file=sys.stderr)
+    print(f"{REFUSED_PREFIX}{msg.data['reason']}", file=sys.stderr)
     workers.exit_code = 2
     assert environment.runner is not None
     gevent.spawn(environment.runner.quit)

@@ -33,6 +33,7 @@ ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ra
 # that joins, is refused or is lost (a ``WorkerEvent`` as JSON), and the worker's name.
 WORKER_PREFIX = "loadtests-worker: "
 WORKER_NAME_ENV = "LOADTESTS_WORKER_NAME"
+REFUSED_PREFIX = "error: the master refused this worker: "  # a refused worker's one line
 
 
 class _Model(BaseModel):

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError
 
 from loadtests import files
 from loadtests.errors import SuiteError
+from loadtests.plan import percent
 from loadtests.results import stats
 from loadtests.results.models import BlockValues, Model, RunResults, Step
 
@@ -93,13 +94,9 @@ def parse_slo(text: str) -> Slo:
 
 def parse_max_errors(text: str) -> float:
     """``1%`` -> 0.01: the share of arrivals that may fail or be dropped, exclusive."""
-    number = text.strip().removesuffix("%")
-    if number == text.strip():
+    value = percent(text)
+    if value is None:
         raise SuiteError(f"--max-errors must be a percentage such as 1%, got '{text}'")
-    try:
-        value = float(number) / 100
-    except ValueError:
-        raise SuiteError(f"--max-errors must be a percentage such as 1%, got '{text}'") from None
     if not 0 < value <= MAX_ERRORS_LIMIT:
         raise SuiteError(
             f"--max-errors must be above 0% and at most {MAX_ERRORS_LIMIT:.0%}, got '{text}'"
@@ -127,7 +124,12 @@ class Probe(Model):
 
     @property
     def failure_rate(self) -> float:
-        return (self.errors + self.dropped) / self.arrivals if self.arrivals else 1.0
+        return failure_rate(self.errors, self.dropped, self.arrivals)
+
+
+def failure_rate(errors: int, dropped: int, arrivals: int) -> float:
+    """Errors and dropped arrivals, a share of the arrivals (all of them when none came)."""
+    return (errors + dropped) / arrivals if arrivals else 1.0
 
 
 class Estimate(Model):
@@ -304,7 +306,7 @@ def _probe(
 ) -> Probe:
     arrivals = block.requests + block.dropped
     errors = block.requests - block.successes
-    failures = (errors + block.dropped) / arrivals if arrivals else 1.0
+    failures = failure_rate(errors, block.dropped, arrivals)
     latency = getattr(block, slo.field)
     return Probe(
         variant=variant, rate=step.users, phase=phase, run=run, block=block.block,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loadtests.errors import SuiteError
@@ -201,5 +201,5 @@ def tolerances_with(overrides: dict[str, Any]) -> dict[str, Tolerance]:
             raise SuiteError(
                 f"unknown metric '{metric}' for a tolerance (known: {', '.join(found)})"
             )
-        found[metric] = Tolerance(**{**found[metric].__dict__, "limit": float(limit)})
+        found[metric] = replace(found[metric], limit=float(limit))
     return found

@@ -27,9 +27,10 @@ import math
 import operator
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loadtests.errors import SuiteError
 from loadtests.results.models import RunResults, Step
@@ -114,20 +115,23 @@ def parse(text: str, where: str = "thresholds") -> list[Rule]:
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{where}: not valid TOML: {exc}") from None
     lines = text.splitlines()
-    rules: list[Rule] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            for inner, item in value.items():
-                if isinstance(item, dict):
-                    for rule_key, rule_value in item.items():
-                        rules.append(_rule(rule_key, rule_value, key, inner, lines, where))
-                else:
-                    rules.append(_rule(inner, item, key, None, lines, where))
-        else:
-            rules.append(_rule(key, value, None, None, lines, where))
+    rules = [_rule(key, value, *scope, lines, where) for key, value, scope in _walk(data, ())]
     if not rules:
         raise SuiteError(f'{where}: no rule (e.g. errors = "<1%")')
     return rules
+
+
+def _walk(
+    table: dict[str, Any], scope: tuple[str, ...]
+) -> Iterator[tuple[str, Any, tuple[str | None, str | None]]]:
+    """Every rule with its scope (scenario, variant): a table is a scenario, a table in
+    it a variant; anything deeper is a rule with a bad value."""
+    for key, value in table.items():
+        if isinstance(value, dict) and len(scope) < 2:
+            yield from _walk(value, (*scope, key))
+        else:
+            padded = (*scope, None, None)
+            yield key, value, (padded[0], padded[1])
 
 
 def _position(lines: list[str], key: str) -> tuple[int, int]:

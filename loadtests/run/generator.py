@@ -182,9 +182,8 @@ def forward_progress(log: Path, offset: int, on_window: WindowListener | None = 
     for line in chunk[:complete].decode(errors="replace").splitlines():
         if line.startswith(PROGRESS_PREFIX):
             print("   " + line[len(PROGRESS_PREFIX) :], flush=True)
-        elif line.startswith(WORKER_PREFIX):
-            with contextlib.suppress(ValueError):
-                print("   " + describe(WorkerEvent.model_validate_json(line[len(WORKER_PREFIX) :])))
+        elif (event := _worker_event(line)) is not None:
+            print("   " + describe(event), flush=True)
         elif line.startswith(WINDOW_PREFIX) and on_window is not None:
             with contextlib.suppress(ValueError):  # a garbled line: no window announced
                 on_window(WindowMeta.model_validate_json(line[len(WINDOW_PREFIX) :]))
@@ -204,12 +203,17 @@ def worker_events(log: Path) -> list[WorkerEvent]:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    found = []
-    for line in lines:
-        if line.startswith(WORKER_PREFIX):
-            with contextlib.suppress(ValueError):
-                found.append(WorkerEvent.model_validate_json(line[len(WORKER_PREFIX) :]))
-    return found
+    return [event for line in lines if (event := _worker_event(line)) is not None]
+
+
+def _worker_event(line: str) -> WorkerEvent | None:
+    """The master's line about a worker, or None (another line, or a garbled one)."""
+    if not line.startswith(WORKER_PREFIX):
+        return None
+    try:
+        return WorkerEvent.model_validate_json(line[len(WORKER_PREFIX) :])
+    except ValueError:
+        return None
 
 
 def missing_workers(remote: RemoteWorkers, log: Path) -> str:

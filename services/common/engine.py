@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.common.deadline import ThreadWatch, watch
+from services.common.deadline import LoopWatch, ThreadWatch, watch
 from services.common.liveness import check_on_checkout
 from services.common.settings import ServiceSettings
 from services.common.timing import TimedConnection, TimedQueuePool
@@ -50,11 +50,19 @@ def sync_engine(settings: ServiceSettings) -> Engine:
         **pool_options(settings),
         **timed,
     )
+    guard(engine, settings, ThreadWatch)
+    return engine
+
+
+def guard(
+    engine: Engine, settings: ServiceSettings, watcher: type[LoopWatch] | type[ThreadWatch]
+) -> None:
+    """What every SQLAlchemy pool of every mode gets: the request deadline (``watcher``
+    for how this engine's callers wait) and the check of each connection it hands out."""
     if settings.deadline is not None:
-        watch(engine, ThreadWatch(settings.deadline))
+        watch(engine, watcher(settings.deadline))
     if settings.checkout_check:
         check_on_checkout(engine)
-    return engine
 
 
 def sync_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -16,16 +16,15 @@ only on use, as before.
 from __future__ import annotations
 
 import select
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 
-def _dead(dbapi_connection: Any) -> bool:
-    raw = getattr(dbapi_connection, "_connection", None)  # SQLAlchemy's asyncpg adapter
-    if raw is not None and callable(getattr(raw, "is_closed", None)):
-        return bool(raw.is_closed())
+def _socket_readable(dbapi_connection: Any) -> bool:
+    """psycopg2: an idle connection with something to read was closed by the server."""
     try:
         poller = select.poll()
         poller.register(dbapi_connection.fileno(), select.POLLIN)
@@ -34,11 +33,24 @@ def _dead(dbapi_connection: Any) -> bool:
     return bool(poller.poll(0))
 
 
+def _asyncpg_closed(dbapi_connection: Any) -> bool:
+    """asyncpg (through SQLAlchemy's adapter, which keeps it as ``_connection``)."""
+    return bool(dbapi_connection._connection.is_closed())
+
+
+# The engine's driver decides the probe once, not every checkout.
+DEAD: dict[str, Callable[[Any], bool]] = {
+    "psycopg2": _socket_readable,
+    "asyncpg": _asyncpg_closed,
+}
+
+
 def check_on_checkout(engine: Engine) -> None:
     """``engine``'s pool checks every connection it hands out (the sync engine of an
     async one)."""
+    dead = DEAD[engine.dialect.driver]
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if _dead(dbapi_connection):
+        if dead(dbapi_connection):
             raise exc.DisconnectionError("the server closed this connection while it was idle")

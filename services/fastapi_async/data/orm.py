@@ -10,9 +10,8 @@ from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from services.common import queries
-from services.common.deadline import LoopWatch, watch
-from services.common.engine import SESSION_OPTIONS, pool_options
-from services.common.liveness import check_on_checkout
+from services.common.deadline import LoopWatch
+from services.common.engine import SESSION_OPTIONS, guard, pool_options
 from services.common.orders import build_order
 from services.common.schemas import (
     OrderCreate,
@@ -60,10 +59,7 @@ class OrmBackend:
             **pool_options(settings, connections),
             **timed,
         )
-        if settings.deadline is not None:
-            watch(self.engine.sync_engine, LoopWatch(settings.deadline))
-        if settings.checkout_check:
-            check_on_checkout(self.engine.sync_engine)
+        guard(self.engine.sync_engine, settings, LoopWatch)
         self.sessions = async_sessionmaker(self.engine, **SESSION_OPTIONS)
         self.gate = gate_for(settings, connections or settings.connections_per_worker)
 

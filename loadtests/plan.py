@@ -14,6 +14,9 @@ MAX_WINDOW_S = 3600.0  # one step's warm-up or measured window, at most
 # A request's answer may take this long before it counts as a timeout, in every load
 # generator (Locust's network_timeout, wrk's --timeout): slow answers stay in the numbers.
 NETWORK_TIMEOUT_S = 30.0
+# The open model waits this long at most, after a turn, for its requests still in flight
+# (README, "Between turns"): by then every one has been answered or has timed out.
+SETTLE_LIMIT_S = NETWORK_TIMEOUT_S
 
 
 def id_ranges(spec: dict[str, Any]) -> dict[str, int]:

@@ -139,3 +139,51 @@ def test_a_window_opened_again_counts_from_its_second_opening_only() -> None:
     recorder.record("GET /users/{id}", "flask", 1003.0, 10.0, None)
     assert recorder.measured[3, "GET /users/{id}"].count == 1
     assert recorder.recent == [again]
+
+
+def _busy_crew(arrivals: Arrivals, users: int, service_s: float) -> list[gevent.Greenlet]:
+    """Users that answer each arrival after ``service_s``, as ScenarioUser.expect does."""
+
+    def user() -> None:
+        while True:
+            arrivals.take()
+            gevent.sleep(service_s)
+            arrivals.answered()
+
+    return [gevent.spawn(user) for _ in range(users)]
+
+
+def test_settling_waits_until_every_request_handed_out_is_answered() -> None:
+    """A turn that ends with requests in flight: settle stops the clock and returns once
+    the last is answered (within one service time), with nothing left out."""
+    arrivals = Arrivals()
+    crew = _busy_crew(arrivals, users=50, service_s=0.2)
+    gevent.sleep(0.05)
+    arrivals.start(200, "constant", window=1, seed=3)
+    gevent.sleep(0.3)
+    assert arrivals.in_flight > 20, "the backlog the next turn must not inherit"
+    begun = time.time()
+    left = arrivals.settle(5.0)
+    waited = time.time() - begun
+    sent = arrivals.sent[1]
+    gevent.sleep(0.05)
+    gevent.killall(crew)
+    assert left == 0 and arrivals.in_flight == 0
+    assert 0.1 < waited < 0.3, waited
+    assert arrivals.sent[1] == sent, "no arrival after the clock stopped"
+
+
+def test_settling_gives_up_at_its_limit_and_counts_what_is_still_out() -> None:
+    arrivals = Arrivals()
+    crew = _busy_crew(arrivals, users=10, service_s=1.0)
+    gevent.sleep(0.05)
+    arrivals.start(100, "constant", window=1, seed=3)
+    gevent.sleep(0.1)
+    begun = time.time()
+    left = arrivals.settle(0.2)
+    waited = time.time() - begun
+    gevent.killall(crew)
+    assert left == arrivals.in_flight > 0
+    assert 0.2 <= waited < 0.3, waited
+    arrivals.reset()
+    assert arrivals.in_flight == 0, "a new test starts with nothing in flight"

@@ -13,6 +13,11 @@ idle at an intended time, the arrival is **dropped** and counted, as k6 counts
 
 The most recently idle user takes the next arrival (a stack, not a queue), so a few
 users carry the load on warm connections instead of all of them in turn on cold ones.
+
+At the end of a turn the clock stops and ``settle`` waits until every arrival handed out
+is answered (README, "Between turns"): a variant pushed past its capacity ends its turn
+with a backlog that its service would otherwise work off during the next variant's turn,
+on the same core.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from gevent.event import AsyncResult
 
 from loadtests.plan import ArrivalKind as Kind
 
+SETTLE_POLL_S = 0.01  # how often a settling turn looks whether its last request is back
+
 
 class Arrivals:
     """One process's arrival clock and its idle users."""
@@ -40,6 +47,7 @@ class Arrivals:
         self.idle: list[AsyncResult[float]] = []
         self.dropped: Counter[int] = Counter()  # window -> arrivals no user was idle for
         self.sent: Counter[int] = Counter()  # window -> arrivals handed to a user
+        self.in_flight = 0  # arrivals handed to a user and not yet answered
         # The recorder's count: the window and the arrival's intended time.
         self.on_drop: Callable[[int, float], None] = lambda window, at: None
         self._clock: gevent.Greenlet[..., None] | None = None
@@ -64,6 +72,24 @@ class Arrivals:
             rng = random.Random(seed)
             self._clock = gevent.spawn(self._run, rate, kind, window, rng)
 
+    def answered(self) -> None:
+        """A user's request for its arrival is over (answered, failed or timed out)."""
+        self.in_flight = max(0, self.in_flight - 1)
+
+    def settle(self, limit_s: float) -> int:
+        """Stop the clock, then wait up to ``limit_s`` until every arrival handed out is
+        answered; return how many still were not."""
+        self.stop()
+        deadline = self.clock() + limit_s
+        while self.in_flight and self.clock() < deadline:
+            self.sleep(SETTLE_POLL_S)
+        return self.in_flight
+
+    def reset(self) -> None:
+        """A new test: nothing of an earlier one is in flight (its users were stopped)."""
+        self.stop()
+        self.in_flight = 0
+
     def stop(self) -> None:
         if self._clock is not None:
             self._clock.kill(block=False)
@@ -86,6 +112,7 @@ class Arrivals:
             if self.idle:
                 self.idle.pop().set(intended)
                 self.sent[window] += 1
+                self.in_flight += 1
             else:
                 self.dropped[window] += 1
                 self.on_drop(window, intended)

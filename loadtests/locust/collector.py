@@ -17,7 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.locust import arrivals, remote, turn
+from loadtests.locust import arrivals, remote, settle, turn
 from loadtests.locust.listen import listener
 from loadtests.locust.recorder import REPORT_KEY, Delta, Recorder, error_kind
 from loadtests.locust.shape import Hooks, Progress, RisingSteps
@@ -91,11 +91,14 @@ def _init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         runner.register_message(SWITCH_MESSAGE, _switch_message)
         remote.worker_init(runner)
+        settle.worker_init(runner)
     elif isinstance(runner, MasterRunner):
         remote.master_init(runner)
+        settle.master_init(runner)
     RisingSteps.hooks = Hooks(
         restart=_restart, switch=_switch, window_end=_window_end, progress=_progress,
         ready=lambda: remote.ready(environment),
+        settle=lambda window: settle.settle(environment, window),
     )  # fmt: skip
 
 
@@ -145,7 +148,8 @@ def _quitting(environment: Environment, **_: Any) -> None:
 
 def _restart() -> None:
     """The shape starts a new test (headless start, or Start in the web UI)."""
-    arrivals.current.stop()
+    arrivals.current.reset()
+    settle.reset()
     recorder.reset()
     _test.restart()
 

@@ -100,27 +100,31 @@ class ScenarioUser(FastHttpUser):
         if turn.current.close:
             headers["connection"] = "close"
         write = writes.sent(name, target, body, self.variant)
-        with self.client.request(
-            method,
-            path,
-            name=name,
-            context={"variant": self.variant, "intended": self.intended},
-            data=payload,  # type: ignore[arg-type]  # Locust sends bytes; its annotation omits them
-            headers=headers,
-            catch_response=True,
-        ) as response:
-            writes.answered(write, response)
-            if response.status_code == 0:
-                return  # connection error or timeout: Locust reports its own exception
-            if response.status_code != status:
-                response.failure(f"HTTP {response.status_code}")
-                return
-            try:
-                good = check(orjson.loads(response.content or b"null"))
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                good = False
-            if not good:
-                response.failure(f"{WRONG_BODY}: {name} answered an unexpected body")
+        try:
+            with self.client.request(
+                method,
+                path,
+                name=name,
+                context={"variant": self.variant, "intended": self.intended},
+                data=payload,  # type: ignore[arg-type]  # Locust sends bytes; its annotation omits them
+                headers=headers,
+                catch_response=True,
+            ) as response:
+                writes.answered(write, response)
+                if response.status_code == 0:
+                    return  # connection error or timeout: Locust reports its own exception
+                if response.status_code != status:
+                    response.failure(f"HTTP {response.status_code}")
+                    return
+                try:
+                    good = check(orjson.loads(response.content or b"null"))
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    good = False
+                if not good:
+                    response.failure(f"{WRONG_BODY}: {name} answered an unexpected body")
+        finally:
+            if self.intended is not None:  # the open model: this arrival is over
+                arrivals.current.answered()
 
 
 # -- the requests, one function each (Locust task dicts take plain functions) ---------------

@@ -1,8 +1,9 @@
 """The load shape: follows the runner's schedule (loadtests/recording/schedule.py).
 
 A greenlet switches the traffic from one variant's turn to the next at the moment the
-previous window ends, and times each window from the switch it actually made, so every
-window measures exactly its planned seconds however late gevent woke it. Locust's
+previous window ends (in the open model, once its requests in flight are answered:
+loadtests/locust/settle.py), and times each window from the switch it actually made, so
+every window measures exactly its planned seconds however late gevent woke it. Locust's
 ``tick`` (about once a second) only sets the user count of the current step: a step's
 first turn warms up long enough for the users to ramp.
 
@@ -56,6 +57,9 @@ class Hooks:
     # the window, whether its step ends with it, whether it was the last of the test
     window_end: Callable[[WindowMeta, bool, bool], None]
     progress: Callable[[Progress], None]
+    # after a window, before the next switch: the open model waits for the window's
+    # requests still in flight (loadtests/locust/settle.py)
+    settle: Callable[[WindowMeta], None] = lambda window: None
     # the master: every expected worker accepted (loadtests/locust/remote.py); until then
     # the shape holds the load at zero
     ready: Callable[[], bool] = lambda: True
@@ -127,6 +131,7 @@ class RisingSteps(LoadTestShape):
         previous = first
         for segment in plan.segments[1:]:
             gevent.sleep(max(0.0, previous.end + previous.tail - time.time()))
+            self.hooks.settle(previous)
             previous = self._switch(segment, previous, plan.reconnects)
         gevent.sleep(max(0.0, previous.end + previous.tail - time.time()))
         self.hooks.window_end(previous, True, True)

@@ -114,6 +114,11 @@ class WindowMeta(_Model):
     host: str = ""
     arrivals: ArrivalKind | None = None  # the open model: ``users`` is the rate (req/s)
     ended_at: float | None = None  # None: it had not ended when the file was written
+    # The open model, after the window: seconds waited for its requests still in flight
+    # before the next turn, and how many were still unanswered when the wait gave up (or
+    # were on a worker that did not answer). None: no wait (closed, or the last window).
+    settle_s: float | None = None
+    unanswered: int = 0
 
 
 class EndpointCount(_Model):

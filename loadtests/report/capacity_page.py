@@ -107,6 +107,7 @@ def _probe_rows(found: CapacityResults) -> list[dict[str, Any]]:
             "failures": p.failure_rate,
             "dropped": p.dropped,
             "lag": p.lag_p99_ms,
+            "settle": p.settle_s,
             "score": p.score,
             "within": p.within,
         }

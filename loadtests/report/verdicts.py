@@ -9,6 +9,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
+from loadtests.plan import SETTLE_LIMIT_S
 from loadtests.report import crosscheck, fmt
 from loadtests.results import analysis
 from loadtests.results.analysis import METRICS, Grid, common_users
@@ -471,6 +472,15 @@ def _open_warnings(where: str, step: Any) -> list[Caveat]:
                 f"{where}: the load generator sent late (lag p99 {fmt.ms(figures.lag_p99_ms)}, "
                 f"above the {LAG_WARN_MS:g} ms chosen): it did not keep the schedule, so the "
                 "figures understate the latency.",
+            )
+        )
+    if figures.unanswered:
+        found.append(
+            Caveat(
+                "high",
+                f"{where}: {figures.unanswered:,} requests were still unanswered "
+                f"{SETTLE_LIMIT_S:g} s after its turns ended: the next variant's turn began "
+                "with them queued, so its figures may be worse than its own.",
             )
         )
     return found

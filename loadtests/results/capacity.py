@@ -118,6 +118,9 @@ class Probe(Model):
     throughput_rps: float
     latency_ms: dict[str, float] = Field(description="p50, p95, p99, p99_9 from the intended start")
     lag_p99_ms: float | None = Field(description="the step's generator lag (actual - intended)")
+    settle_s: float | None = Field(
+        None, description="seconds its backlog took to be answered after the window"
+    )
     generator_saturated: bool | None
     score: float = Field(description="max(latency / SLO, failures / max_errors)")
     within: bool
@@ -313,7 +316,7 @@ def _probe(
         arrivals=arrivals, errors=errors, dropped=block.dropped,
         throughput_rps=block.throughput_rps,
         latency_ms={name: getattr(block, name) for name in PERCENTILES.values()},
-        lag_p99_ms=step.open.lag_p99_ms if step.open else None,
+        lag_p99_ms=step.open.lag_p99_ms if step.open else None, settle_s=block.settle_s,
         generator_saturated=block.generator_saturated,
         score=round(score(latency, failures, slo, limit), 6),
         within=within(latency, failures, slo, limit),

@@ -166,6 +166,11 @@ class BlockValues(Model):
         None, description="Locust's CPU in the window, % of one core"
     )
     dropped: int = Field(0, description="the open model: arrivals dropped in the window")
+    settle_s: float | None = Field(
+        None,
+        description="the open model: seconds waited after the window for its requests in "
+        "flight, before the next turn (None: no wait, or older results)",
+    )
 
 
 class Step(Traffic):
@@ -199,6 +204,14 @@ class OpenFigures(Model):
     lag_p50_ms: float | None = Field(description="actual send - intended start")
     lag_p99_ms: float | None
     lag_max_ms: float | None
+    settle_max_s: float | None = Field(
+        None,
+        description="the longest wait, after one of these windows, for its requests in flight "
+        "before the next turn (README, 'Between turns'); None in older results",
+    )
+    unanswered: int = Field(
+        0, description="requests still in flight when a wait gave up: they ran into the next turn"
+    )
 
 
 class TimePoint(Model):

@@ -149,14 +149,29 @@ def run_together(
 
 
 def wait(
-    locust: Supervised, seconds: float, log: Path, on_window: WindowListener | None = None
+    locust: Supervised,
+    seconds: float,
+    log: Path,
+    on_window: WindowListener | None = None,
+    schedule: wire.Schedule | None = None,
 ) -> str:
     """Forward progress lines until Locust exits (``seconds`` planned). Returns 'finished'
-    or why it did not."""
+    or why it did not. With its ``schedule``, every window Locust announces moves the
+    deadline to what is left of the plan after it: the open model's waits between turns
+    (loadtests/locust/settle.py) are progress, not a hang."""
     deadline = time.monotonic() + seconds + HANG_GRACE_S
+
+    def announced(window: WindowMeta) -> None:
+        nonlocal deadline
+        if schedule is not None and 0 <= window.window < len(schedule.segments):
+            left = schedule.total_s - schedule.segments[window.window].switch_s
+            deadline = max(deadline, time.monotonic() + left + HANG_GRACE_S)
+        if on_window is not None:
+            on_window(window)
+
     offset = 0
     while True:
-        offset = forward_progress(log, offset, on_window)
+        offset = forward_progress(log, offset, announced)
         if not locust.alive():
             forward_progress(log, offset)
             code = locust.popen.returncode

@@ -206,6 +206,7 @@ def _open(metas: list[WindowMeta], total: Tally, dropped: dict[int, int]) -> Ope
     if metas[0].arrivals is None:
         return None
     lost = sum(dropped.get(meta.window, 0) for meta in metas)
+    settled = [meta.settle_s for meta in metas if meta.settle_s is not None]
     arrivals = total.count + lost
     lag = total.lag.percentiles((50.0, 99.0)) if total.lag and total.lag.count else {}
     return OpenFigures(
@@ -216,6 +217,8 @@ def _open(metas: list[WindowMeta], total: Tally, dropped: dict[int, int]) -> Ope
         lag_p50_ms=round(lag[50.0] / 1000, 3) if lag else None,
         lag_p99_ms=round(lag[99.0] / 1000, 3) if lag else None,
         lag_max_ms=round(total.lag.max / 1000, 3) if total.lag and total.lag.count else None,
+        settle_max_s=max(settled) if settled else None,
+        unanswered=sum(meta.unanswered for meta in metas),
     )
 
 
@@ -239,6 +242,7 @@ def _block(
         generator_saturated=cpu.generator_saturated if cpu else None,
         generator_cpu_percent=cpu.generator_percent if cpu else None,
         dropped=dropped.get(meta.window, 0),
+        settle_s=meta.settle_s,
     )
 
 

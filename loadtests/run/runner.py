@@ -221,7 +221,7 @@ def _measure(
 
             remote = current.options.remote
             waited = turns.total_s + (remote.timeout_s if remote else 0.0)
-            status = generator.wait(locust, waited, log, announce)
+            status = generator.wait(locust, waited, log, announce, turns)
     finally:
         # Whatever Locust wrote so far is kept, also after Ctrl-C.
         with contextlib.suppress(SuiteError):

@@ -5,6 +5,7 @@ next turn; bad input is one line."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -107,7 +108,7 @@ def test_a_backlog_is_answered_before_the_next_turn_across_workers(seeded, state
     (recorded,) = [wire.read(p) for p in run_dir.glob("locust/*.json") if "schedule" not in p.name]
     windows = sorted(recorded.windows.values(), key=lambda w: w.window)
     assert [w.variant for w in windows].count("flask:burn") == 2
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.settle_s is not None and before.unanswered == 0, before
         assert after.switch_at >= before.end + before.settle_s - 0.05, (before, after)
     backlogs = [w.settle_s or 0.0 for w in windows[:-1] if w.variant == "flask:burn"]

@@ -148,11 +148,14 @@ def test_a_worker_needs_an_address(state_dir):
 
 
 @pytest.mark.slow
-def test_a_worker_lost_mid_run_marks_the_run_partial(seeded, state_dir, tmp_path):
+def test_a_worker_lost_mid_run_marks_its_step_and_the_run_partial(seeded, state_dir, tmp_path):
+    """A worker killed in the first steps: the steps its loss reaches into are marked
+    partial (in the results, the table and the trust panel), the later ones are not (the
+    remaining worker took the users over), and the run ends partial with exit 1."""
     port = free_port(MASTER_HOST)
     out = tmp_path / "reports"
     master = _start(
-        ["run", *QUICK, "--steps", "10,20,40", "--master-bind", f"{MASTER_HOST}:{port}",
+        ["run", *QUICK, "--steps", "10,20,40,80", "--master-bind", f"{MASTER_HOST}:{port}",
          "--expect-workers", "2", "--workers-timeout", "30", "--out", str(out)],
         state_dir,
     )  # fmt: skip
@@ -170,7 +173,10 @@ def test_a_worker_lost_mid_run_marks_the_run_partial(seeded, state_dir, tmp_path
     assert lost == {"host-c"}
     (run,) = scenario.runs
     assert run.status == "partial" and "host-c was lost" in (run.error or "")
-    assert (
-        "Locust worker host-c was lost during the run"
-        in (only_run_dir(out) / "index.html").read_text()
-    )
+    marked = [step.users for step in run.steps if step.lost_workers == ["host-c"]]
+    assert marked and marked == [s.users for s in run.steps[: len(marked)]], marked
+    assert run.steps[-1].lost_workers == [] and run.steps[-1].requests > 0
+    html = (only_run_dir(out) / "index.html").read_text()
+    assert "Locust worker host-c was lost during the run" in html
+    assert "partial: worker host-c lost" in html
+    assert f"Flask, {marked[0]} users: partial, Locust worker host-c was lost" in html

@@ -24,7 +24,7 @@ from typing import Any
 
 import gevent
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadtests.locust import arrivals
 from loadtests.plan import SETTLE_LIMIT_S
@@ -72,13 +72,18 @@ def settle(environment: Environment | None, window: WindowMeta) -> None:
 
 
 def _settle_workers(runner: MasterRunner, window: int) -> int:
-    expected = set(runner.clients.keys())
     answers = replies.by_window.setdefault(window, {})
     runner.send_message(SETTLE, {"window": window})
     deadline = time.monotonic() + SETTLE_LIMIT_S + REPLY_GRACE_S
-    while not expected <= answers.keys() and time.monotonic() < deadline:
+    while not _present(runner) <= answers.keys() and time.monotonic() < deadline:
         gevent.sleep(POLL_S)
     return sum(answers.values())
+
+
+def _present(runner: MasterRunner) -> set[str]:
+    """The workers to wait for: looked at on every poll, so one that goes missing during
+    the wait is not waited for."""
+    return {cid for cid, client in runner.clients.items() if client.state != STATE_MISSING}
 
 
 def _settle_here(environment: Environment, msg: Any, **_: Any) -> None:

@@ -147,6 +147,12 @@ class WorkerEvent(_Model):
     reason: str = ""
 
 
+# How far before the master saw a worker lost its loss reaches: Locust marks a worker
+# missing after about 4 heartbeats (1 s apart), the master's watch looks once a second,
+# and the responses of the worker's last report interval (3 s) never arrived.
+LOSS_REACH_S = 8.0
+
+
 class WorkerSeen(_Model):
     """A worker that took part: when it joined (and was lost), its CPU per second."""
 

@@ -488,6 +488,15 @@ def _open_warnings(where: str, step: Any) -> list[Caveat]:
 
 def _step_warnings(where: str, step: Any) -> list[Caveat]:
     found = []
+    lost = getattr(step, "lost_workers", [])
+    if lost:
+        found.append(
+            Caveat(
+                "high",
+                f"{where}: partial, Locust worker {', '.join(lost)} was lost during this step: "
+                "its share of the load and its last responses are missing from these figures.",
+            )
+        )
     cpu = step.cpu
     if cpu and cpu.generator_saturated:
         seconds = (

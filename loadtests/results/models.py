@@ -192,6 +192,11 @@ class Step(Traffic):
         None, description="successful responses' latency, microseconds, pooled over the blocks"
     )
     open: OpenFigures | None = Field(None, description="the open model's own figures")
+    lost_workers: list[str] = Field(
+        default_factory=list,
+        description="Locust workers lost during this step's windows: their share of the load "
+        "and their last responses are missing, so the step is partial",
+    )
 
 
 class OpenFigures(Model):

@@ -16,7 +16,7 @@ from loadtests.recording.attribution import COMPONENTS
 from loadtests.recording.histogram import REPORTED_PERCENTILES, Histogram
 from loadtests.recording.schedule import FAULT_BLOCK
 from loadtests.recording.tally import Tally, TallyData, merged
-from loadtests.recording.wire import Recorded, WindowMeta, WorkerSeen
+from loadtests.recording.wire import LOSS_REACH_S, Recorded, WindowMeta, WorkerSeen
 from loadtests.results.models import (
     SATURATED_SECONDS,
     BlockValues,
@@ -199,6 +199,21 @@ def _step(
         blocks=blocks,
         latency_histogram=cast(dict[str, Any], total.timed.to_dict()),
         open=_open(metas, total, recorded.dropped),
+        lost_workers=_lost_during(metas, recorded.workers),
+    )
+
+
+def _lost_during(metas: list[WindowMeta], workers: dict[str, WorkerSeen]) -> list[str]:
+    """The workers whose loss reaches into one of these windows (``LOSS_REACH_S``)."""
+    return sorted(
+        {
+            seen.name
+            for seen in workers.values()
+            for meta in metas
+            if seen.lost_at is not None
+            and seen.lost_at - LOSS_REACH_S < meta.end + (meta.settle_s or 0.0)
+            and seen.lost_at >= meta.switch_at
+        }
     )
 
 

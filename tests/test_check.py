@@ -162,6 +162,11 @@ def test_runs_that_measured_different_things_are_refused() -> None:
     moved.environment.machine["cpu_count"] = 64
     warnings = regression.comparable(moved, results())
     assert any(w.startswith("machine cpu_count: 64 here") for w in warnings)
+    assert not any("not reset" in w for w in warnings)
+    unreset = results()
+    unreset.scenarios["mixed"].reset_refused = "role 'app' may not create databases"
+    warnings = regression.comparable(results(), unreset)
+    assert "mixed: the database was not reset in the baseline (role 'app'" in " ".join(warnings)
 
 
 def test_junit_validates_against_its_schema_and_names_each_failure(tmp_path: Path) -> None:

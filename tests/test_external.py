@@ -1,7 +1,9 @@
 """External targets: services the suite drives but does not start (`--target NAME=URL`,
 `url = ...` in a variants file). A run against one completes with what it could not
 measure named; a target that answers unlike the baseline stops the run with one line
-before any load; a URL's password never reaches a line, a report or results.json."""
+before any load; a URL's password never reaches a line, a report or results.json. A
+database role that may not reset the database runs on the data as it stands, said once
+and marked."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from loadtests.infra import database
 from loadtests.infra.ports import free_port
+from loadtests.report import run_page
 from loadtests.results import store
 from tests.conftest import start_service
 from tests.helpers import cli_env, one_line_error, only_run_dir, run_cli
@@ -129,3 +134,80 @@ def test_a_variants_file_target_takes_no_settings(state_dir, tmp_path):
     result = run_cli("run", "--variants", str(variants), "--services", "flask,mine",
                      env=cli_env(state_dir))  # fmt: skip
     assert "settings do not apply to an external target" in one_line_error(result)
+
+
+LIMITED = "loadtests_limited"
+
+
+@pytest.fixture
+def limited_url(seeded):
+    """DATABASE_URL for a role that may read and write the tables but not create, drop or
+    own a database, as on a shared or managed server."""
+    database.reset(seeded)  # a fresh copy to grant on
+    with database.connect(seeded.url) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {LIMITED} LOGIN PASSWORD 'limited' NOCREATEDB")
+        tables = "SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
+        cur.execute(f"GRANT {tables} TO {LIMITED}")
+        cur.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {LIMITED}")
+    try:
+        url = make_url(seeded.url).set(username=LIMITED, password="limited")
+        yield url.render_as_string(hide_password=False)
+    finally:
+        database.reset(seeded)  # the next test's data is the seed's again
+        with database.connect(seeded.url) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP ROLE {LIMITED}")
+
+
+def _renamed(url: str) -> int:
+    with database.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM users WHERE name LIKE 'user %'")
+        (count,) = cur.fetchone()
+        return int(count)
+
+
+@pytest.mark.slow
+def test_a_role_that_may_not_reset_runs_on_the_data_as_it_stands(
+    seeded, state_dir, tmp_path, limited_url
+):
+    """select-update, then get-user, with the ceiling: no reset anywhere (the renames of
+    the first scenario are still there after the run), said once, marked in every
+    scenario's results, heading and ceiling note, and in the trust panel."""
+    out = tmp_path / "reports"
+    result = run_cli(
+        "run", "--scenario", "select-update,get-user", "--services", "flask,fastapi",
+        "--steps", "5", "--blocks", "1", "--step-seconds", "4", "--warmup-seconds", "1",
+        "--cross-check", "off", "--out", str(out),
+        env=cli_env(state_dir, DATABASE_URL=limited_url), timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.count("cannot be reset here") == 1, result.stdout
+    assert f"role '{LIMITED}' may not create databases" in result.stdout
+    assert "limited@" not in result.stdout + result.stderr, "the password stays masked"
+    assert _renamed(seeded.url) > 100, "select-update's writes were never reset away"
+    run_dir = only_run_dir(out)
+    data = store.load(run_dir)
+    for scenario in data.scenarios.values():
+        assert scenario.reset_refused is not None and "CREATEDB" in scenario.reset_refused
+        assert scenario.ceiling is not None and "on data not reset" in (scenario.ceiling.note or "")
+        assert all(run.status == "complete" for run in scenario.runs)
+    html = run_page.build(run_dir).read_text()
+    assert html.count("database not reset</span>") == 2
+    assert "The database was not reset" in html and "select-update, get-user ran" in html
+
+
+def test_who_may_reset_is_asked_of_the_server(seeded, limited_url) -> None:
+    """The superuser may; a role that may create databases but does not own this one may
+    not, and the reason names the database."""
+    assert database.reset_blocker(seeded) is None
+    limited = database.Target(url=limited_url, embedded=None)
+    assert "no CREATEDB" in (database.reset_blocker(limited) or "")
+    with database.connect(seeded.url) as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER ROLE {LIMITED} CREATEDB")
+    assert database.reset_blocker(limited) == f"role '{LIMITED}' does not own database 'bench'"
+
+
+def test_a_role_that_may_not_seed_gets_one_line(seeded, state_dir, limited_url):
+    result = run_cli("db", "seed", env=cli_env(state_dir, DATABASE_URL=limited_url))
+    line = one_line_error(result)
+    assert "must be owner of database" in line and "lacks a privilege" in line, line
+    assert "limited@" not in line

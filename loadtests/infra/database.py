@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
@@ -113,6 +114,13 @@ def connect(url: str, autocommit: bool = True) -> Iterator[psycopg2.extensions.c
     conn.autocommit = autocommit
     try:
         yield conn
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        # A role the user chose (DATABASE_URL) may not do what the suite asked: one line.
+        reason = str(exc).strip().splitlines()[0]
+        raise SuiteError(
+            f"{redacted(url)}: {reason} (the role in DATABASE_URL lacks a privilege the "
+            "suite needs here; see the README, 'Using an existing PostgreSQL instead')"
+        ) from None
     finally:
         conn.close()
 
@@ -290,6 +298,32 @@ def ensure_seeded(target: Target) -> dict[str, Any]:
         info = seed(target, seeding.SeedSpec())
         print(f"seeded in {info['seed_seconds']:.1f} s", flush=True)
     return info
+
+
+def reset_blocker(target: Target) -> str | None:
+    """Why this role cannot reset the target (drop it and clone it again from the seed
+    template), or None when it can: a superuser, or a role that may create databases and
+    owns both. Asked once per run, before anything is dropped."""
+    with _maintenance(target) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT current_user, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        )
+        row = cur.fetchone()
+        assert row is not None  # the current role is always in pg_roles
+        role, superuser, createdb = row
+        if superuser:
+            return None
+        if not createdb:
+            return f"role '{role}' may not create databases (no CREATEDB)"
+        cur.execute(
+            "SELECT datname FROM pg_database WHERE datname IN (%s, %s)"
+            " AND NOT pg_has_role(current_user, datdba, 'USAGE') ORDER BY datname",
+            (target.name, target.template),
+        )
+        foreign = [name for (name,) in cur.fetchall()]
+    if foreign:
+        return f"role '{role}' does not own database '{foreign[0]}'"
+    return None
 
 
 def reset(target: Target) -> float:

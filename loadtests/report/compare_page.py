@@ -29,6 +29,12 @@ def _setup_paths(data: RunResults) -> dict[str, Any]:
         "logical CPUs": machine.get("logical_cpus"),
         "PostgreSQL": data.database.settings.get("server_version"),
         "database": data.database.kind,
+        "database reset": "; ".join(
+            f"{name}: not reset ({s.reset_refused})"
+            for name, s in data.scenarios.items()
+            if s.reset_refused
+        )
+        or "before each scenario",
         "Locust processes": data.run.locust_processes,
         "rounds": data.run.rounds,
     }

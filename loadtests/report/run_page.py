@@ -127,6 +127,7 @@ def scenario_view(
         "fault_charts": [fault_chart] if fault_chart else [],
         "audit_runs": audits.rows(scenario),
         "reset": scenario.reset,
+        "reset_refused": scenario.reset_refused,
         "design": scenario.design,
         "locust_run": {
             "recorded": scenario.recorded,

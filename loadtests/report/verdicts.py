@@ -310,6 +310,18 @@ def warnings(results: RunResults) -> list[Caveat]:
                     "which is the target's only if the target uses it.",
                 )
             )
+    unreset = [name for name, scenario in results.scenarios.items() if scenario.reset_refused]
+    if unreset:
+        why = results.scenarios[unreset[0]].reset_refused
+        found.append(
+            Caveat(
+                "medium",
+                f"The database was not reset ({why}): {', '.join(unreset)} ran on the data as "
+                "earlier scenarios and runs left it. Within each, the variants shared it alike "
+                "(they take turns in blocks); its comparisons with another run (compare, check "
+                "--baseline) are not like for like, and each such scenario is marked.",
+            )
+        )
     if not results.cpu_layout.pinned:
         found.append(
             Caveat("medium", f"Processes were not pinned to CPUs: {results.cpu_layout.note}.")

@@ -441,6 +441,9 @@ class ScenarioResults(Model):
         "block); rounds: older results, each variant ran the whole ladder in turn",
     )
     reset: str | None = Field(None, description="how and when the database was reset")
+    reset_refused: str | None = Field(
+        None, description="why the database could not be reset before this scenario (None: it was)"
+    )
     order_seed: int | None = Field(None, description="the seed of the block orders")
     ceiling: Ceiling | None = Field(None, description="null: not measured (older results)")
     audit: AuditResult | None = Field(

@@ -135,11 +135,18 @@ def comparable(run: RunResults, baseline: RunResults) -> list[str]:
                 raise SuiteError(
                     f"not comparable: {name}'s {what} are {mine} here, {other} in the baseline"
                 )
+    found = [
+        f"{name}: the database was not reset {where} ({scenario.reset_refused}), so its data "
+        "was not the seed's"
+        for where, results in (("here", run), ("in the baseline", baseline))
+        for name, scenario in results.scenarios.items()
+        if scenario.reset_refused
+    ]
     machine, other_machine = (
         {k: v for k, v in m.items() if k not in MOMENTARY}
         for m in (run.environment.machine, baseline.environment.machine)
     )
-    found = _differences("machine ", machine, other_machine)
+    found += _differences("machine ", machine, other_machine)
     for name, info in run.variants.items():
         other_info = baseline.variants.get(name)
         if other_info is not None:

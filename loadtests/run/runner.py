@@ -47,6 +47,12 @@ RESET = (
     "block, so whatever the writes change in the data reaches all of them alike"
 )
 
+NOT_RESET = (
+    "Every scenario runs on the data as it stands, with the writes of earlier scenarios and "
+    "runs in it; the variants of a scenario still share it alike (they take turns in "
+    "blocks), but its figures do not compare like for like with another run's"
+)
+
 
 def estimated_seconds(options: RunOptions, found: list[Extra] | None = None) -> float:
     beside = found if found is not None else extras.enabled(options)
@@ -94,6 +100,9 @@ def _execute(current: Run, beside: list[Extra]) -> None:
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     current.results.run.order_seed = seed
     started, estimate = time.monotonic(), estimated_seconds(options, beside)
+    refused = current.reset_refused = database.reset_blocker(current.target)
+    if refused is not None:
+        print(f"note: the database cannot be reset here: {refused}. {NOT_RESET}", flush=True)
     for index, plan in enumerate(options.scenarios):
         left = max(0.0, estimate - (time.monotonic() - started)) / 60
         print(f"\n[{index + 1}/{len(options.scenarios)}] about {left:.0f} min left", flush=True)
@@ -123,7 +132,9 @@ def _finish(current: Run) -> None:
 
 def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: int) -> None:
     scenario = current.results.scenarios[plan.scenario]
-    scenario.order_seed, scenario.reset = seed, RESET
+    scenario.order_seed, refused = seed, current.reset_refused
+    scenario.reset = RESET if refused is None else f"not reset ({refused}): {NOT_RESET}"
+    scenario.reset_refused = refused
     outcomes = {name: VariantRun(variant=name, status="running") for name in plan.variants}
     scenario.runs.extend(outcomes.values())  # filled in place: kept if interrupted
     tag, locust_dir = plan.scenario, current.run_dir / "locust"
@@ -131,7 +142,7 @@ def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: i
         html=f"locust/{tag}.html", csv_prefix=f"locust/{tag}", log=f"locust/{tag}.log"
     )
     print(f"\n== {plan.scenario} | {', '.join(plan.variants)}", flush=True)
-    database.reset(current.target)
+    current.reset_database()
     services = {name: current.services[name] for name in plan.variants}
     logs = {name: current.run_dir / "logs" / f"{tag}-{_safe(name)}.log" for name in services}
     locust = None

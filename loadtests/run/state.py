@@ -61,6 +61,14 @@ class Run:
     seed_spec: dict[str, int]
     bouncer: pgbouncer.PgBouncer | None = None
     started: float = field(default_factory=time.time)
+    # Why this role may not reset the database (README, "Using an existing PostgreSQL
+    # instead"); None: it may, and every scenario starts from the seed.
+    reset_refused: str | None = None
+
+    def reset_database(self) -> None:
+        """Back to the seed, unless the role may not: the run has said so once."""
+        if self.reset_refused is None:
+            database.reset(self.target)
 
     def save(self) -> None:
         store.write(self.run_dir, self.results)

@@ -173,6 +173,7 @@ def script_text(scenario: str) -> dict[str, str]:
 
 # -- the run's extra ------------------------------------------------------------------------
 
+EXTERNAL = "an external server: PostgreSQL was not pinned and its CPU was not measured"
 CEILING_S = MEASURE_S + 3.0  # pgbench and a reset, once per scenario
 
 
@@ -213,7 +214,7 @@ class DatabaseCeiling(Extra):
         print(
             f"\n== {plan.scenario} | database ceiling: pgbench, {clients} connections", flush=True
         )
-        database.reset(target)
+        run.reset_database()
         cpus = layout.service_cpus if layout.pinned else None
         with cpu.pinned_to_others(layout, lambda: server_processes(target.embedded)):
             # Straight to PostgreSQL, also in a PgBouncer run: the ceiling is the database alone.
@@ -221,9 +222,12 @@ class DatabaseCeiling(Extra):
                 binary, target.url, plan.scenario, clients, run.seed_spec, cpus,
                 seconds_for(plan.plan.measure_s),
             )  # fmt: skip
-        note = found.error
-        if note is None and not target.embedded:
-            note = "an external server: PostgreSQL was not pinned and its CPU was not measured"
+        notes = [
+            found.error,
+            None if target.embedded else EXTERNAL,
+            None if run.reset_refused is None else f"on data not reset ({run.reset_refused})",
+        ]
+        note = "; ".join(n for n in notes if n) or None
         result.ceiling = Ceiling(
             tps=found.tps, clients=clients, seconds=found.seconds,
             pinned=bool(layout.pinned and target.embedded), scripts=scripts, note=note,

@@ -97,14 +97,37 @@ def test_a_worker_that_never_comes_stops_the_run_with_one_line(seeded, state_dir
     assert f"0 of 1 Locust worker(s) joined within 3 s at {MASTER_HOST}:{port}" in line
 
 
+def _other_code(other: Path) -> None:
+    scenarios = other / "loadtests" / "locust" / "scenarios.py"
+    scenarios.write_text(scenarios.read_text() + "\n# another version of the scenarios\n")
+
+
+def _other_version(other: Path) -> None:
+    """The same code, installed as another release: metadata found first on its path."""
+    info = other / "flask_vs_fastapi_loadtests-0.0.9.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: flask-vs-fastapi-loadtests\nVersion: 0.0.9\n"
+    )
+
+
 @pytest.mark.slow
-def test_a_worker_running_other_code_is_refused_on_both_sides(seeded, state_dir, tmp_path):
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (_other_code, "its scenario definitions or Locust code differ"),
+        (_other_version, "it runs suite version 0.0.9, the master "),
+    ],
+    ids=["other-code", "other-version"],
+)
+def test_a_worker_running_other_code_or_version_is_refused_on_both_sides(
+    change, why, seeded, state_dir, tmp_path
+):
     other = tmp_path / "other"
     for package in ("loadtests", "services"):
         shutil.copytree(PROJECT_ROOT / package, other / package,
                         ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    scenarios = other / "loadtests" / "locust" / "scenarios.py"
-    scenarios.write_text(scenarios.read_text() + "\n# another version of the scenarios\n")
+    change(other)
     port = free_port(MASTER_HOST)
     master = _start(
         ["run", *QUICK, "--master-bind", f"{MASTER_HOST}:{port}", "--expect-workers", "1",
@@ -117,11 +140,11 @@ def test_a_worker_running_other_code_is_refused_on_both_sides(seeded, state_dir,
     stdout, stderr = finish(master, timeout=120)
     assert worker.returncode == 2, worker_out + worker_err
     refusal = [line for line in worker_err.strip().splitlines() if line.startswith("error:")]
-    assert len(refusal) == 1 and "scenario definitions or Locust code differ" in refusal[0]
+    assert len(refusal) == 1 and why in refusal[0], refusal
     assert master.returncode == 2, stdout[-2000:] + stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "0 of 1 Locust worker(s) joined" in lines[0]
-    assert "stranger refused (its scenario definitions or Locust code differ" in lines[0]
+    assert f"stranger refused ({why}" in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,29 @@ def test_a_late_send_is_timed_from_its_intended_start() -> None:
     assert recorder.dropped == {3: 5}
 
 
+def test_an_open_window_holds_its_arrivals_and_counts_what_it_served() -> None:
+    """The open model: a request that arrived inside the window and was answered 3 s
+    after its end is in the window's latency (a backlog's slowest are not left out) but
+    not in its throughput; one that arrived in the warm-up and completed inside is in the
+    throughput only. The closed model keeps the completion rule for both."""
+    recorder = Recorder()
+    recorder.open_window(_window().model_copy(update={"arrivals": "poisson"}))
+    name = "GET /users/{id}"
+    recorder.record(name, "flask", 1004.5, 3_500.0, None, None, intended=1004.5)  # late
+    recorder.record(name, "flask", 1000.9, 200.0, None, None, intended=1000.8)  # warm-up
+    recorder.record(name, "flask", 1002.0, 10.0, None, None, intended=1002.0)
+    recorder.record(name, "flask", 1002.0, 10.0, "http_503", None, intended=1002.0)
+    tally = recorder.measured[3, name]
+    assert tally.count == 3 and tally.ok.count == 2
+    assert tally.intended is not None and tally.intended.max == pytest.approx(3_500_000, rel=0.001)
+    assert recorder.served == {(3, name): 2}, "the warm-up's and the 10 ms success"
+    closed = Recorder()
+    closed.open_window(_window())
+    closed.record(name, "flask", 1004.5, 3_500.0, None)
+    closed.record(name, "flask", 1002.0, 10.0, None)
+    assert closed.measured[3, name].count == 1 and closed.served == {}
+
+
 def test_the_open_model_merges_exactly_across_processes() -> None:
     """Two workers' deltas (intended latency, lag, drops) add up in the master as if
     one process had recorded everything; a closed-model tally stays without them."""
@@ -121,6 +144,7 @@ def test_the_open_model_merges_exactly_across_processes() -> None:
     ours, theirs = whole.measured[3, "GET /users/{id}"], master.measured[3, "GET /users/{id}"]
     assert ours.to_dict() == theirs.to_dict() and "intended" in theirs.to_dict()
     assert master.dropped == whole.dropped == {3: 40}
+    assert master.served == whole.served and sum(whole.served.values()) == 40
     closed = Recorder()
     closed.open_window(_window())
     closed.record("GET /users/{id}", "flask", 1002.0, 3.0, None)

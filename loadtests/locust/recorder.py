@@ -14,8 +14,12 @@ processes generated the load.
 
 A response belongs to a measured window when it went to that window's variant, was sent
 after the switch to it, and completed inside the window: requests still in flight at a
-switch belong to no window. The master's load shape opens the windows and broadcasts
-them, so every process classifies with the same boundaries.
+switch belong to no window. In the open model a response belongs to the window its
+**arrival** (intended start) fell in, however late it completed, so that the requests a
+backlog delayed past the window's end, the slowest, are not left out of its latency;
+the window's throughput still counts the successes that completed inside it
+(``served``), as the service delivered them. The master's load shape opens the windows
+and broadcasts them, so every process classifies with the same boundaries.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Delta(TypedDict):
     totals: dict[str, TallyData]
     series: list[tuple[str, int, TallyData]]  # (variant, epoch second, tally)
     dropped: NotRequired[list[tuple[int, int]]]  # open model: (window, arrivals dropped)
+    served: NotRequired[list[tuple[int, str, int]]]  # open model: (window, endpoint, successes)
 
 
 def error_kind(exception: BaseException | None, response: Any) -> str | None:
@@ -71,6 +76,8 @@ class Recorder:
         self.series: dict[tuple[str, int], Tally] = {}
         self.per_worker: Counter[str] = Counter()
         self.dropped: Counter[int] = Counter()  # open model: window -> arrivals dropped
+        # open model: (window, endpoint) -> successes that completed inside the window
+        self.served: Counter[tuple[int, str]] = Counter()
 
     def open_window(self, window: WindowMeta) -> None:
         # A window opened again replaces its first opening: Locust restarts the shape once
@@ -86,6 +93,13 @@ class Recorder:
                 and started >= window.switch_at
                 and window.start <= completed < window.end
             ):
+                return window.window
+        return None
+
+    def arrival_window(self, variant: str, intended: float) -> int | None:
+        """The open model: the window of ``variant`` whose measured span holds the arrival."""
+        for window in self.recent:
+            if window.variant == variant and window.start <= intended < window.end:
                 return window.window
         return None
 
@@ -106,7 +120,13 @@ class Recorder:
         late = round((started - intended) * 1e6) if intended is not None else None
         self.totals.setdefault(name, Tally(Attribution())).add(micros, kind, timing, late)
         self.series.setdefault((variant, int(completed)), Tally()).add(micros, kind, None, late)
-        window = self.window_of(variant, started, completed)
+        if intended is None:
+            window = self.window_of(variant, started, completed)
+        else:
+            window = self.arrival_window(variant, intended)
+            served = self.window_of(variant, started, completed)
+            if served is not None and kind is None:
+                self.served[served, name] += 1
         if window is not None:
             measured = self.measured.setdefault((window, name), Tally(Attribution(detailed=True)))
             measured.add(micros, kind, timing, late)
@@ -129,8 +149,10 @@ class Recorder:
             "totals": {name: t.to_dict() for name, t in self.totals.items()},
             "series": [(v, second, t.to_dict()) for (v, second), t in self.series.items()],
             "dropped": list(self.dropped.items()),
+            "served": [(w, name, count) for (w, name), count in self.served.items()],
         }
-        self.measured, self.totals, self.series, self.dropped = {}, {}, {}, Counter()
+        self.measured, self.totals, self.series = {}, {}, {}
+        self.dropped, self.served = Counter(), Counter()
         return delta
 
     def merge_delta(self, delta: Delta, worker: str) -> None:
@@ -144,6 +166,8 @@ class Recorder:
             self.series.setdefault((variant, int(second)), Tally()).merge(Tally.from_dict(data))
         for window, count in delta.get("dropped", []):
             self.dropped[int(window)] += int(count)
+        for window, name, count in delta.get("served", []):
+            self.served[int(window), name] += int(count)
 
     # -- master -> runner ------------------------------------------------------------------
 
@@ -157,6 +181,9 @@ class Recorder:
         measured: dict[int, dict[str, TallyData]] = {}
         for (window, name), tally in self.measured.items():
             measured.setdefault(window, {})[name] = tally.to_dict()
+        served: dict[int, dict[str, int]] = {}
+        for (window, name), count in self.served.items():
+            served.setdefault(window, {})[name] = count
         series: dict[str, dict[int, TallyData]] = {}
         for (variant, second), tally in sorted(self.series.items()):
             series.setdefault(variant, {})[second] = tally.to_dict()
@@ -171,5 +198,6 @@ class Recorder:
             per_worker=dict(self.per_worker),
             locust=locust,
             dropped=dict(self.dropped),
+            served=served,
             workers=dict(workers or {}),
         )

@@ -134,6 +134,7 @@ class RisingSteps(LoadTestShape):
             self.hooks.settle(previous)
             previous = self._switch(segment, previous, plan.reconnects)
         gevent.sleep(max(0.0, previous.end + previous.tail - time.time()))
+        self.hooks.settle(previous)  # the last window's requests are answered, too
         self.hooks.window_end(previous, True, True)
         self.done_at = time.time()
 

@@ -116,7 +116,7 @@ class WindowMeta(_Model):
     ended_at: float | None = None  # None: it had not ended when the file was written
     # The open model, after the window: seconds waited for its requests still in flight
     # before the next turn, and how many were still unanswered when the wait gave up (or
-    # were on a worker that did not answer). None: no wait (closed, or the last window).
+    # were on a worker that did not answer). None: no wait (the closed model).
     settle_s: float | None = None
     unanswered: int = 0
 
@@ -175,6 +175,9 @@ class Recorded(_Model):
     per_worker: dict[str, int]  # Locust worker id -> responses it recorded (distributed)
     locust: LocustCounts
     dropped: dict[int, int] = {}  # open model: window -> arrivals no user was idle for
+    # open model: window -> endpoint -> successes that completed inside the window (its
+    # throughput; its latencies are of the responses to the arrivals inside it)
+    served: dict[int, dict[str, int]] = {}
     workers: dict[str, WorkerSeen] = {}  # Locust worker id -> what the master saw of it
 
 

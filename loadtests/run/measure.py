@@ -86,15 +86,17 @@ def breakdown(tally: Tally) -> Breakdown | None:
     return found
 
 
-def traffic(tally: Tally, seconds: float) -> dict[str, Any]:
+def traffic(tally: Tally, seconds: float, served: int | None = None) -> dict[str, Any]:
     """Goodput, successful responses' latency, the failures on their own, and where the
-    time of the successful ones went."""
+    time of the successful ones went. ``served``: the open model's successes completed
+    inside the windows, its throughput (the tally holds the windows' arrivals)."""
     count = tally.count
     failed = tally.failed.count
+    done = tally.ok.count if served is None else served
     return {
         "requests": count,
         "successes": tally.ok.count,
-        "throughput_rps": round(tally.ok.count / seconds, 2) if seconds > 0 else 0.0,
+        "throughput_rps": round(done / seconds, 2) if seconds > 0 else 0.0,
         "latency_ms": latency(tally.timed),
         # The open model: the service time, from the actual send, beside the latency above.
         "service_latency_ms": latency(tally.ok) if tally.intended is not None else None,
@@ -163,7 +165,16 @@ def _fault_window(recorded: Recorded, windows: list[WindowMeta], variant: str) -
     if not metas:
         return None
     tally = merged(merged(_tallies(recorded.measured.get(m.window, {})).values()) for m in metas)
-    return Traffic(**traffic(tally, sum(m.end - m.start for m in metas)))
+    return Traffic(**traffic(tally, sum(m.end - m.start for m in metas), _served(recorded, metas)))
+
+
+def _served(recorded: Recorded, metas: list[WindowMeta], endpoint: str | None = None) -> int | None:
+    """The open model's successes completed inside these windows (of ``endpoint``, or of
+    all); None in the closed model, whose tallies already count exactly those."""
+    if metas[0].arrivals is None:
+        return None
+    counts = [recorded.served.get(meta.window, {}) for meta in metas]
+    return sum(c.get(endpoint, 0) if endpoint else sum(c.values()) for c in counts)
 
 
 def _step(
@@ -182,16 +193,18 @@ def _step(
             pooled.setdefault(name, Tally()).merge(tally)
         cpu = _step_cpu(monitor, meta, placement)
         cpus.append(cpu)
-        blocks.append(_block(meta, merged(endpoints.values()), cpu, recorded.dropped))
+        blocks.append(_block(meta, merged(endpoints.values()), cpu, recorded))
     seconds = sum(meta.end - meta.start for meta in metas)
     total = merged(pooled.values())
     return Step(
         step=metas[0].step,
         users=metas[0].users,
         window=Window(start=metas[0].start, end=metas[-1].end, seconds=round(seconds, 3)),
-        **traffic(total, seconds),
+        **traffic(total, seconds, _served(recorded, metas)),
         endpoints={
-            name: Traffic(**_without_histograms(traffic(tally, seconds)))
+            name: Traffic(
+                **_without_histograms(traffic(tally, seconds, _served(recorded, metas, name)))
+            )
             for name, tally in sorted(pooled.items())
         },
         cpu=_pooled_cpu(cpus),
@@ -237,18 +250,18 @@ def _open(metas: list[WindowMeta], total: Tally, dropped: dict[int, int]) -> Ope
     )
 
 
-def _block(
-    meta: WindowMeta, tally: Tally, cpu: StepCpu | None, dropped: dict[int, int]
-) -> BlockValues:
+def _block(meta: WindowMeta, tally: Tally, cpu: StepCpu | None, recorded: Recorded) -> BlockValues:
     seconds = meta.end - meta.start
     found = latency(tally.timed)
+    served = _served(recorded, [meta])
+    done = tally.ok.count if served is None else served
     return BlockValues(
         block=meta.block,
         position=meta.position,
         window=Window(start=meta.start, end=meta.end, seconds=round(seconds, 3)),
         requests=tally.count,
         successes=tally.ok.count,
-        throughput_rps=round(tally.ok.count / seconds, 2) if seconds > 0 else 0.0,
+        throughput_rps=round(done / seconds, 2) if seconds > 0 else 0.0,
         p50=found.p50,
         p95=found.p95,
         p99=found.p99,
@@ -256,7 +269,7 @@ def _block(
         error_rate=round(tally.failed.count / tally.count, 6) if tally.count else 0.0,
         generator_saturated=cpu.generator_saturated if cpu else None,
         generator_cpu_percent=cpu.generator_percent if cpu else None,
-        dropped=dropped.get(meta.window, 0),
+        dropped=recorded.dropped.get(meta.window, 0),
         settle_s=meta.settle_s,
     )
 

@@ -11,6 +11,7 @@ import time
 import gevent
 import pytest
 
+from loadtests.locust import shape
 from loadtests.locust.arrivals import Arrivals
 from loadtests.locust.recorder import Recorder
 from loadtests.recording.histogram import Histogram
@@ -211,3 +212,18 @@ def test_settling_gives_up_at_its_limit_and_counts_what_is_still_out() -> None:
     assert 0.2 <= waited < 0.3, waited
     arrivals.reset()
     assert arrivals.in_flight == 0, "a new test starts with nothing in flight"
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "now", "phase"),
+    [
+        (None, 1000.5, "warm-up"),
+        (None, 1003.0, "measuring"),
+        (None, 1005.5, "measuring"),  # a closed turn's tail (wrk stopping): no backlog wait
+        ("poisson", 1003.0, "measuring"),
+        ("poisson", 1005.5, "answering its backlog"),
+    ],
+)
+def test_the_progress_line_says_when_a_turn_waits_for_its_backlog(arrivals, now, phase) -> None:
+    window = _window().model_copy(update={"arrivals": arrivals})
+    assert shape._phase(window, now) == phase

@@ -41,7 +41,7 @@ class Progress:
     segment: Segment
     steps: int
     blocks: int
-    phase: str  # warm-up, measuring
+    phase: str  # warm-up, measuring, answering its backlog (the open model, after a turn)
     total_left_s: float
     unit: str = LEVEL_UNITS["closed"]  # what the segment's number counts
 
@@ -167,8 +167,16 @@ class RisingSteps(LoadTestShape):
                 segment=self.segment,
                 steps=len({s.step for s in self.schedule.segments}),
                 blocks=max(s.block for s in self.schedule.segments if s.step == self.segment.step),
-                phase="warm-up" if now < meta.start else "measuring",
+                phase=_phase(meta, now),
                 total_left_s=max(0.0, left),
                 unit=LEVEL_UNITS["open" if self.schedule.arrivals else "closed"],
             )
         )
+
+
+def _phase(meta: WindowMeta, now: float) -> str:
+    """What the turn is doing: past its end, the open model waits for its backlog."""
+    if now < meta.start:
+        return "warm-up"
+    settling = now >= meta.end and meta.arrivals is not None
+    return "answering its backlog" if settling else "measuring"

@@ -11,7 +11,6 @@ import time
 import gevent
 import pytest
 
-from loadtests.locust import shape
 from loadtests.locust.arrivals import Arrivals
 from loadtests.locust.recorder import Recorder
 from loadtests.recording.histogram import Histogram
@@ -226,4 +225,4 @@ def test_settling_gives_up_at_its_limit_and_counts_what_is_still_out() -> None:
 )
 def test_the_progress_line_says_when_a_turn_waits_for_its_backlog(arrivals, now, phase) -> None:
     window = _window().model_copy(update={"arrivals": arrivals})
-    assert shape._phase(window, now) == phase
+    assert window.phase(now) == phase

@@ -167,16 +167,9 @@ class RisingSteps(LoadTestShape):
                 segment=self.segment,
                 steps=len({s.step for s in self.schedule.segments}),
                 blocks=max(s.block for s in self.schedule.segments if s.step == self.segment.step),
-                phase=_phase(meta, now),
+                phase=meta.phase(now),
                 total_left_s=max(0.0, left),
                 unit=LEVEL_UNITS["open" if self.schedule.arrivals else "closed"],
             )
         )
 
-
-def _phase(meta: WindowMeta, now: float) -> str:
-    """What the turn is doing: past its end, the open model waits for its backlog."""
-    if now < meta.start:
-        return "warm-up"
-    settling = now >= meta.end and meta.arrivals is not None
-    return "answering its backlog" if settling else "measuring"

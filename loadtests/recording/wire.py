@@ -120,6 +120,14 @@ class WindowMeta(_Model):
     settle_s: float | None = None
     unanswered: int = 0
 
+    def phase(self, now: float) -> str:
+        """What the turn is doing at ``now``: past its end, the open model waits for its
+        backlog (loadtests/locust/settle.py)."""
+        if now < self.start:
+            return "warm-up"
+        settling = now >= self.end and self.arrivals is not None
+        return "answering its backlog" if settling else "measuring"
+
 
 class EndpointCount(_Model):
     requests: int

@@ -172,4 +172,3 @@ class RisingSteps(LoadTestShape):
                 unit=LEVEL_UNITS["open" if self.schedule.arrivals else "closed"],
             )
         )
-

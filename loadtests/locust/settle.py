@@ -35,19 +35,13 @@ REPLY_GRACE_S = 2.0  # a worker's answer may travel this long after its own limi
 POLL_S = 0.01
 
 
-class _Replies:
-    """The master's answers from its workers: window -> worker -> requests still out."""
-
-    def __init__(self) -> None:
-        self.by_window: dict[int, dict[str, int]] = {}
-
-
-replies = _Replies()
+# The master's answers from its workers: window -> worker -> its requests still out.
+answers: dict[int, dict[str, int]] = {}
 
 
 def reset() -> None:
     """A new test: its windows are numbered from 0 again."""
-    replies.by_window.clear()
+    answers.clear()
 
 
 def worker_init(runner: WorkerRunner) -> None:
@@ -72,12 +66,12 @@ def settle(environment: Environment | None, window: WindowMeta) -> None:
 
 
 def _settle_workers(runner: MasterRunner, window: int) -> int:
-    answers = replies.by_window.setdefault(window, {})
+    answered = answers.setdefault(window, {})
     runner.send_message(SETTLE, {"window": window})
     deadline = time.monotonic() + SETTLE_LIMIT_S + REPLY_GRACE_S
-    while not _present(runner) <= answers.keys() and time.monotonic() < deadline:
+    while not _present(runner) <= answered.keys() and time.monotonic() < deadline:
         gevent.sleep(POLL_S)
-    return sum(answers.values())
+    return sum(answered.values())
 
 
 def _present(runner: MasterRunner) -> set[str]:
@@ -99,5 +93,4 @@ def _settle_here(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _answer(environment: Environment, msg: Any, **_: Any) -> None:
-    answers = replies.by_window.setdefault(int(msg.data["window"]), {})
-    answers[str(msg.node_id)] = int(msg.data["unanswered"])
+    answers.setdefault(int(msg.data["window"]), {})[str(msg.node_id)] = int(msg.data["unanswered"])

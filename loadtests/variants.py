@@ -153,15 +153,17 @@ def _check(variant: Variant, where: str) -> Variant:
     return variant
 
 
+TABLE_KEYS = ("service", "mode", "settings", "description", "label", "url")
+
+
 def _from_table(name: str, table: Any, path: Path) -> Variant:
     where = f"{path}: [{name}]"
     if not isinstance(table, dict):
         raise SuiteError(f"{where} must be a table")
-    unknown = set(table) - {"service", "mode", "settings", "description", "label", "url"}
+    unknown = set(table) - set(TABLE_KEYS)
     if unknown:
         raise SuiteError(
-            f"{where}: unknown key {sorted(unknown)[0]!r} "
-            "(known: service, mode, settings, description, label, url)"
+            f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(TABLE_KEYS)})"
         )
     if "url" in table and table.get("settings"):
         raise SuiteError(

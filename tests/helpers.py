@@ -30,20 +30,8 @@ def run_cli(
     The command gets its own process group: on a timeout it is interrupted as a user would
     (Ctrl-C, so it stops its services and Locust), then the whole group is killed, so that
     no load outlives the test that started it and skews the next one."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loadtests", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop_group(process)
-        raise
+    process = start_cli(*args, env=env)
+    stdout, stderr = finish(process, timeout)
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check_clean:
         assert "Traceback" not in result.stderr, result.stderr

@@ -13,7 +13,7 @@ from loadtests.commands.report import resolve_run
 from loadtests.errors import SuiteError
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import percent
-from loadtests.report import gate
+from loadtests.report import gate, run_page
 from loadtests.results import regression, store, thresholds
 from loadtests.results.models import RunResults
 
@@ -90,7 +90,7 @@ def verdict(
 
 def report(found: gate.Verdict, data: RunResults, junit: Path | None, md: Path | None) -> int:
     """Print the verdict, write the CI files; the exit code."""
-    labels = {name: info.label for name, info in data.variants.items()}
+    labels = run_page.labels_of(data)
     for line in gate.lines(found, labels):
         print(line)
     try:

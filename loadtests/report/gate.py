@@ -20,8 +20,16 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)  # what differs from the baseline
 
     @property
+    def failed_rules(self) -> int:
+        return sum(not o.passed for o in self.outcomes)
+
+    @property
+    def regressions(self) -> int:
+        return sum(c.regressed for c in self.changes)
+
+    @property
     def failures(self) -> int:
-        return sum(not o.passed for o in self.outcomes) + sum(c.regressed for c in self.changes)
+        return self.failed_rules + self.regressions
 
     @property
     def passed(self) -> bool:
@@ -39,13 +47,11 @@ def lines(verdict: Verdict, labels: dict[str, str]) -> list[str]:
 
 def summary(verdict: Verdict) -> str:
     rules = len(verdict.outcomes)
-    failed_rules = sum(not o.passed for o in verdict.outcomes)
-    parts = [f"{rules - failed_rules} of {rules} threshold checks passed"] if rules else []
+    parts = [f"{rules - verdict.failed_rules} of {rules} threshold checks passed"] if rules else []
     if verdict.baseline is not None:
-        regressed = sum(c.regressed for c in verdict.changes)
         untested = sum(c.p_value is None for c in verdict.changes)
         parts.append(
-            f"{regressed} regression(s) in {len(verdict.changes)} comparisons with "
+            f"{verdict.regressions} regression(s) in {len(verdict.changes)} comparisons with "
             f"{verdict.baseline}" + (f" ({untested} not testable)" if untested else "")
         )
     state = "PASSED" if verdict.passed else "FAILED"

@@ -500,12 +500,12 @@ def _open_warnings(where: str, step: Any) -> list[Caveat]:
 
 def _step_warnings(where: str, step: Any) -> list[Caveat]:
     found = []
-    lost = getattr(step, "lost_workers", [])
-    if lost:
+    if step.lost_workers:
         found.append(
             Caveat(
                 "high",
-                f"{where}: partial, Locust worker {', '.join(lost)} was lost during this step: "
+                f"{where}: partial, Locust worker {', '.join(step.lost_workers)} was lost "
+                "during this step: "
                 "its share of the load and its last responses are missing from these figures.",
             )
         )

@@ -17,43 +17,39 @@ lists what differs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from loadtests.errors import SuiteError
 from loadtests.results import stats
-from loadtests.results.models import BlockValues, RunResults, Step
+from loadtests.results.analysis import METRICS, Metric
+from loadtests.results.comparisons import ALPHA
+from loadtests.results.models import RunResults, Step
 
 
 @dataclass(frozen=True)
 class Tolerance:
     metric: str
     words: str
-    worse: str  # "higher" or "lower"
     limit: float  # relative (0.20 = 20% worse), or absolute points for a rate
-    relative: bool
-    value: Callable[[BlockValues], float]
-    pooled: Callable[[Step], float]
+    spec: Metric  # how it is read, which way is worse, ratio or difference
+
+    @property
+    def relative(self) -> bool:
+        return self.spec.multiplicative
 
 
 # Chosen defaults: throughput may drop 10%, latency rise 20%, errors rise 1 point.
 TOLERANCES: dict[str, Tolerance] = {
     t.metric: t
     for t in (
-        Tolerance("rps", "throughput", "lower", 0.10, True, lambda b: b.throughput_rps,
-                  lambda s: s.throughput_rps),
-        Tolerance("p50", "p50 latency", "higher", 0.20, True, lambda b: b.p50,
-                  lambda s: s.latency_ms.p50),
-        Tolerance("p95", "p95 latency", "higher", 0.20, True, lambda b: b.p95,
-                  lambda s: s.latency_ms.p95),
-        Tolerance("p99", "p99 latency", "higher", 0.20, True, lambda b: b.p99,
-                  lambda s: s.latency_ms.p99),
-        Tolerance("errors", "error rate", "higher", 0.01, False, lambda b: b.error_rate,
-                  lambda s: s.failures.rate),
+        Tolerance("rps", "throughput", 0.10, METRICS["throughput"]),
+        Tolerance("p50", "p50 latency", 0.20, METRICS["p50"]),
+        Tolerance("p95", "p95 latency", 0.20, METRICS["p95"]),
+        Tolerance("p99", "p99 latency", 0.20, METRICS["p99"]),
+        Tolerance("errors", "error rate", 0.01, METRICS["error_rate"]),
     )
-}  # fmt: skip
-ALPHA = 0.05
+}
 MOMENTARY = {"load_average_at_start"}  # the machine's state, not the machine: not compared
 
 
@@ -80,7 +76,7 @@ class Change:
         if self.baseline <= 0:
             return 0.0
         ratio = self.value / self.baseline
-        return (1 / ratio - 1 if ratio > 0 else math.inf) if t.worse == "lower" else ratio - 1
+        return ratio - 1 if t.spec.lower_is_better else (1 / ratio - 1 if ratio > 0 else math.inf)
 
     @property
     def beyond_tolerance(self) -> bool:
@@ -112,7 +108,7 @@ class Change:
 
 
 def _fmt(t: Tolerance, value: float) -> str:
-    return f"{value:,.1f} req/s" if t.metric == "rps" else f"{value:,.1f} ms"
+    return f"{value:,.1f} {t.spec.unit}"
 
 
 def comparable(run: RunResults, baseline: RunResults) -> list[str]:
@@ -182,21 +178,21 @@ def changes(
                 for t in tolerances.values():
                     found.append(_change(name, outcome.variant, step, base, t, scenario.plan.unit))
     tested = [c for c in found if c.p_value is not None]
-    adjusted = stats.holm_adjusted([c.p_value or 0.0 for c in tested]) if tested else []
+    adjusted = stats.holm_adjusted([c.p_value or 0.0 for c in tested])
     for change, p in zip(tested, adjusted, strict=True):
         change.p_adjusted = p
     return found
 
 
 def _change(scenario: str, variant: str, step: Step, base: Step, t: Tolerance, unit: str) -> Change:
-    value, baseline = t.pooled(step), t.pooled(base)
-    ours, theirs = [t.value(b) for b in step.blocks], [t.value(b) for b in base.blocks]
+    value, baseline = t.spec.pick(step), t.spec.pick(base)
+    ours = [t.spec.pick_block(b) for b in step.blocks]
+    theirs = [t.spec.pick_block(b) for b in base.blocks]
     if t.relative:
         ours = [math.log(v) for v in ours if v > 0]
         theirs = [math.log(v) for v in theirs if v > 0]
-    test = stats.welch(ours, theirs)
     return Change(
-        scenario, variant, step.users, unit, t, value, baseline, test[3] if test else None
+        scenario, variant, step.users, unit, t, value, baseline, stats.welch(ours, theirs)
     )
 
 

@@ -334,21 +334,17 @@ def crossing(xs: Sequence[float], ys: Sequence[float], level: float = 0.95) -> C
     return Crossing(x0, x_bar + low, x_bar + high, b, math.sqrt(s2 / sxx), n)
 
 
-def welch(
-    a: Sequence[float], b: Sequence[float], level: float = 0.95
-) -> tuple[float, float, float, float] | None:
-    """mean(a) - mean(b) of two independent samples, its interval and two-sided p-value,
-    by Welch's t (unequal variances, Welch-Satterthwaite degrees of freedom). None with
-    fewer than two values on a side."""
+def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """The two-sided p-value of mean(a) - mean(b) for two independent samples, by Welch's
+    t (unequal variances, Welch-Satterthwaite degrees of freedom). None with fewer than
+    two values on a side."""
     if len(a) < 2 or len(b) < 2:
         return None
     difference = statistics.fmean(a) - statistics.fmean(b)
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        return difference, difference, difference, 1.0 if difference == 0 else 0.0
+        return 1.0 if difference == 0 else 0.0
     df_real = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     df = max(1, math.floor(df_real))  # conservative: the t tables here take whole degrees
-    half = t_quantile((1.0 + level) / 2.0, df) * se
-    p = _t_two_tailed(abs(difference) / se, df)
-    return difference, difference - half, difference + half, p
+    return _t_two_tailed(abs(difference) / se, df)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.errors import SuiteError
+from loadtests.results.analysis import METRICS as ANALYSED
 from loadtests.results.models import RunResults, Step
 
 
@@ -58,13 +59,13 @@ _SHARE = {"%": 0.01}
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("p50", "p50 latency", _MS, "ms", lambda s: s.latency_ms.p50),
-        Metric("p95", "p95 latency", _MS, "ms", lambda s: s.latency_ms.p95),
-        Metric("p99", "p99 latency", _MS, "ms", lambda s: s.latency_ms.p99),
+        Metric("p50", "p50 latency", _MS, "ms", ANALYSED["p50"].pick),
+        Metric("p95", "p95 latency", _MS, "ms", ANALYSED["p95"].pick),
+        Metric("p99", "p99 latency", _MS, "ms", ANALYSED["p99"].pick),
         Metric("p99.9", "p99.9 latency", _MS, "ms", lambda s: s.latency_ms.p99_9),
         Metric("rps", "throughput", {"": 1.0, "rps": 1.0, "req/s": 1.0}, "req/s",
-               lambda s: s.throughput_rps),
-        Metric("errors", "error rate", _SHARE, "%", lambda s: s.failures.rate),
+               ANALYSED["throughput"].pick),
+        Metric("errors", "error rate", _SHARE, "%", ANALYSED["error_rate"].pick),
         Metric("dropped", "dropped arrivals", _SHARE, "%", _dropped),
         Metric("memory", "service memory", {"mib": 1.0, "gib": 1024.0}, "MiB", _memory),
     )
@@ -93,8 +94,6 @@ class Rule:
 def show(metric: Metric, value: float) -> str:
     if metric.unit == "%":
         return f"{value * 100:.2f}%"
-    if metric.unit == "ms":
-        return f"{value:,.1f} ms"
     return f"{value:,.1f} {metric.unit}"
 
 
@@ -212,7 +211,7 @@ class Outcome:
 def evaluate(rules: list[Rule], data: RunResults) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for rule in rules:
-        found = list(_cells(rule, data))
+        found = _cells(rule, data)
         if not found:
             outcomes.append(Outcome(rule, None, None, None, "", None, False))
         outcomes.extend(found)
@@ -225,11 +224,11 @@ def _cells(rule: Rule, data: RunResults) -> list[Outcome]:
         if rule.scenario not in (None, name):
             continue
         top = max(scenario.plan.steps) if scenario.plan.steps else None
+        wanted = top if rule.step == "max" else rule.step
         for outcome in scenario.runs:
             if rule.variant not in (None, outcome.variant):
                 continue
             for step in outcome.steps:
-                wanted = top if rule.step == "max" else rule.step
                 if wanted is not None and step.users != wanted:
                     continue
                 value = rule.metric.value(step)

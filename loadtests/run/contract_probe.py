@@ -16,7 +16,6 @@ from typing import Any
 
 from loadtests.errors import SuiteError
 from loadtests.run.service import ServiceUnderTest
-from loadtests.variants import masked
 
 TIMEOUT_S = 10.0
 # (method, path, JSON body): found, not found, a page, a nested document, a refused write.
@@ -38,9 +37,7 @@ def shape(value: Any) -> Any:
         return {key: shape(item) for key, item in sorted(value.items())}
     if isinstance(value, list):
         return [shape(value[0])] if value else []
-    if isinstance(value, bool) or value is None:
-        return type(value).__name__
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return "number"
     return type(value).__name__
 
@@ -57,7 +54,7 @@ def answer(base: str, method: str, path: str, body: Any) -> tuple[int, Any]:
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
     except (urllib.error.URLError, OSError) as exc:
-        raise SuiteError(f"{masked(base)}: {method} {path} got no answer ({exc})") from None
+        raise SuiteError(f"{base}: {method} {path} got no answer ({exc})") from None
     try:
         return status, shape(json.loads(raw)) if raw else None
     except ValueError:
@@ -80,6 +77,6 @@ def check(baseline: ServiceUnderTest, targets: list[ServiceUnderTest]) -> None:
                 f"{json.dumps(want[1])[:120]}"
             )
             raise SuiteError(
-                f"{target.label} at {masked(target.url)} answers unlike {baseline.label}: "
+                f"{target.label} at {target.url} answers unlike {baseline.label}: "
                 f"{method} {path} gave {what}"
             )

@@ -24,7 +24,6 @@ from loadtests.results.models import (
 )
 from loadtests.run.service import ServiceUnderTest
 from loadtests.run.state import RunOptions
-from loadtests.variants import masked
 from services.common.urls import redacted
 
 FAIRNESS_NOTES = [
@@ -127,7 +126,7 @@ def variant_info(service: ServiceUnderTest) -> VariantInfo:
         process_model=service.describe(),
         settings=service.values(),
         connection_budget=service.connection_budget(),
-        external_url=masked(service.url) if service.external else None,
+        external_url=service.variant.url,
     )
 
 

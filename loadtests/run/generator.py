@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -11,7 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from loadtests.errors import SuiteError
 from loadtests.infra.cpu import CpuLayout
@@ -30,6 +31,7 @@ from loadtests.recording.wire import (
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locust" / "locustfile.py"
 HANG_GRACE_S = 60.0  # on top of the plan's duration before a Locust run counts as hung
+Parsed = TypeVar("Parsed", bound=BaseModel)
 POLL_S = 0.2  # how often the runner reads Locust's log: a switch reaches the extras this late
 
 WindowListener = Callable[[WindowMeta], None]  # told of each window at its switch
@@ -199,9 +201,10 @@ def forward_progress(log: Path, offset: int, on_window: WindowListener | None = 
             print("   " + line[len(PROGRESS_PREFIX) :], flush=True)
         elif (event := _worker_event(line)) is not None:
             print("   " + describe(event), flush=True)
-        elif line.startswith(WINDOW_PREFIX) and on_window is not None:
-            with contextlib.suppress(ValueError):  # a garbled line: no window announced
-                on_window(WindowMeta.model_validate_json(line[len(WINDOW_PREFIX) :]))
+        elif on_window is not None and (
+            (window := _parsed(line, WINDOW_PREFIX, WindowMeta)) is not None
+        ):  # a garbled line announces no window
+            on_window(window)
     return offset + complete
 
 
@@ -223,10 +226,15 @@ def worker_events(log: Path) -> list[WorkerEvent]:
 
 def _worker_event(line: str) -> WorkerEvent | None:
     """The master's line about a worker, or None (another line, or a garbled one)."""
-    if not line.startswith(WORKER_PREFIX):
+    return _parsed(line, WORKER_PREFIX, WorkerEvent)
+
+
+def _parsed(line: str, prefix: str, model: type[Parsed]) -> Parsed | None:
+    """The JSON after ``prefix`` as ``model``; None for another line or a garbled one."""
+    if not line.startswith(prefix):
         return None
     try:
-        return WorkerEvent.model_validate_json(line[len(WORKER_PREFIX) :])
+        return model.model_validate_json(line[len(prefix) :])
     except ValueError:
         return None
 

@@ -92,11 +92,10 @@ def traffic(tally: Tally, seconds: float, served: int | None = None) -> dict[str
     inside the windows, its throughput (the tally holds the windows' arrivals)."""
     count = tally.count
     failed = tally.failed.count
-    done = tally.ok.count if served is None else served
     return {
         "requests": count,
         "successes": tally.ok.count,
-        "throughput_rps": round(done / seconds, 2) if seconds > 0 else 0.0,
+        "throughput_rps": _goodput(tally, seconds, served),
         "latency_ms": latency(tally.timed),
         # The open model: the service time, from the actual send, beside the latency above.
         "service_latency_ms": latency(tally.ok) if tally.intended is not None else None,
@@ -108,6 +107,12 @@ def traffic(tally: Tally, seconds: float, served: int | None = None) -> dict[str
         ),
         "attribution": breakdown(tally),
     }
+
+
+def _goodput(tally: Tally, seconds: float, served: int | None) -> float:
+    """Successes per second: the tally's, or the open model's ``served`` (see ``traffic``)."""
+    done = tally.ok.count if served is None else served
+    return round(done / seconds, 2) if seconds > 0 else 0.0
 
 
 def _tallies(data: dict[str, TallyData]) -> dict[str, Tally]:
@@ -253,15 +258,13 @@ def _open(metas: list[WindowMeta], total: Tally, dropped: dict[int, int]) -> Ope
 def _block(meta: WindowMeta, tally: Tally, cpu: StepCpu | None, recorded: Recorded) -> BlockValues:
     seconds = meta.end - meta.start
     found = latency(tally.timed)
-    served = _served(recorded, [meta])
-    done = tally.ok.count if served is None else served
     return BlockValues(
         block=meta.block,
         position=meta.position,
         window=Window(start=meta.start, end=meta.end, seconds=round(seconds, 3)),
         requests=tally.count,
         successes=tally.ok.count,
-        throughput_rps=round(done / seconds, 2) if seconds > 0 else 0.0,
+        throughput_rps=_goodput(tally, seconds, _served(recorded, [meta])),
         p50=found.p50,
         p95=found.p95,
         p99=found.p99,

@@ -29,7 +29,7 @@ from loadtests.infra.cpu import CpuLayout
 from loadtests.infra.ports import check_port, free_port
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
-from loadtests.variants import EXTERNAL_NOTE, Variant, masked
+from loadtests.variants import EXTERNAL_NOTE, Variant
 from services.common.settings import (
     DataAccessMode,
     PoolQueue,
@@ -202,7 +202,7 @@ class ServiceUnderTest:
 
     def describe(self) -> str:
         if self.external:
-            return f"external target at {masked(self.url)} ({EXTERNAL_NOTE})"
+            return f"external target at {self.url} ({EXTERNAL_NOTE})"
         return describe(self.variant.service, self.settings)
 
     def values(self) -> dict[str, Any]:
@@ -222,7 +222,7 @@ class ServiceUnderTest:
         only the health check)."""
         if self.external:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(f"external target at {masked(self.url)}: not started here\n")
+            log_path.write_text(f"external target at {self.url}: not started here\n")
             self._wait_healthy(EXTERNAL_HEALTH_S)
             return self
         check_port(self.settings.port, f"{self.label} service", self.settings.host)
@@ -254,7 +254,7 @@ class ServiceUnderTest:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        where = f"log: {self.process.log_path}" if self.process else f"{masked(self.url)}/health"
+        where = f"log: {self.process.log_path}" if self.process else f"{self.url}/health"
         raise SuiteError(
             f"{self.label} service did not become healthy within {timeout:.0f} s ({where})"
         )

@@ -82,6 +82,10 @@ def _options(parser: Any) -> None:
     parser.add_argument("--results-file", help="the suite's statistics (JSON)", **internal)
     parser.add_argument("--schedule", help="the runner's schedule (JSON)", **internal)
     parser.add_argument("--run-label", help="prefix of the progress lines", **internal)
+    parser.add_argument(
+        "--again", action="store_true", default=False, include_in_web_ui=False,
+        help="a master: another Locust run follows this one; its workers join it",
+    )  # fmt: skip
 
 
 @listener(events.init)
@@ -133,6 +137,11 @@ def _worker_report(client_id: str, data: dict[str, Any]) -> None:
     if delta is not None:
         recorder.merge_delta(delta, client_id)
     remote.merge_cpu(client_id, data.get(remote.CPU_KEY))
+
+
+@listener(events.test_stopping)
+def _stopping(environment: Environment, **_: Any) -> None:
+    remote.stopping(environment)
 
 
 @listener(events.quitting)

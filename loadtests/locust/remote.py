@@ -30,6 +30,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from loadtests.plan import SCENARIOS
 from loadtests.recording import wire
 from loadtests.recording.wire import (
+    AGAIN_PREFIX,
     REFUSED_PREFIX,
     WORKER_NAME_ENV,
     WORKER_PREFIX,
@@ -38,6 +39,7 @@ from loadtests.recording.wire import (
 )
 
 HELLO, REFUSED = "loadtests_hello", "loadtests_refused"
+AGAIN = "loadtests_again"  # the master, quitting: another run follows, join it
 CPU_KEY = "loadtests_cpu"  # in a worker's report: epoch second -> its CPU, % of one core
 DISTRIBUTION = "flask-vs-fastapi-loadtests"
 SAMPLE_S = 1.0
@@ -74,6 +76,7 @@ class _Workers:
         self.sampler: gevent.Greenlet[..., None] | None = None
         self.waiting_since: float | None = None
         self.exit_code = 0  # a worker: 2 once refused
+        self.again = False  # a worker: its master said another run follows
         self.cpu: dict[int, float] = {}  # a worker: its own CPU per second, not yet reported
 
     def accepted(self) -> list[str]:
@@ -92,6 +95,7 @@ def _log(event: WorkerEvent) -> None:
 
 def worker_init(runner: WorkerRunner) -> None:
     runner.register_message(REFUSED, _refused)
+    runner.register_message(AGAIN, _again)
     gevent.spawn(_measure_cpu)
     runner.send_message(
         HELLO,
@@ -128,9 +132,18 @@ def _refused(environment: Environment, msg: Any, **_: Any) -> None:
     gevent.spawn(environment.runner.quit)
 
 
+def _again(environment: Environment, msg: Any, **_: Any) -> None:
+    workers.again = True
+
+
 def quitting(environment: Environment) -> None:
+    """A worker: its exit code, and whether to join the master's next run."""
+    if isinstance(environment.runner, MasterRunner):
+        return
     if workers.exit_code:
         environment.process_exit_code = workers.exit_code
+    elif workers.again:
+        print(f"{AGAIN_PREFIX}the master runs again", file=sys.stderr, flush=True)
 
 
 # -- the master's side ------------------------------------------------------------------
@@ -181,6 +194,16 @@ def _watch(runner: MasterRunner) -> None:
                 seen.lost_at = now
                 _log(WorkerEvent(event="lost", id=client, name=seen.name,
                                  hostname=seen.hostname, at=now))  # fmt: skip
+
+
+def stopping(environment: Environment) -> None:
+    """The master's test is ending. With ``--again`` (each scenario of a run is a Locust
+    run of its own), it tells its workers that another run follows, before Locust's own
+    quit message; not when it gives up, as on workers that never came."""
+    runner = environment.runner
+    again = getattr(environment.parsed_options, "again", False)
+    if isinstance(runner, MasterRunner) and again and not environment.process_exit_code:
+        runner.send_message(AGAIN, None)
 
 
 def stop_sampling() -> None:

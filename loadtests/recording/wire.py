@@ -34,6 +34,9 @@ ID_RANGES_ENV = "LOADTESTS_ID_RANGES"  # JSON {"user": n, ...}: the seeded id ra
 WORKER_PREFIX = "loadtests-worker: "
 WORKER_NAME_ENV = "LOADTESTS_WORKER_NAME"
 REFUSED_PREFIX = "error: the master refused this worker: "  # a refused worker's one line
+# A worker's line when its master said that another Locust run follows (the run's next
+# scenario, or the generator ceiling's next turn): the ``worker`` command joins again.
+AGAIN_PREFIX = "loadtests-again: "
 
 
 class _Model(BaseModel):

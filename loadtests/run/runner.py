@@ -166,6 +166,8 @@ def _run_scenario(current: Run, beside: list[Extra], plan: ScenarioPlan, seed: i
             "--run-label", plan.scenario,
             *[arg for extra in beside for arg in extra.locust_args(current, plan)],
         ]  # fmt: skip
+        if current.options.remote and plan.scenario != current.options.scenarios[-1].scenario:
+            args.append("--again")  # the remote workers stay for the next scenario
         results_file = locust_dir / f"{tag}.json"
         locust = generator.following(
             plan, schedule_file, current.seed_spec, results_file, args, current.layout,

@@ -52,6 +52,9 @@ GET_USER, RENAME_USER, LIST_USERS = "GET /users/{id}", "PATCH /users/{id}", "GET
 GET_ORDER, LIST_ORDERS = "GET /orders/{id}", "GET /orders"
 ORDER_SUMMARY, CREATE_ORDER = "GET /orders/{id}/summary", "POST /orders"
 WRITES = (RENAME_USER, CREATE_ORDER)
+# The load generator's own ceiling (``python -m loadtests generator``): a user that only
+# asks GET /health, of a trivial endpoint; not a scenario of the services.
+HEALTH, HEALTH_USER = "GET /health", "Health"
 
 SCENARIOS: dict[str, ScenarioInfo] = {
     info.name: info

@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.commands import check
+from loadtests.commands.generator_options import (
+    add_generator_options,
+    local_processes,
+    remote_workers,
+)
 from loadtests.commands.service_options import (
     add_settings_options,
     add_variants_option,
@@ -19,7 +24,7 @@ from loadtests.commands.service_options import (
 )
 from loadtests.errors import SuiteError
 from loadtests.infra import database
-from loadtests.infra.ports import check_port, parse_address
+from loadtests.infra.ports import check_port
 from loadtests.paths import REPORTS_DIR
 from loadtests.plan import (
     ARRIVAL_KINDS,
@@ -42,7 +47,6 @@ from loadtests.results.models import FaultPlan
 from loadtests.run import extras, runner
 from loadtests.run.extras import faults
 from loadtests.run.extras.crosscheck import MAX_WRK_USERS
-from loadtests.run.generator import RemoteWorkers
 from loadtests.run.state import RunOptions
 from loadtests.variants import masked, resolve, with_targets
 
@@ -120,24 +124,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)  # gone: see _plans
     parser.add_argument("--seed", type=int, help="seed of the block orders (default: random)")
-    parser.add_argument(
-        "--workers", type=int, default=1, help="Locust processes generating load (default 1)"
-    )
-    parser.add_argument(
-        "--master-bind",
-        metavar="HOST:PORT",
-        help="make Locust the master of workers on other hosts, listening at HOST:PORT "
-        "(each joins with `python -m loadtests worker --master HOST:PORT`)",
-    )
-    parser.add_argument(
-        "--expect-workers", type=int, help="with --master-bind: the workers to wait for"
-    )
-    parser.add_argument(
-        "--workers-timeout",
-        type=float,
-        default=60.0,
-        help="with --master-bind: how long to wait for them (default 60 s)",
-    )
+    add_generator_options(parser)
     parser.add_argument("--port", type=int, help="the services' port (default: a free one)")
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="where run directories go")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -193,9 +180,6 @@ def add_parser(commands: Any) -> None:
     )
     add_settings_options(parser)
     parser.set_defaults(handler=handle)
-
-
-MAX_REMOTE_WORKERS = 64
 
 
 def _cross_check(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> int | None:
@@ -283,8 +267,6 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         plans = _plans(args)
     except PlanError as exc:
         raise SuiteError(str(exc)) from None
-    if not 1 <= args.workers <= 32:
-        raise SuiteError(f"--workers must be between 1 and 32, got {args.workers}")
     if args.out.exists() and not args.out.is_dir():
         raise SuiteError(f"--out {args.out} exists and is not a directory")
     catalogue = with_targets(known_variants(args), args.target or [])
@@ -293,7 +275,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         scenarios=plans,
         variants=catalogue,
-        locust_processes=args.workers,
+        locust_processes=local_processes(args),
         out_root=args.out.resolve(),
         profile=args.profile,
         pin=not args.no_pin,
@@ -307,31 +289,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         fault=_fault(args, plans),
         audit=_audit(args.audit, plans),
         ceiling=not args.no_ceiling,
-        remote=_remote(args),
+        remote=remote_workers(args),
     )
-
-
-def _remote(args: argparse.Namespace) -> RemoteWorkers | None:
-    """Workers on other hosts, or None; one line for what does not go together."""
-    if args.master_bind is None and args.expect_workers is None:
-        return None
-    if args.master_bind is None or args.expect_workers is None:
-        raise SuiteError("--master-bind and --expect-workers go together")
-    host, port = parse_address(args.master_bind, "--master-bind")
-    if not 1 <= args.expect_workers <= MAX_REMOTE_WORKERS:
-        raise SuiteError(
-            f"--expect-workers must be between 1 and {MAX_REMOTE_WORKERS}, "
-            f"got {args.expect_workers}"
-        )
-    if args.workers != 1:
-        raise SuiteError(
-            "--workers starts local Locust processes; with --master-bind every worker joins "
-            "with `python -m loadtests worker` (on this host too)"
-        )
-    if not 1 <= args.workers_timeout <= 3600:
-        raise SuiteError(f"--workers-timeout must be 1-3600 s, got {args.workers_timeout:g}")
-    check_port(port, "--master-bind", host)
-    return RemoteWorkers(host, port, args.expect_workers, args.workers_timeout)
 
 
 def _fault(args: argparse.Namespace, plans: tuple[ScenarioPlan, ...]) -> FaultPlan | None:

@@ -6,7 +6,7 @@ that record every response. Used by the runner, by `make ui`, and by hand:
 
 # Imported for their Locust event hooks: recording every response, and the write ledger.
 from loadtests.locust import collector, ledger  # noqa: F401
-from loadtests.locust.scenarios import GetUser, Mixed, Read, SelectUpdate, Write
+from loadtests.locust.scenarios import GetUser, Health, Mixed, Read, SelectUpdate, Write
 from loadtests.locust.shape import RisingSteps
 
-__all__ = ["GetUser", "Mixed", "Read", "RisingSteps", "SelectUpdate", "Write"]
+__all__ = ["GetUser", "Health", "Mixed", "Read", "RisingSteps", "SelectUpdate", "Write"]

@@ -191,6 +191,10 @@ def create_order(user: ScenarioUser) -> None:
     )  # fmt: skip
 
 
+def health(user: ScenarioUser) -> None:
+    user.expect("GET", "/health", plan.HEALTH, 200, lambda b: b["status"] == "ok")
+
+
 # -- the scenarios: their mixes are data in loadtests/plan.py ------------------------------
 
 REQUESTS: dict[str, Callable[[ScenarioUser], None]] = {
@@ -239,6 +243,13 @@ class Mixed(ScenarioUser):
     """80% reads, 20% writes (half renames, half new orders)."""
 
     tasks = task_table("mixed")  # type: ignore[assignment]  # Locust takes a weights dict
+
+
+class Health(ScenarioUser):
+    """Only GET /health: the generator's own ceiling, against a trivial endpoint
+    (loadtests/infra/trivial.py), through the same recording as every scenario."""
+
+    tasks = [health]  # noqa: RUF012  # Locust's class attribute
 
 
 # By class name, as loadtests/plan.py names them for the runner.

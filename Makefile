@@ -26,7 +26,7 @@ BASELINE  ?=
 VARIANT_OPTS := $(if $(VARIANTS_FILE),--variants $(VARIANTS_FILE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint load-test capacity check worker claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
+.PHONY: help setup test test-fast lint load-test capacity check worker generator claims ui serve serve-flask serve-fastapi db-up db-down db-status seed reset clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ check: $(STAMP)  ## gate RUN (default latest) on THRESHOLDS=file and/or BASELINE
 worker: $(STAMP)  ## join a run's Locust master from this host (MASTER=HOST:PORT; the master: RUN_ARGS="--master-bind ...")
 	@test -n "$(MASTER)" || { echo "error: give the master, e.g. make worker MASTER=10.0.0.5:5557" >&2; exit 2; }
 	$(CLI) worker --master $(MASTER)
+
+generator: $(STAMP)  ## the load generator's own ceiling: one Locust process against a master + workers (GENERATOR_ARGS=...)
+	$(CLI) generator $(GENERATOR_ARGS)
 
 claims: $(STAMP)  ## re-measure the articles' claims, a verdict each: reports/claims-<time>/ (CLAIMS_ARGS=--quick)
 	$(CLI) claims $(CLAIMS_ARGS)

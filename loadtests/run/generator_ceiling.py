@@ -21,6 +21,7 @@ import json
 import math
 import os
 import socket
+import statistics
 import sys
 import time
 import urllib.request
@@ -72,7 +73,7 @@ class Turn:
     locust_responses: int  # Locust's own count
     per_worker: dict[str, int]  # worker id -> responses it recorded (distributed)
     generator_cpu_percent: float | None  # the Locust processes started here, % of one core
-    workers_cpu_percent: list[float | None]  # each worker's, as it reported itself
+    workers_cpu_percent: list[float | None]  # each worker's in the window, as it reported
     target_cpu_percent: float | None  # the trivial endpoint's, % of one core
     errors: int  # in the measured window
     p99_ms: float  # successes in the measured window
@@ -166,7 +167,6 @@ def _turn(
         raise SuiteError(f"the {setup} turn did not finish ({status}); see {log}")
     (step,) = measure.steps(recorded, monitor)
     totals = measure.recorded_totals(recorded)
-    hosts = measure.generator_hosts(recorded)
     return Turn(
         setup=setup,
         rps=step.throughput_rps,
@@ -174,11 +174,19 @@ def _turn(
         locust_responses=recorded.locust.requests,
         per_worker=dict(totals.per_worker),
         generator_cpu_percent=step.cpu.generator_percent if step.cpu else None,
-        workers_cpu_percent=[host.cpu_mean_percent for host in hosts],
+        workers_cpu_percent=[
+            _mean_inside(seen.cpu, step.window.start, step.window.end)
+            for seen in recorded.workers.values()
+        ],
         target_cpu_percent=step.cpu.service_percent if step.cpu else None,
         errors=step.requests - step.successes,
         p99_ms=step.latency_ms.p99,
     )
+
+
+def _mean_inside(per_second: dict[int, float], start: float, end: float) -> float | None:
+    inside = [value for second, value in per_second.items() if start <= second < end]
+    return round(statistics.fmean(inside), 1) if inside else None
 
 
 def describe_repetition(one: Turn, spread: Turn) -> str:

@@ -10,18 +10,25 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from loadtests.errors import SuiteError
 from loadtests.infra import database
+from loadtests.infra.cpu import CpuLayout
 from loadtests.infra.ports import free_port
 from loadtests.report import run_page
 from loadtests.results import store
+from loadtests.run.service import ServiceUnderTest
+from loadtests.run.setup import bouncer_sizes
+from loadtests.variants import BUILTIN
 from tests.conftest import start_service
 from tests.helpers import cli_env, one_line_error, only_run_dir, run_cli
 
+NO_PINNING = CpuLayout(False, (), (), "")
 QUICK = ("--scenario", "get-user", "--steps", "10", "--blocks", "2", "--step-seconds", "4",
          "--warmup-seconds", "2", "--no-ceiling", "--cross-check", "off")  # fmt: skip
 
@@ -211,3 +218,19 @@ def test_a_role_that_may_not_seed_gets_one_line(seeded, state_dir, limited_url):
     line = one_line_error(result)
     assert "must be owner of database" in line and "lacks a privilege" in line, line
     assert "limited@" not in line
+
+
+def test_pgbouncer_is_sized_for_the_services_the_suite_starts(seeded):
+    """A target reaches its own database: its pool is not PgBouncer's to hold, and with
+    nothing but targets there is nothing to route through it."""
+    local = ServiceUnderTest.prepare(BUILTIN["flask"], seeded.url, NO_PINNING, {})
+    target = ServiceUnderTest.prepare(
+        replace(BUILTIN["fastapi"], url="http://127.0.0.1:9"), seeded.url, NO_PINNING, {}
+    )
+    assert target.external and not local.external
+    assert target.connection_budget() == 0
+    own = local.settings.connection_budget
+    assert bouncer_sizes({"flask": local, "fastapi": target}) == (own, own)
+    assert bouncer_sizes({"flask": local}) == (own, own)
+    with pytest.raises(SuiteError, match="every variant is an external target"):
+        bouncer_sizes({"fastapi": target})

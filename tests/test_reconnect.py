@@ -12,7 +12,7 @@ import pytest
 
 from loadtests.infra import database
 from loadtests.variants import BUILTIN
-from tests.conftest import every_variant
+from tests.conftest import every_variant, start_service
 
 WARM = 20  # concurrent requests: the pool holds that many connections afterwards
 AFTER = 200  # requests after the reset, 20 at a time
@@ -41,3 +41,18 @@ def test_a_database_reset_under_warm_pools_costs_no_request(seeded, tmp_path):
                 failed[name] = {s: statuses.count(s) for s in set(statuses)}
         assert not failed, f"requests failed after the reset: {failed}"
         assert set(services) == set(BUILTIN)
+
+
+@pytest.mark.slow
+def test_without_the_check_a_reset_costs_requests(seeded, tmp_path):
+    """The control: the same reset with DB_CHECKOUT_CHECK off fails at least the first
+    request on a dead connection, so the test above can fail."""
+    service = start_service("flask", seeded, tmp_path, DB_CHECKOUT_CHECK="off")
+    try:
+        assert set(_statuses(service.url, WARM, WARM)) == {200}
+        database.reset(seeded)
+        statuses = _statuses(service.url, AFTER, WARM)
+    finally:
+        service.stop()
+    assert statuses.count(200) < AFTER, "no request failed: the reset did not kill the pool"
+    assert set(statuses) <= {200, 503}

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 
@@ -127,6 +127,9 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
 
 @dataclass
 class ServiceUnderTest:
+    """A variant's service, started by the suite."""
+
+    external: ClassVar[bool] = False  # True: an ExternalTarget
     variant: Variant
     settings: ServiceSettings
     cpus: tuple[int, ...] | None = None
@@ -152,7 +155,7 @@ class ServiceUnderTest:
             own = {**own, "WEB_WORKERS": workers}
         settings = build_settings(database_url, shared, own, {"WEB_PORT": port or free_port()})
         if variant.url is not None:  # not started here: no cores, no budget of ours
-            return cls(variant, settings)
+            return ExternalTarget(variant, settings)
         sut = cls(variant, settings, layout.service_cpus if layout.pinned else None)
         sut.check_budget(allowed, why)
         return sut
@@ -160,8 +163,6 @@ class ServiceUnderTest:
     def through(self, database_url: str, overrides: Mapping[str, Any]) -> None:
         """Send the prepared service to another database URL (PgBouncer's), with
         ``overrides`` on top of its settings; its port and workers stay as prepared."""
-        if self.external:
-            return  # its database is its own business
         self.settings = build_settings(database_url, self.settings.as_env(), overrides)
 
     def check_budget(self, allowed: int, why: str) -> None:
@@ -192,39 +193,24 @@ class ServiceUnderTest:
         return self.variant.url or f"http://{self.settings.host}:{self.settings.port}"
 
     @property
-    def external(self) -> bool:
-        """An external target: running elsewhere, driven but never started by the suite."""
-        return self.variant.url is not None
-
-    @property
     def label(self) -> str:
         return self.variant.display
 
     def describe(self) -> str:
-        if self.external:
-            return f"external target at {self.url} ({EXTERNAL_NOTE})"
         return describe(self.variant.service, self.settings)
 
     def values(self) -> dict[str, Any]:
-        """The settings this variant reads, by environment variable (unknown: external)."""
-        if self.external:
-            return {}
+        """The settings this variant reads, by environment variable."""
         return values_read(self.settings, self.variant.service, self.settings.data_access)
 
     def connection_budget(self) -> int:
-        """Connections it may open on the suite's database (none counted for a target)."""
-        return 0 if self.external else connection_budget(self.variant.service, self.settings)
+        """Connections it may open on the suite's database."""
+        return connection_budget(self.variant.service, self.settings)
 
     # -- running -------------------------------------------------------------------------
 
     def start(self, log_path: Path, timeout: float = HEALTH_TIMEOUT_S) -> ServiceUnderTest:
-        """Start the service and return once ``/health`` answers 200 (an external target:
-        only the health check)."""
-        if self.external:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(f"external target at {self.url}: not started here\n")
-            self._wait_healthy(EXTERNAL_HEALTH_S)
-            return self
+        """Start the service and return once ``/health`` answers 200."""
         check_port(self.settings.port, f"{self.label} service", self.settings.host)
         command = COMMANDS[self.variant.service]
         self.process = Supervised(
@@ -274,3 +260,30 @@ class ServiceUnderTest:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class ExternalTarget(ServiceUnderTest):
+    """A service running elsewhere (``--target NAME=URL``, ``url = ...``): driven, never
+    started, stopped or pinned by the suite; its settings, processes and database are its
+    own, so none of them is known here."""
+
+    external: ClassVar[bool] = True
+
+    def through(self, database_url: str, overrides: Mapping[str, Any]) -> None:
+        pass  # its database is its own business
+
+    def describe(self) -> str:
+        return f"external target at {self.url} ({EXTERNAL_NOTE})"
+
+    def values(self) -> dict[str, Any]:
+        return {}
+
+    def connection_budget(self) -> int:
+        return 0  # none on the suite's database
+
+    def start(self, log_path: Path, timeout: float = HEALTH_TIMEOUT_S) -> ServiceUnderTest:
+        """Only the health check, within EXTERNAL_HEALTH_S."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(f"external target at {self.url}: not started here\n")
+        self._wait_healthy(EXTERNAL_HEALTH_S)
+        return self

@@ -85,11 +85,23 @@ def _bouncer(
     services: dict[str, ServiceUnderTest],
     run_dir: Path,
 ) -> pgbouncer.PgBouncer:
-    budget = max(s.settings.connection_budget for s in services.values())
-    clients = sum(s.settings.connection_budget for s in services.values())
+    budget, clients = bouncer_sizes(services)
     cpus = list(layout.other_cpus) if layout.pinned else None
     log = run_dir / "logs" / "pgbouncer.log"
     return pgbouncer.start(target.url, budget, log, cpus, clients=clients)
+
+
+def bouncer_sizes(services: dict[str, ServiceUnderTest]) -> tuple[int, int]:
+    """PgBouncer's server pool (the largest service's connections) and its clients (every
+    service's at once). Only the services the suite starts go through it: a target
+    reaches its own database."""
+    own = [s.settings.connection_budget for s in services.values() if not s.external]
+    if not own:
+        raise SuiteError(
+            "--pgbouncer: every variant is an external target, which reaches its own "
+            "database; nothing would go through the suite's PgBouncer"
+        )
+    return max(own), sum(own)
 
 
 def _statement_cache(

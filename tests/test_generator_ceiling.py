@@ -5,12 +5,15 @@ issue's setup: a master on 127.0.0.2), and its bad input."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from loadtests.infra.ports import free_port
@@ -137,3 +140,25 @@ def test_bad_generator_options_are_one_line(args, said, state_dir, tmp_path: Pat
     result = run_cli("generator", *args, "--out", str(tmp_path), env=cli_env(state_dir))
     assert said in one_line_error(result)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_an_interrupted_measurement_stops_everything_it_started(state_dir, tmp_path):
+    """Ctrl-C mid-turn: exit 130, and neither Locust nor the trivial endpoint (each in a
+    session of its own, out of reach of the terminal's ^C) outlives the command."""
+    process = start_cli(
+        "generator", "--repeat", "3", "--seconds", "20", "--users", "20",
+        "--out", str(tmp_path), env=cli_env(state_dir),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("generator-*/1-*/locust.log")):
+        time.sleep(0.2)
+    time.sleep(3)  # Locust is under way
+    started = psutil.Process(process.pid).children(recursive=True)
+    assert len(started) >= 2, started  # the endpoint and Locust at least
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = finish(process, timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"outlived the command: {left}"

@@ -155,9 +155,12 @@ def _turn(
     monitor = cpu.CpuMonitor(
         {"generator": locust.processes, cpu.service_group(""): target.processes}
     )
-    with monitor:
-        waited = plan.total_s() + (remote.timeout_s if remote else 0.0)
-        status = generator.wait(locust, waited, log)
+    try:
+        with monitor:
+            waited = plan.total_s() + (remote.timeout_s if remote else 0.0)
+            status = generator.wait(locust, waited, log)
+    finally:
+        locust.stop()  # already ended, unless interrupted (Locust has its own session)
     recorded = wire.read(results) if results.exists() else None
     if remote is not None and (recorded is None or not recorded.windows):
         raise SuiteError(generator.missing_workers(remote, log))

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+import psutil
 import pytest
 
 from loadtests.report import index_page
@@ -74,6 +75,8 @@ def test_an_interrupted_search_keeps_its_document_and_stops_its_load(seeded, sta
     while time.monotonic() < deadline and not list(out.glob("*/probes/*/locust/*.json")):
         time.sleep(0.5)  # Locust is writing: the ramp is under way
     time.sleep(3)
+    started = psutil.Process(process.pid).children(recursive=True)  # Locust, the service
+    assert started
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = finish(process, timeout=60)
     assert process.returncode == 130, stderr
@@ -83,3 +86,6 @@ def test_an_interrupted_search_keeps_its_document_and_stops_its_load(seeded, sta
     assert found.runs and (out / found.id / "index.html").exists()
     ps = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True)
     assert ps.stdout.strip() == "", "a process of the search outlived it"
+    # Locust and the services run in sessions of their own, out of reach of that group.
+    left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"outlived the search: {left}"

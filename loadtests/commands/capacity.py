@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from loadtests.commands.generator_options import add_local_option, local_processes
 from loadtests.commands.run import build_reports
 from loadtests.commands.service_options import (
     add_settings_options,
@@ -101,7 +102,7 @@ def add_parser(commands: Any) -> None:
         "beyond it is dropped and counts as a failure",
     )
     parser.add_argument("--seed", type=int, help="seed of the block orders")
-    parser.add_argument("--workers", type=int, default=1, help="Locust processes (default 1)")
+    add_local_option(parser)
     parser.add_argument("--port", type=int, help="the services' port (default: a free one)")
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="where results go")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -127,8 +128,7 @@ def options_from(args: argparse.Namespace) -> CapacityOptions:
         raise SuiteError(
             f"--confirm-blocks must be between 1 and {MAX_BLOCKS}, got {args.confirm_blocks}"
         )
-    if not 1 <= args.workers <= 32:
-        raise SuiteError(f"--workers must be between 1 and 32, got {args.workers}")
+    workers = local_processes(args)
     if args.out.exists() and not args.out.is_dir():
         raise SuiteError(f"--out {args.out} exists and is not a directory")
     catalogue = known_variants(args)
@@ -145,7 +145,7 @@ def options_from(args: argparse.Namespace) -> CapacityOptions:
         slo=slo, max_errors=max_errors, ramp=ramp, rounds=args.rounds,
         confirm_blocks=args.confirm_blocks, measure_s=args.step_seconds,
         warmup_s=args.warmup_seconds, arrivals=args.arrivals, max_in_flight=args.max_in_flight,
-        workers=args.workers, out_root=args.out.resolve(), pin=not args.no_pin, port=args.port,
+        workers=workers, out_root=args.out.resolve(), pin=not args.no_pin, port=args.port,
         shared=overrides(args), seed=args.seed,
         command=masked(shlex.join(["python", "-m", "loadtests", *sys.argv[1:]])),
     )  # fmt: skip

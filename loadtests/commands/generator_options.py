@@ -1,6 +1,6 @@
-"""Command-line options shared by ``run`` and ``generator``: how many Locust processes
-generate the load, here (``--workers``) or as workers that join from other hosts
-(``--master-bind``, ``--expect-workers``)."""
+"""Command-line options shared by ``run``, ``generator`` and ``capacity``: how many Locust
+processes generate the load, here (``--workers``) or as workers that join from other
+hosts (``--master-bind``, ``--expect-workers``; not ``capacity``)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,19 @@ MAX_LOCAL_PROCESSES = 32
 MAX_REMOTE_WORKERS = 64
 
 
-def add_generator_options(parser: argparse.ArgumentParser, default_processes: int = 1) -> None:
+def add_local_option(parser: argparse.ArgumentParser, default_processes: int = 1) -> None:
+    """``--workers``: Locust processes here (read with ``local_processes``)."""
     parser.add_argument(
         "--workers",
         type=int,
         help=f"Locust processes generating load here (default {default_processes})",
     )
     parser.set_defaults(default_processes=default_processes)
+
+
+def add_generator_options(parser: argparse.ArgumentParser, default_processes: int = 1) -> None:
+    """``--workers``, and the master's options for workers on other hosts."""
+    add_local_option(parser, default_processes)
     parser.add_argument(
         "--master-bind",
         metavar="HOST:PORT",

@@ -18,8 +18,10 @@ from typing import cast
 
 import uvloop
 
+from services.common.schemas import Health
+
 PATH = "/health"
-BODY = b'{"status":"ok"}'
+BODY = Health().model_dump_json().encode()  # the services' own answer
 _HEAD = b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
 FOUND = _HEAD % (200, b"OK", len(BODY)) + BODY
 NOT_FOUND = _HEAD % (404, b"Not Found", 0)

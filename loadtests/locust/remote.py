@@ -39,7 +39,7 @@ from loadtests.recording.wire import (
 )
 
 HELLO, REFUSED = "loadtests_hello", "loadtests_refused"
-AGAIN = "loadtests_again"  # the master, quitting: another run follows, join it
+AGAIN = "loadtests_again"  # the master, its test stopping: another run follows, join it
 CPU_KEY = "loadtests_cpu"  # in a worker's report: epoch second -> its CPU, % of one core
 DISTRIBUTION = "flask-vs-fastapi-loadtests"
 SAMPLE_S = 1.0

@@ -23,15 +23,13 @@ import os
 import socket
 import statistics
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from loadtests.errors import SuiteError
 from loadtests.infra import cpu
-from loadtests.infra.ports import free_port
+from loadtests.infra.ports import LOOPBACK, free_port
 from loadtests.infra.processes import Supervised
 from loadtests.paths import PROJECT_ROOT
 from loadtests.plan import HEALTH_USER, StepPlan
@@ -39,11 +37,11 @@ from loadtests.recording import wire
 from loadtests.results.stats import t_interval
 from loadtests.run import generator, measure
 from loadtests.run.generator import RemoteWorkers
+from loadtests.run.service import wait_healthy
 from services.common.seed import SeedSpec
 
 WARMUP_S = 3.0
 TARGET_START_S = 10.0
-LOOPBACK = "127.0.0.1"
 WILDCARDS = ("0.0.0.0", "::", "")
 ONE, SPREAD = "one process", "distributed"  # the two setups of every repetition
 
@@ -240,21 +238,7 @@ def trivial_target(host: str, work: Path) -> Iterator[tuple[str, Supervised]]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     target = Supervised("trivial", argv, env, work / "trivial.log", None, cwd=PROJECT_ROOT)
     try:
-        _wait_answering(url, target)
+        wait_healthy(url, target, "the trivial endpoint", TARGET_START_S)
         yield url, target
     finally:
         target.stop()
-
-
-def _wait_answering(url: str, target: Supervised) -> None:
-    deadline = time.monotonic() + TARGET_START_S
-    while time.monotonic() < deadline:
-        if not target.alive():
-            raise SuiteError(f"the trivial endpoint exited: {target.log_tail(2)}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SuiteError(f"the trivial endpoint did not answer within {TARGET_START_S:g} s")

@@ -125,6 +125,27 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
     return env
 
 
+def wait_healthy(url: str, process: Supervised | None, what: str, timeout: float) -> None:
+    """Return once ``url``/health answers 200; one line naming ``what`` if ``process``
+    (None: not started here) exits first or nothing answers within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and not process.alive():
+            raise SuiteError(
+                f"{what} exited with code {process.popen.returncode} before becoming "
+                f"healthy: {process.log_tail() or 'no output'} (log: {process.log_path})"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    where = f"log: {process.log_path}" if process else f"{url}/health"
+    raise SuiteError(f"{what} did not become healthy within {timeout:.0f} s ({where})")
+
+
 @dataclass
 class ServiceUnderTest:
     """A variant's service, started by the suite."""
@@ -225,25 +246,7 @@ class ServiceUnderTest:
         return self
 
     def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and not self.process.alive():
-                raise SuiteError(
-                    f"{self.label} service exited with code {self.process.popen.returncode} "
-                    f"before becoming healthy: {self.process.log_tail() or 'no output'} "
-                    f"(log: {self.process.log_path})"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        where = f"log: {self.process.log_path}" if self.process else f"{self.url}/health"
-        raise SuiteError(
-            f"{self.label} service did not become healthy within {timeout:.0f} s ({where})"
-        )
+        wait_healthy(self.url, self.process, f"{self.label} service", timeout)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()

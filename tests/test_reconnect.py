@@ -1,7 +1,8 @@
 """Services that survive someone else's database: after the database is reset (dropped
 and recreated, so every pooled connection dies while idle), the first requests on the
-warm pools must not fail. Each pool checks a connection at checkout without a round trip
-(services/common/liveness.py)."""
+warm pools must not fail. Each pool replaces a dead connection without a round trip
+(services/common/liveness.py: checked at checkout for asyncpg, the first statement retried
+for psycopg2)."""
 
 from __future__ import annotations
 
@@ -44,10 +45,10 @@ def test_a_database_reset_under_warm_pools_costs_no_request(seeded, tmp_path):
 
 
 @pytest.mark.slow
-def test_without_the_check_a_reset_costs_requests(seeded, tmp_path):
-    """The control: the same reset with DB_CHECKOUT_CHECK off fails at least the first
+def test_without_reconnect_a_reset_costs_requests(seeded, tmp_path):
+    """The control: the same reset with DB_RECONNECT off fails at least the first
     request on a dead connection, so the test above can fail."""
-    service = start_service("flask", seeded, tmp_path, DB_CHECKOUT_CHECK="off")
+    service = start_service("flask", seeded, tmp_path, DB_RECONNECT="off")
     try:
         assert set(_statuses(service.url, WARM, WARM)) == {200}
         database.reset(seeded)

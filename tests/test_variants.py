@@ -64,7 +64,7 @@ settings = { WEB_THREADS = 10 }
         ('[a]\nservice = "fastapi"\nmode = "magic"', "unknown mode 'magic' (known: orm, raw, hybrid"),
         ('[a]\nservice = "flask"\nmode = "raw"', "only the fastapi service has data-access modes"),
         ('[a]\nservice = "flask"\nsettings = { POOL_QUEUE = "fifo" }',
-         "flask does not read POOL_QUEUE (it reads: CPU_BURN_MS, DB_CHECKOUT_CHECK, DB_CONNECT_TIMEOUT"),
+         "flask does not read POOL_QUEUE (it reads: CPU_BURN_MS, DB_CONNECT_TIMEOUT"),
         ('[a]\nservice = "fastapi"\nmode = "orm"\nsettings = { WEB_THREADS = 4 }',
          "fastapi in mode orm does not read WEB_THREADS"),
         ('[a]\nservice = "fastapi"\nsettings = { DB_POOL_SIZE = "lots" }',

@@ -10,7 +10,6 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.deadline import LoopWatch, ThreadWatch, watch
-from services.common.liveness import check_on_checkout
 from services.common.settings import ServiceSettings
 from services.common.timing import TimedConnection, TimedQueuePool
 from services.common.urls import sync_url
@@ -25,8 +24,8 @@ def pool_options(settings: ServiceSettings, size: int | None = None) -> dict[str
     """The pool of one worker process. ``size`` replaces pool + overflow where a mode
     splits its connection budget between two pools (hybrid)."""
     # No pool_pre_ping: it would add a round trip to every request. A connection the
-    # server closed while idle is found at checkout without one (liveness.py); one that
-    # breaks in use invalidates the pool, and the request answers 503.
+    # server closed while idle is replaced without one (liveness.py); one that breaks in
+    # the middle of a request's work invalidates the pool, and the request answers 503.
     if size is not None:
         return {"pool_size": size, "max_overflow": 0, "pool_timeout": settings.pool_timeout}
     return {
@@ -58,11 +57,9 @@ def guard(
     engine: Engine, settings: ServiceSettings, watcher: type[LoopWatch] | type[ThreadWatch]
 ) -> None:
     """What every SQLAlchemy pool of every mode gets: the request deadline (``watcher``
-    for how this engine's callers wait) and the check of each connection it hands out."""
+    for how this engine's callers wait)."""
     if settings.deadline is not None:
         watch(engine, watcher(settings.deadline))
-    if settings.checkout_check:
-        check_on_checkout(engine)
 
 
 def sync_sessions(engine: Engine) -> sessionmaker[Session]:

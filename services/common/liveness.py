@@ -1,56 +1,60 @@
-"""``DB_CHECKOUT_CHECK``: a pooled connection that died while idle (the database was
-restarted, failed over, or reset under it) is found when the pool hands it out, without a
-round trip, and replaced instead of failing a request.
+"""``DB_RECONNECT``: a pooled connection that died while idle (the database was restarted,
+failed over, or reset under it) is replaced instead of failing a request, at no round
+trip and (on the way that does not fail) no measurable cost.
 
-``pool_pre_ping`` would find it too, at the cost of a ``SELECT 1`` round trip on every
-checkout. A connection whose server went away has something to read, though: PostgreSQL
-sends a FATAL message and closes the socket, while a healthy idle connection has nothing
-pending (the services LISTEN to nothing). So at checkout: psycopg2's socket is polled
-(one ``poll`` with no wait, about a microsecond), and asyncpg, whose protocol reads
-eagerly on the event loop, already knows (``is_closed``). A dead one raises
-``DisconnectionError``, which makes SQLAlchemy's pool discard it and check out another
-(up to three times). A server that vanished without closing its sockets is still found
-only on use, as before.
+``pool_pre_ping`` would find a dead connection too, at the cost of a ``SELECT 1`` round
+trip on every checkout. Each driver gets the cheapest way that knows:
+
+- **asyncpg** reads eagerly on the event loop, so a connection whose server closed it
+  already knows (``is_closed``). The pool's checkout asks (``check_on_checkout``); a dead
+  one raises ``DisconnectionError``, which makes SQLAlchemy discard it and check out
+  another (up to three times).
+- **psycopg2** learns only when the connection is used. Polling its socket at checkout
+  finds a closed one too, but cost Flask 1.2% of its throughput (README, "Services that
+  survive someone else's database"), so psycopg2 is not probed: the **first statement of a
+  transaction** that fails with a disconnect is run again, once, on a fresh connection
+  (``retried_once``). That statement never ran: the backend it was sent to had ended. Even
+  a disconnect after a statement had run would leave nothing behind, because its
+  transaction had not committed; only the first statement is retried all the same, so
+  that a connection lost in the middle of a request's work still fails that request.
+  SQLAlchemy invalidates the whole pool on that first disconnect, so the other connections
+  that died with it are replaced at their next checkout, not each found by a failure.
+
+A server that vanished without closing its sockets (a host lost, not a restart) is found
+only on use, by a timeout; the request that finds it answers 503.
 """
 
 from __future__ import annotations
 
-import select
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-
-def _socket_readable(dbapi_connection: Any) -> bool:
-    """psycopg2: an idle connection with something to read was closed by the server."""
-    try:
-        poller = select.poll()
-        poller.register(dbapi_connection.fileno(), select.POLLIN)
-    except Exception:  # psycopg2 refuses fileno() on a closed connection
-        return True
-    return bool(poller.poll(0))
-
-
-def _asyncpg_closed(dbapi_connection: Any) -> bool:
-    """asyncpg (through SQLAlchemy's adapter, which keeps it as ``_connection``)."""
-    return bool(dbapi_connection._connection.is_closed())
-
-
-# The engine's driver decides the probe once, not every checkout.
-DEAD: dict[str, Callable[[Any], bool]] = {
-    "psycopg2": _socket_readable,
-    "asyncpg": _asyncpg_closed,
-}
+T = TypeVar("T")
 
 
 def check_on_checkout(engine: Engine) -> None:
-    """``engine``'s pool checks every connection it hands out (the sync engine of an
-    async one)."""
-    dead = DEAD[engine.dialect.driver]
+    """``engine`` (the sync engine of an async asyncpg one) checks every connection its
+    pool hands out."""
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if dead(dbapi_connection):
+        # SQLAlchemy's adapter keeps the asyncpg connection as ``_connection``.
+        if dbapi_connection._connection.is_closed():
             raise exc.DisconnectionError("the server closed this connection while it was idle")
+
+
+def retried_once(session: Session, statement: Callable[[], T]) -> T:
+    """``statement()`` (one statement on ``session``), run again on a fresh connection if it
+    was its transaction's first and failed because the connection was dead."""
+    first = not session.in_transaction()
+    try:
+        return statement()
+    except exc.DBAPIError as error:
+        if not (first and error.connection_invalidated):
+            raise
+        session.rollback()  # hands the dead connection back; the pool discards it
+        return statement()

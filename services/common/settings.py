@@ -128,10 +128,11 @@ class ServiceSettings(BaseModel):
         "DB_CONNECT_TIMEOUT", 5.0, "seconds to wait for a new database connection",
         gt=0, le=60,
     )  # fmt: skip
-    checkout_check: bool = setting(
-        "DB_CHECKOUT_CHECK", True,
-        "check each pooled connection as it is handed out, without a round trip (a socket "
-        "poll): one the database closed while it was idle is replaced, not failed",
+    reconnect: bool = setting(
+        "DB_RECONNECT", True,
+        "replace a pooled connection the database closed while it was idle instead of "
+        "failing a request, without a round trip: asyncpg's is found at checkout, "
+        "psycopg2's first statement is retried once on a fresh connection",
         fastapi=SQLALCHEMY_MODES,
     )  # fmt: skip
     request_deadline: float = setting(

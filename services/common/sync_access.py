@@ -7,12 +7,14 @@ the three from drifting apart: the same statements, the same objects, the same m
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Executable
 from sqlalchemy.orm import Session
 
 from services.common import queries
+from services.common.liveness import retried_once
 from services.common.orders import build_order
 from services.common.schemas import (
     OrderCreate,
@@ -26,24 +28,32 @@ from services.common.schemas import (
 )
 from services.common.timing import OrmCall
 
+T = TypeVar("T")
+
 
 class SyncOrmAccess:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, reconnect: bool) -> None:
+        """``reconnect`` (DB_RECONNECT): a transaction's first statement that finds its
+        connection dead runs again on a fresh one (services/common/liveness.py)."""
         self.session = session
+        self.reconnect = reconnect
 
     # Each session call, with the objects it loads, is ORM time (services/common/timing.py).
 
+    def _run(self, statement: Callable[[], T]) -> T:
+        return retried_once(self.session, statement) if self.reconnect else statement()
+
     def _one(self, statement: Executable) -> Any:
         with OrmCall():
-            return self.session.scalars(statement).one_or_none()
+            return self._run(lambda: self.session.scalars(statement).one_or_none())
 
     def _all(self, statement: Executable) -> Any:
         with OrmCall():
-            return self.session.scalars(statement).all()
+            return self._run(lambda: self.session.scalars(statement).all())
 
     def _row(self, statement: Executable) -> Any:
         with OrmCall():
-            return self.session.execute(statement).one_or_none()
+            return self._run(lambda: self.session.execute(statement).one_or_none())
 
     def _commit(self) -> None:
         with OrmCall():

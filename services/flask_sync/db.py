@@ -15,6 +15,7 @@ from services.common.sync_access import SyncOrmAccess
 EXTENSION = "database"
 EXTERNAL_CALL = "external_call_s"
 CPU_BURN = "cpu_burn_s"
+RECONNECT = "reconnect"
 
 
 def init_app(app: Flask, settings: ServiceSettings) -> None:
@@ -23,6 +24,7 @@ def init_app(app: Flask, settings: ServiceSettings) -> None:
     app.extensions[EXTENSION] = sync_sessions(sync_engine(settings))
     app.extensions[EXTERNAL_CALL] = settings.external_call_ms / 1000
     app.extensions[CPU_BURN] = settings.cpu_burn_ms / 1000
+    app.extensions[RECONNECT] = settings.reconnect
     app.teardown_appcontext(_close_session)
 
 
@@ -35,7 +37,7 @@ def get_data() -> SyncOrmAccess:
             time.sleep(delay)  # EXTERNAL_CALL_MS: a blocking call, as sync clients make
         g.db_session = current_app.extensions[EXTENSION]()
     session: Session = g.db_session
-    return SyncOrmAccess(session)
+    return SyncOrmAccess(session, current_app.extensions[RECONNECT])
 
 
 def _close_session(_: BaseException | None) -> None:

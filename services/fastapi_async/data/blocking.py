@@ -27,6 +27,7 @@ class BlockingBackend:
     def __init__(self, settings: ServiceSettings) -> None:
         self.engine = sync_engine(settings)
         self.sessions = sync_sessions(self.engine)
+        self.reconnect = settings.reconnect
 
     async def start(self) -> None:
         pass
@@ -34,7 +35,7 @@ class BlockingBackend:
     @asynccontextmanager
     async def access(self) -> AsyncIterator[BlockingDataAccess]:
         with self.sessions() as session:  # blocks the loop on close, too
-            yield BlockingDataAccess(SyncOrmAccess(session))
+            yield BlockingDataAccess(SyncOrmAccess(session, self.reconnect))
 
     async def close(self) -> None:
         self.engine.dispose()

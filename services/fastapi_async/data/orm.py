@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from services.common import queries
 from services.common.deadline import LoopWatch
 from services.common.engine import SESSION_OPTIONS, guard, pool_options
+from services.common.liveness import check_on_checkout
 from services.common.orders import build_order
 from services.common.schemas import (
     OrderCreate,
@@ -60,6 +61,8 @@ class OrmBackend:
             **timed,
         )
         guard(self.engine.sync_engine, settings, LoopWatch)
+        if settings.reconnect:
+            check_on_checkout(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, **SESSION_OPTIONS)
         self.gate = gate_for(settings, connections or settings.connections_per_worker)
 

@@ -42,6 +42,7 @@ class SyncDefBackend:
     def __init__(self, settings: ServiceSettings) -> None:
         self.engine = sync_engine(settings)
         self.sessions = sync_sessions(self.engine)
+        self.reconnect = settings.reconnect
         self.threads = settings.thread_count
 
     async def start(self) -> None:
@@ -51,7 +52,7 @@ class SyncDefBackend:
     async def access(self) -> AsyncIterator[SyncDefDataAccess]:
         session = await run_in_threadpool(self.sessions)
         try:
-            yield SyncDefDataAccess(SyncOrmAccess(session))
+            yield SyncDefDataAccess(SyncOrmAccess(session, self.reconnect))
         finally:
             await anyio.to_thread.run_sync(_close, session, limiter=anyio.CapacityLimiter(1))
 

@@ -4,7 +4,7 @@ fresh one; anything else fails as before."""
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Iterator
 
 import psycopg2
@@ -29,17 +29,15 @@ def sessions(seeded: database.Target) -> Iterator[sessionmaker[Session]]:
 
 
 def _end_backend(target: database.Target, pid: int) -> None:
-    """End ``pid`` as a restart would (PostgreSQL closes its socket) and wait until it is gone."""
-    with psycopg2.connect(target.url) as admin:
+    """End ``pid`` as a restart would (PostgreSQL closes its socket), waiting until it is gone
+    (PostgreSQL's own wait: the two-argument pg_terminate_backend)."""
+    with contextlib.closing(psycopg2.connect(target.url)) as admin:
         admin.autocommit = True
         with admin.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            for _ in range(100):
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
-                if cursor.fetchone() == (0,):
-                    return
-                time.sleep(0.05)
-    raise AssertionError(f"backend {pid} did not end")
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+            ended = cursor.fetchone()
+            cursor.execute("SELECT state, wait_event FROM pg_stat_activity WHERE pid = %s", (pid,))
+            assert ended == (True,), f"backend {pid} did not end: {cursor.fetchall()}"
 
 
 def _idle_dead_connection(sessions: sessionmaker[Session], target: database.Target) -> int:

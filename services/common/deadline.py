@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 
 # Driver connections cut by a deadline, so that their errors are told from outages.
 _cut: weakref.WeakSet[Any] = weakref.WeakSet()
+# The errors those cuts raised: the request must answer 503, not retry (liveness.py).
+_cut_errors: weakref.WeakSet[BaseException] = weakref.WeakSet()
+
+
+def cut_by_deadline(error: BaseException) -> bool:
+    """Whether ``error`` is a statement failing because its request's deadline passed."""
+    return error in _cut_errors
 
 
 class LoopWatch:
@@ -180,3 +187,5 @@ def _only_that_connection(context: ExceptionContext) -> None:
     if connection.connection.driver_connection in _cut:
         context.is_disconnect = True
         context.invalidate_pool_on_disconnect = False
+        if context.sqlalchemy_exception is not None:
+            _cut_errors.add(context.sqlalchemy_exception)

@@ -19,6 +19,8 @@ trip on every checkout. Each driver gets the cheapest way that knows:
   that a connection lost in the middle of a request's work still fails that request.
   SQLAlchemy invalidates the whole pool on that first disconnect, so the other connections
   that died with it are replaced at their next checkout, not each found by a failure.
+  A connection cut by the request deadline (deadline.py) is not retried: its server is
+  frozen, and the request answers 503 within the deadline.
 
 A server that vanished without closing its sockets (a host lost, not a restart) is found
 only on use, by a timeout; the request that finds it answers 503.
@@ -32,6 +34,8 @@ from typing import Any, TypeVar
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+from services.common.deadline import cut_by_deadline
 
 T = TypeVar("T")
 
@@ -49,12 +53,13 @@ def check_on_checkout(engine: Engine) -> None:
 
 def retried_once(session: Session, statement: Callable[[], T]) -> T:
     """``statement()`` (one statement on ``session``), run again on a fresh connection if it
-    was its transaction's first and failed because the connection was dead."""
+    was its transaction's first and failed because the connection was dead. Not when the
+    request deadline cut it: the server is frozen, and the request must answer 503 now."""
     first = not session.in_transaction()
     try:
         return statement()
     except exc.DBAPIError as error:
-        if not (first and error.connection_invalidated):
+        if not (first and error.connection_invalidated) or cut_by_deadline(error):
             raise
         session.rollback()  # hands the dead connection back; the pool discards it
         return statement()

@@ -92,6 +92,9 @@ def test_a_rule_that_matches_nothing_fails_and_never_passes_silently() -> None:
 def test_a_metric_not_measured_fails() -> None:
     (found, *_) = outcomes('"memory@5" = "<100MiB"')
     assert not found.passed and "service memory not measured" in found.line({})
+    # A closed run schedules no arrivals, so it drops none: not measured, not a pass.
+    (found, *_) = outcomes('"dropped@5" = "<1%"')
+    assert not found.passed and "dropped arrivals not measured" in found.line({})
 
 
 @pytest.mark.parametrize(
@@ -163,6 +166,13 @@ def test_runs_that_measured_different_things_are_refused() -> None:
     warnings = regression.comparable(moved, results())
     assert any(w.startswith("machine cpu_count: 64 here") for w in warnings)
     assert not any("not reset" in w for w in warnings)
+    assert regression.comparable(results(), results()) == []
+    longer = results()
+    longer.scenarios["mixed"].plan.step_seconds *= 2
+    longer.run.locust_processes = 2
+    warnings = regression.comparable(longer, results())
+    assert any(w.startswith("mixed step_seconds: ") for w in warnings)
+    assert "Locust processes: 2 here, 1 in the baseline" in warnings
     unreset = results()
     unreset.scenarios["mixed"].reset_refused = "role 'app' may not create databases"
     warnings = regression.comparable(results(), unreset)

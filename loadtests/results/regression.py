@@ -24,7 +24,7 @@ from loadtests.errors import SuiteError
 from loadtests.results import stats
 from loadtests.results.analysis import METRICS, Metric
 from loadtests.results.comparisons import ALPHA
-from loadtests.results.models import RunResults, Step
+from loadtests.results.models import Plan, RunResults, Step
 
 
 @dataclass(frozen=True)
@@ -143,12 +143,32 @@ def comparable(run: RunResults, baseline: RunResults) -> list[str]:
         for m in (run.environment.machine, baseline.environment.machine)
     )
     found += _differences("machine ", machine, other_machine)
+    for name, ours in run.scenarios.items():
+        found += _differences(f"{name} ", _how(ours.plan), _how(baseline.scenarios[name].plan))
+    found += _differences("", _generator(run), _generator(baseline))
     for name, info in run.variants.items():
         other_info = baseline.variants.get(name)
         if other_info is not None:
             found += _differences(f"{name} ", info.settings, other_info.settings)
     versions = run.environment.versions.model_dump()
     return found + _differences("", versions, baseline.environment.versions.model_dump())
+
+
+# The plan's fields that define what was measured: a difference there refuses the runs.
+_MEASURED = {"steps", "model"}
+
+
+def _how(plan: Plan) -> dict[str, Any]:
+    """How a scenario was measured (windows, blocks, warm-ups, arrivals): a difference
+    changes the figures without making them incomparable."""
+    return {k: v for k, v in plan.model_dump().items() if k not in _MEASURED}
+
+
+def _generator(results: RunResults) -> dict[str, Any]:
+    return {
+        "Locust processes": results.run.locust_processes,
+        "connections": results.run.connections,
+    }
 
 
 def _differences(prefix: str, ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:

@@ -50,8 +50,10 @@ def _memory(step: Step) -> float | None:
     return step.cpu.service_memory_mib if step.cpu is not None else None
 
 
-def _dropped(step: Step) -> float:
-    return step.open.dropped_rate if step.open is not None else 0.0
+def _dropped(step: Step) -> float | None:
+    """The open model's; a closed run drops nothing because it schedules nothing, so a
+    rule on it there is not measured (it fails), not a pass."""
+    return step.open.dropped_rate if step.open is not None else None
 
 
 _MS = {"ms": 1.0, "s": 1000.0}

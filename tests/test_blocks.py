@@ -25,11 +25,20 @@ from loadtests.results.models import (
     BlockValues,
     Failures,
     Latency,
+    RunResults,
     Stability,
     Step,
     Window,
 )
-from tests.helpers import PROJECT_ROOT, cli_env, old_run, one_line_error, only_run_dir, run_cli
+from tests.helpers import (
+    OLD_RESULTS,
+    PROJECT_ROOT,
+    cli_env,
+    old_run,
+    one_line_error,
+    only_run_dir,
+    run_cli,
+)
 
 AA_VARIANTS = PROJECT_ROOT / "loadtests" / "aa-variants.toml"
 
@@ -352,3 +361,39 @@ def test_calibrate_needs_a_copy_of_the_baseline(state_dir, tmp_path) -> None:
     assert "no A/A comparison found" in line
     line = one_line_error(run_cli("calibrate", str(tmp_path / "nowhere"), env=cli_env(state_dir)))
     assert "no results.json" in line
+
+
+def _aa_document(factor: float, seed: int = 1) -> RunResults:
+    """The old sample run as an A/A run: its second variant becomes a copy of the baseline
+    (the same service, mode and settings), every step in 8 blocks scattered by 2% (log sd)
+    around the baseline's figures, the copy's latency times ``factor`` and its throughput
+    divided by it."""
+    data = store.load(OLD_RESULTS)
+    base, copy = data.variants
+    data.variants[copy] = data.variants[base].model_copy(update={"name": copy, "label": copy})
+    rng = random.Random(seed)
+    for scenario in data.scenarios.values():
+        scenario.design = "blocks"
+        runs = {run.variant: run for run in scenario.runs}
+        runs[copy].steps = [step.model_copy(deep=True) for step in runs[base].steps]
+        for name, run in runs.items():
+            k = factor if name == copy else 1.0
+            for step in run.steps:
+                rps, p = step.throughput_rps / k, step.latency_ms.p50 * k
+                step.blocks = [
+                    _block(b, rps / (d := math.exp(rng.gauss(0, 0.02))), p * d) for b in range(1, 9)
+                ]
+    return data
+
+
+def test_calibration_reports_a_copy_that_differs_as_a_false_positive() -> None:
+    """The A/A check must be able to fail: a 'copy' measured 30% slower in every block is
+    exactly what it exists to report; the same copy measured alike reports nothing. (Alike
+    is a draw: at 5% a real A/A run is flagged by chance now and then, which is why the
+    check counts them over runs; this seed's draw is one that is not.)"""
+    alike = calibration.check(_aa_document(1.0))
+    assert alike.copies == ["fastapi"] and alike.primary > 0
+    assert alike.false_positives == []
+    differs = calibration.check(_aa_document(1.3))
+    assert differs.primary == alike.primary
+    assert differs.false_positives and "fastapi" in differs.false_positives[0]

@@ -1,14 +1,21 @@
-"""Small helpers shared by the tests: running the CLI the way a user does."""
+"""Small helpers shared by the tests: running the CLI the way a user does, and synthetic
+results documents."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from loadtests.results import store
+from loadtests.results.models import BlockValues, RunResults, Window
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,3 +111,41 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: "), lines[0]
     return lines[0]
+
+
+def scattered(
+    factor: Callable[[str], float] = lambda variant: 1.0,
+    noise: float = 0.03,
+    seed: int = 1,
+    blocks: int = 6,
+    data: RunResults | None = None,
+) -> RunResults:
+    """``data`` (default: the old sample run) with ``blocks`` per step around its figures:
+    each variant's latency times ``factor(variant)``, its throughput divided by it, each
+    block scattered by ``noise`` (log sd)."""
+    data = data or store.load(OLD_RESULTS)
+    rng = random.Random(seed)
+    for scenario in data.scenarios.values():
+        scenario.design = "blocks"
+        for run in scenario.runs:
+            k = factor(run.variant)
+            for step in run.steps:
+                step.latency_ms.p50 *= k
+                step.latency_ms.p95 *= k
+                step.latency_ms.p99 *= k
+                step.throughput_rps /= k
+                step.blocks = [
+                    _block(b, step.latency_ms.p50, step.latency_ms.p99, step.throughput_rps,
+                           rng.gauss(0, noise))
+                    for b in range(1, blocks + 1)
+                ]  # fmt: skip
+    return data
+
+
+def _block(number: int, p50: float, p99: float, rps: float, drift: float) -> BlockValues:
+    k = math.exp(drift)
+    return BlockValues(
+        block=number, position=1, window=Window(start=0, end=4, seconds=4), requests=1000,
+        successes=1000, throughput_rps=rps / k, p50=p50 * k, p95=p99 * k * 0.8, p99=p99 * k,
+        p99_9=p99 * k * 1.2, error_rate=0.0,
+    )  # fmt: skip

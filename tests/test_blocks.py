@@ -38,6 +38,7 @@ from tests.helpers import (
     one_line_error,
     only_run_dir,
     run_cli,
+    scattered,
 )
 
 AA_VARIANTS = PROJECT_ROOT / "loadtests" / "aa-variants.toml"
@@ -363,27 +364,17 @@ def test_calibrate_needs_a_copy_of_the_baseline(state_dir, tmp_path) -> None:
     assert "no results.json" in line
 
 
-def _aa_document(factor: float, seed: int = 1) -> RunResults:
+def _aa_document(factor: float) -> RunResults:
     """The old sample run as an A/A run: its second variant becomes a copy of the baseline
-    (the same service, mode and settings), every step in 8 blocks scattered by 2% (log sd)
-    around the baseline's figures, the copy's latency times ``factor`` and its throughput
-    divided by it."""
+    (the same service, mode and settings, the same figures), then every step in 8 blocks
+    scattered by 2% (log sd), the copy's latency times ``factor``."""
     data = store.load(OLD_RESULTS)
     base, copy = data.variants
     data.variants[copy] = data.variants[base].model_copy(update={"name": copy, "label": copy})
-    rng = random.Random(seed)
     for scenario in data.scenarios.values():
-        scenario.design = "blocks"
         runs = {run.variant: run for run in scenario.runs}
         runs[copy].steps = [step.model_copy(deep=True) for step in runs[base].steps]
-        for name, run in runs.items():
-            k = factor if name == copy else 1.0
-            for step in run.steps:
-                rps, p = step.throughput_rps / k, step.latency_ms.p50 * k
-                step.blocks = [
-                    _block(b, rps / (d := math.exp(rng.gauss(0, 0.02))), p * d) for b in range(1, 9)
-                ]
-    return data
+    return scattered(lambda v: factor if v == copy else 1.0, noise=0.02, blocks=8, data=data)
 
 
 def test_calibration_reports_a_copy_that_differs_as_a_false_positive() -> None:

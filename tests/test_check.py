@@ -7,8 +7,6 @@ burn fails with the right rule named."""
 from __future__ import annotations
 
 import json
-import math
-import random
 import time
 from pathlib import Path
 
@@ -19,40 +17,15 @@ from loadtests.cli import main
 from loadtests.errors import SuiteError
 from loadtests.report import gate
 from loadtests.results import regression, store, thresholds
-from loadtests.results.models import BlockValues, RunResults, Window
-from tests.helpers import OLD_RESULTS, PROJECT_ROOT, cli_env, one_line_error, run_cli
+from loadtests.results.models import RunResults
+from tests.helpers import PROJECT_ROOT, cli_env, one_line_error, run_cli, scattered
 
 JUNIT_XSD = PROJECT_ROOT / "tests" / "data" / "junit.xsd"
 
 
 def results(factor: float = 1.0, noise: float = 0.03, seed: int = 1, blocks: int = 6) -> RunResults:
-    """The old sample run, with ``blocks`` per step around its figures: latency times
-    ``factor``, throughput divided by it, each block scattered by ``noise`` (log sd)."""
-    data = store.load(OLD_RESULTS)
-    rng = random.Random(seed)
-    for scenario in data.scenarios.values():
-        scenario.design = "blocks"
-        for run in scenario.runs:
-            for step in run.steps:
-                step.latency_ms.p50 *= factor
-                step.latency_ms.p95 *= factor
-                step.latency_ms.p99 *= factor
-                step.throughput_rps /= factor
-                step.blocks = [
-                    _block(b, step.latency_ms.p50, step.latency_ms.p99, step.throughput_rps,
-                           rng.gauss(0, noise))
-                    for b in range(1, blocks + 1)
-                ]  # fmt: skip
-    return data
-
-
-def _block(number: int, p50: float, p99: float, rps: float, drift: float) -> BlockValues:
-    k = math.exp(drift)
-    return BlockValues(
-        block=number, position=1, window=Window(start=0, end=4, seconds=4), requests=1000,
-        successes=1000, throughput_rps=rps / k, p50=p50 * k, p95=p99 * k * 0.8, p99=p99 * k,
-        p99_9=p99 * k * 1.2, error_rate=0.0,
-    )  # fmt: skip
+    """The old sample run in blocks, every variant's latency times ``factor``."""
+    return scattered(lambda variant: factor, noise, seed, blocks)
 
 
 def outcomes(text: str, data: RunResults | None = None) -> list[thresholds.Outcome]:

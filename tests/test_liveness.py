@@ -4,10 +4,8 @@ fresh one; anything else fails as before."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,13 +29,11 @@ def sessions(seeded: database.Target) -> Iterator[sessionmaker[Session]]:
 def _end_backend(target: database.Target, pid: int) -> None:
     """End ``pid`` as a restart would (PostgreSQL closes its socket), waiting until it is gone
     (PostgreSQL's own wait: the two-argument pg_terminate_backend)."""
-    with contextlib.closing(psycopg2.connect(target.url)) as admin:
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
-            ended = cursor.fetchone()
-            cursor.execute("SELECT state, wait_event FROM pg_stat_activity WHERE pid = %s", (pid,))
-            assert ended == (True,), f"backend {pid} did not end: {cursor.fetchall()}"
+    with database.connect(target.url) as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+        ended = cursor.fetchone()
+        cursor.execute("SELECT state, wait_event FROM pg_stat_activity WHERE pid = %s", (pid,))
+        assert ended == (True,), f"backend {pid} did not end: {cursor.fetchall()}"
 
 
 def _idle_dead_connection(sessions: sessionmaker[Session], target: database.Target) -> int:

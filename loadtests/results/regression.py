@@ -111,6 +111,11 @@ def _fmt(t: Tolerance, value: float) -> str:
     return f"{value:,.1f} {t.spec.unit}"
 
 
+# The plan's fields that define what was measured: a difference there refuses the runs;
+# in the plan's other fields (how it was measured), it is a warning.
+_MEASURED = ("steps", "model")
+
+
 def comparable(run: RunResults, baseline: RunResults) -> list[str]:
     """What differs without making the runs incomparable (warnings); SuiteError for what
     does."""
@@ -122,8 +127,7 @@ def comparable(run: RunResults, baseline: RunResults) -> list[str]:
     for name, ours in run.scenarios.items():
         theirs = baseline.scenarios[name]
         measured: tuple[tuple[str, object, object], ...] = (
-            ("steps", ours.plan.steps, theirs.plan.steps),
-            ("model", ours.plan.model, theirs.plan.model),
+            *((what, getattr(ours.plan, what), getattr(theirs.plan, what)) for what in _MEASURED),
             ("variants", sorted(ours.variants), sorted(theirs.variants)),
         )
         for what, mine, other in measured:
@@ -152,10 +156,6 @@ def comparable(run: RunResults, baseline: RunResults) -> list[str]:
             found += _differences(f"{name} ", info.settings, other_info.settings)
     versions = run.environment.versions.model_dump()
     return found + _differences("", versions, baseline.environment.versions.model_dump())
-
-
-# The plan's fields that define what was measured: a difference there refuses the runs.
-_MEASURED = {"steps", "model"}
 
 
 def _how(plan: Plan) -> dict[str, Any]:

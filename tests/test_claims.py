@@ -542,3 +542,40 @@ def test_a_missing_pgbouncer_skips_its_claim_with_a_notice(seeded, state_dir, tm
     assert "skipped" in result.stdout and "no-pgbouncer is not an executable" in result.stdout
     (claim,) = claims_page.load(_claims_dir(tmp_path)).claims
     assert claim.status == "skipped" and claim.verdict.outcome == "skipped"
+
+
+def test_a_round_with_a_zero_is_left_out_and_the_reason_says_so() -> None:
+    sync = [1.0, 1.1, 0.0, 1.0]
+    asynchronous = [2.3, 2.5, 2.2, 2.4]
+    result = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": sync})
+    kept = [0, 1, 3]
+    expected = stats.log_ratio_interval([asynchronous[i] for i in kept], [sync[i] for i in kept])
+    assert result.figure is not None and expected is not None
+    assert (result.figure.estimate, result.figure.low, result.figure.high) == expected
+    assert len(result.figure.per_round) == 3
+    assert "1 of 4 rounds left out (a zero measured: no ratio)" in result.reason, result.reason
+    every = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": [1.0, 1.1, 0.9, 1.0]})
+    assert "left out" not in every.reason, "no round is named when none was left out"
+    for rule in (Exceeds("a", "b", "a / b", "above 1"), NotBelow("a", "b", "a / b", "not faster")):
+        assert "1 of 4 rounds left out" in rule.judge({"a": asynchronous, "b": sync}).reason
+
+
+def test_the_overall_geometric_mean_keeps_each_round_in_its_place() -> None:
+    def claim(*pairs: tuple[str, list[float]]) -> dict[str, list[float]]:
+        return dict(pairs)
+
+    ones = [1.0, 1.0, 1.0]
+    values = {
+        "pk-select": claim(("async_asyncio", [2.0, 2.0, 2.0]), ("async_uvloop", ones), ("sync", ones)),
+        "eager-3": claim(("async_asyncio", [2.0, 0.0, 2.0]), ("async_uvloop", ones), ("sync", ones)),
+        "bulk-insert": claim(*((k, ones) for k in ("async_rows", "sync_rows", "async_batched", "sync_batched"))),
+        "raw-vs-orm": claim(*((k, ones) for k in ("orm_asyncio", "raw_uvloop", "sync_orm"))),
+    }  # fmt: skip
+    overall = registry.catalogue()["overall"].derive  # the catalogue decides the import order
+    assert overall is not None
+    derived = overall(values)
+    assert derived["eager_before"] == [2.0, 0.0, 2.0], "the unmeasured round stays in place"
+    root2 = 2**0.5  # the geometric mean of 2, 2, 1 and 1
+    assert derived["before"] == pytest.approx([root2, 0.0, root2]), derived["before"]
+    result = Ratio("before", None, (5.0, 14.0), "before").judge({"before": derived["before"]})
+    assert "1 of 3 rounds left out" in result.reason

@@ -37,8 +37,10 @@ def test_paired_ratios_cancel_a_shared_drift() -> None:
     assert ratio == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
     # Unpaired, the same drift would make the interval wide.
     assert stats.cv([100.0, 70.0, 105.0]) > 0.15
-    # A round without a measurement (0) is left out, not counted as a ratio of zero.
-    assert stats.log_ratio_interval([0.0, 100.0], [100.0, 100.0]) is None
+    # A round without a measurement (0) has no ratio: the caller leaves it out and says so
+    # (tests/test_claims.py), the statistics never drop it quietly.
+    with pytest.raises(ValueError, match="positive values"):
+        stats.log_ratio_interval([0.0, 100.0, 120.0], [100.0, 100.0, 100.0])
 
 
 def test_overhead_summary_is_a_geometric_mean_with_its_interval() -> None:

@@ -34,16 +34,24 @@ LABELS = {
 def _ratios(
     values: dict[str, dict[str, list[float]]], patterns: dict[str, tuple[str, str, str]]
 ) -> dict[str, list[float]]:
+    """async / sync per round, each round in its place: a round with a zero on either side
+    (nothing measured) has no ratio and stays 0, which the rule leaves out and names."""
     return {
-        key: [a / b for a, b in zip(values[c][num], values[c][den], strict=False) if b > 0]
+        key: [
+            a / b if a > 0 and b > 0 else 0.0
+            for a, b in zip(values[c][num], values[c][den], strict=False)
+        ]
         for key, (c, num, den) in patterns.items()
     }
 
 
 def _geometric_means(ratios: dict[str, list[float]]) -> list[float]:
+    """Round by round over the patterns; 0 (no ratio) for a round missing any of them."""
     rounds = min(len(series) for series in ratios.values())
     return [
         math.exp(sum(math.log(series[r]) for series in ratios.values()) / len(ratios))
+        if all(series[r] > 0 for series in ratios.values())
+        else 0.0
         for r in range(rounds)
     ]
 

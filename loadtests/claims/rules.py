@@ -82,19 +82,56 @@ def _figure(per_round: list[float], found: Interval, log: bool) -> Figure:
     )
 
 
-def _ratios(values: Values, num: str, den: str | None) -> tuple[list[float], Interval] | None:
+@dataclass(frozen=True)
+class _Ratios:
+    """``num / den`` per usable round, their geometric mean with its interval, and how
+    many rounds had no ratio (a zero on either side: nothing was measured)."""
+
+    per_round: list[float]
+    interval: Interval
+    left_out: int
+    rounds: int
+
+    def judged(self, judged: Judged) -> Judged:
+        """The outcome, with its reason naming the rounds left out (they lower the
+        degrees of freedom, so the page says so)."""
+        outcome, reason = judged
+        if not self.left_out:
+            return judged
+        return outcome, (
+            f"{reason}; {self.left_out} of {self.rounds} rounds left out "
+            "(a zero measured: no ratio)"
+        )
+
+
+def _ratios(values: Values, num: str, den: str | None) -> _Ratios | None:
     """``num / den`` per round (paired: both measured in one process) and the geometric
-    mean with its interval on the logs; None if unmeasured."""
+    mean with its interval on the logs; None if no round has both."""
     nums = values.get(num, [])
     dens = values.get(den, []) if den else [1.0] * len(nums)
-    pairs = [(n, d) for n, d in zip(nums, dens, strict=False) if n > 0 and d > 0]
+    rounds = list(zip(nums, dens, strict=False))
+    pairs = [(n, d) for n, d in rounds if n > 0 and d > 0]
     if not pairs:
         return None
     per_round = [n / d for n, d in pairs]
     found = stats.log_ratio_interval([n for n, _ in pairs], [d for _, d in pairs])
-    if found is None:
-        return per_round, Interval(per_round[0], None, None, "x")
-    return per_round, Interval(found[0], found[1], found[2], "x")
+    estimate, low, high = found or (per_round[0], None, None)
+    interval = Interval(estimate, low, high, "x")
+    return _Ratios(per_round, interval, len(rounds) - len(pairs), len(rounds))
+
+
+def _ratio_result(
+    rule: _Rule,
+    what: str,
+    claimed: str,
+    found: _Ratios,
+    judged: Judged,
+    accepted: str,
+) -> CheckResult:
+    figure = _figure(found.per_round, found.interval, log=True)
+    return _result(
+        rule, what, claimed, found.interval.text(), found.judged(judged), accepted, figure
+    )
 
 
 def _mean(per_round: list[float], unit: str) -> Interval:
@@ -122,15 +159,13 @@ class Ratio(_Rule):
         found = _ratios(values, self.num, self.den)
         if found is None:
             return _unmeasured(self, self.what)
-        per_round, interval = found
-        return _result(
+        return _ratio_result(
             self,
             self.what,
             _claimed_text(self.claimed, "x"),
-            interval.text(),
-            outcomes.banded(interval, self.claimed, 1.0),
+            found,
+            outcomes.banded(found.interval, self.claimed, 1.0),
             outcomes.band_text(self.claimed, "x"),
-            _figure(per_round, interval, log=True),
         )
 
 
@@ -209,15 +244,13 @@ class Exceeds(_Rule):
         found = _ratios(values, self.num, self.den)
         if found is None:
             return _unmeasured(self, self.what)
-        per_round, interval = found
-        return _result(
+        return _ratio_result(
             self,
             self.what,
             self.claimed,
-            interval.text(),
-            outcomes.exceeds(interval),
+            found,
+            outcomes.exceeds(found.interval),
             "the interval above 1",
-            _figure(per_round, interval, log=True),
         )
 
 
@@ -238,15 +271,13 @@ class NotBelow(_Rule):
         found = _ratios(values, self.num, self.den)
         if found is None:
             return _unmeasured(self, self.what)
-        per_round, interval = found
-        return _result(
+        return _ratio_result(
             self,
             self.what,
             self.claimed,
-            interval.text(),
-            outcomes.not_below(interval),
+            found,
+            outcomes.not_below(found.interval),
             outcomes.margin_text(),
-            _figure(per_round, interval, log=True),
         )
 
 

@@ -183,8 +183,11 @@ def log_ratio_interval(
     values: Sequence[float], baselines: Sequence[float]
 ) -> tuple[float, float, float] | None:
     """The ratio values/baselines of paired measurements (same round), as a geometric
-    mean with its 95% interval; None when fewer than two pairs are usable."""
-    logs = [math.log(v / b) for v, b in zip(values, baselines, strict=True) if v > 0 and b > 0]
+    mean with its 95% interval; None for fewer than two pairs. Every value must be
+    positive: leaving a round out is the caller's decision, and the caller says so."""
+    if not all(v > 0 and b > 0 for v, b in zip(values, baselines, strict=True)):
+        raise ValueError("a ratio needs positive values on both sides")
+    logs = [math.log(v / b) for v, b in zip(values, baselines, strict=True)]
     return t_interval(logs, transform=math.exp)
 
 

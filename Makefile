@@ -40,11 +40,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project (done automatically by the others)
 
-test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI runs)
-	$(PY) -m pytest
+# Tests that assert no measured figure or timing run TEST_WORKERS at a time (pytest-xdist, a
+# module per worker so that a module's shared runs happen once); the `alone` ones, whose
+# assertions a neighbour's load would bend, run afterwards one at a time. Both halves always
+# run, so one failure does not hide another.
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3.5 minutes)
-	$(PY) -m pytest -m "not slow"
+test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI runs)
+	@status=0; \
+	$(PY) -m pytest $(PARALLEL) -m "not alone" || status=1; \
+	$(PY) -m pytest -m alone || status=1; \
+	exit $$status
+
+test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 2.5 minutes)
+	@status=0; \
+	$(PY) -m pytest $(PARALLEL) -m "not slow and not alone" || status=1; \
+	$(PY) -m pytest -m "alone and not slow" || status=1; \
+	exit $$status
 
 lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (import-linter)
 	$(PY) -m ruff check .

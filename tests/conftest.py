@@ -129,3 +129,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LOAD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    # Modules with the most load first, each kept whole and in its own order: `make test`
+    # hands whole modules to its workers in this order, and a long module started last
+    # would leave the other worker idle at the end.
+    load: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        load[module] = load.get(module, 0) + bool(item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -load[item.nodeid.split("::")[0]])

@@ -258,6 +258,7 @@ def test_saturation_is_judged_second_by_second() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_copy_is_no_difference_and_a_known_slowdown_is_found(seeded, state_dir, tmp_path) -> None:
     """One run of blocks: Flask, an exact copy of it, and Flask burning 0.4 ms of CPU per
     request on its one pinned core (about 20% of its throughput at this load)."""

@@ -23,6 +23,7 @@ QUICK = ("--scenario", "select-update", "--step-seconds", "4", "--warmup-seconds
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, tmp_path):
     variants = tmp_path / "burn.toml"
     variants.write_text(BURN)

@@ -226,6 +226,7 @@ QUICK = ("--scenario", "select-update", "--services", "flask", "--steps", "20", 
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_run_passes_against_itself_and_a_slowed_one_fails(seeded, state_dir, tmp_path):
     rules = tmp_path / "t.toml"
     rules.write_text('errors = "<1%"\n"p99@max" = "<10s"\n')

@@ -127,6 +127,7 @@ def _members(service: ServiceUnderTest) -> set[int]:
     return {process.pid for process in service.processes() if process.is_running()}
 
 
+@pytest.mark.alone
 def test_frozen_database_answers_503_within_the_deadline_and_recovers(bounded, embedded) -> None:
     for service in bounded.values():
         wait_until_answering(service.url)

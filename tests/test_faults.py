@@ -125,6 +125,7 @@ def page_text(run: dict) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_frozen_database_mid_step_fails_fast_and_recovers(seeded, state_dir, tmp_path) -> None:
     # A one-second deadline, so that the frozen requests fail within the short window.
     # FastAPI alone: the deadline itself is tested on every variant in test_deadline.py.
@@ -159,6 +160,7 @@ def test_a_frozen_database_mid_step_fails_fast_and_recovers(seeded, state_dir, t
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_restart_then_1000_users(embedded, seeded, state_dir, tmp_path) -> None:
     """The database restarted under load comes back on its port and both services
     reconnect; then 1,000 users: slow answers or 503s within the deadline plus the pool

@@ -82,6 +82,7 @@ def test_the_trivial_endpoint_says_when_it_cannot_listen(trivial):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_two_workers_on_loopback_addresses_outrun_one_process_with_every_response_counted(
     state_dir, tmp_path
 ):

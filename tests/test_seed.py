@@ -86,6 +86,7 @@ def test_seed_is_deterministic(seeded: database.Target) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_default_size_seeds_in_under_30_seconds(seeded: database.Target) -> None:
     url = with_database(seeded.url, "default_size")
     with database.connect(seeded.url) as conn, conn.cursor() as cur:

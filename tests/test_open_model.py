@@ -75,18 +75,22 @@ def test_a_freeze_shows_in_the_open_model_and_hides_in_the_closed(seeded, state_
 @pytest.mark.alone
 def test_a_starved_generator_drops_and_says_so(seeded, state_dir, tmp_path) -> None:
     """Two users cannot carry 2,000 arrivals a second: most are dropped, counted, and the
-    trust panel names the step."""
+    trust panel names the step. Writes, audited: a dropped arrival sent nothing, so the
+    ledger of acknowledged writes still matches the database."""
     run_dir = _run(state_dir, tmp_path, "--model", "open", "--rates", "2000",
-                   "--max-in-flight", "2")  # fmt: skip
+                   "--max-in-flight", "2", "--scenario", "select-update", "--audit")  # fmt: skip
     data = store.load(run_dir)
-    (run,) = data.scenarios["get-user"].runs
+    (run,) = data.scenarios["select-update"].runs
     figures = run.steps[0].open
     assert figures is not None and figures.dropped_rate > 0.2, figures
     assert figures.arrivals == figures.dropped + run.steps[0].requests
     assert abs(figures.arrivals - 2000 * 4) < 0.15 * 2000 * 4
     caveats = [c for c in verdicts.warnings(data) if "dropped" in c.text]
     assert len(caveats) == 1 and caveats[0].severity == "high"
-    assert "get-user, Flask, 2000 req/s offered" in caveats[0].text
+    assert "select-update, Flask, 2000 req/s offered" in caveats[0].text
+    audit = data.scenarios["select-update"].audit
+    assert audit is not None and audit.ok and audit.complete, audit
+    assert audit.writes["PATCH /users/{id}"].acknowledged > 0, audit.writes
     html = run_page.build(run_dir).read_text()
     assert "dropped</span>" in html and "An open model." in html
     assert "2000 req/s offered" in html

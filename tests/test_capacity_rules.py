@@ -138,8 +138,9 @@ def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
     assert 470 < found.capacity_rps < 530
     assert capacity.estimate("b", [probe("b", 100, 10), probe("b", 200, 20)]).status == "at least"
     assert capacity.estimate("c", [probe("c", 100, 900)]).status == "below"
-    # Beyond at 90 by chance, within at 100 and 110 again: no rise the fit could use.
-    falling = [probe("d", 50, 250), probe("d", 200, 500)]
+    # Beyond at 90 by chance, within at 100 and 110 again, and no rate above beyond it:
+    # no rise the fit could use.
+    falling = [probe("d", 50, 250)]
     falling += [
         confirmed("d", r, p99)
         for r, p99 in ((90, 300), (90, 300), (100, 25), (100, 25), (110, 25), (110, 25))
@@ -159,6 +160,31 @@ def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
     scattered = capacity.estimate("e", [probe("e", 80, 100), probe("e", 120, 900), *noisy])
     assert scattered.status == "estimated" and scattered.low_rps is None
     assert "scatter too much" in scattered.note
+
+
+def test_the_fit_reaches_a_rate_beyond_the_target_when_the_confirmation_passed() -> None:
+    """Capacity 600 (the score's line crosses 1 there); 500 beyond by chance puts the
+    bracket at 476-500 and the confirmation at 429-524, all within. Fitted over those
+    rates alone the line could only extrapolate, and its interval is unbounded; the
+    nearest rate beyond above them (750) is what bounds it."""
+
+    def p99(rate: int, jitter: float = 0.0) -> float:
+        return 250 * math.exp(0.01 * (rate - 600) + jitter)
+
+    probes = [probe("f", 340, p99(340)), probe("f", 500, 275), probe("f", 750, p99(750))]
+    probes += [confirmed("f", r, p99(r, j)) for r in (429, 476, 524) for j in (-0.15, 0.15)]
+    assert capacity.bracket(probes) == (476, 500)
+    assert capacity.fit_range(probes, 476, 500) == (429, 750)
+    found = capacity.estimate("f", probes)
+    assert found.low_rps is not None and found.high_rps is not None and found.capacity_rps
+    assert found.low_rps < 600 < found.high_rps and found.note == ""
+    inside = [p for p in probes if 429 <= p.rate <= 524]  # the range before the widening
+    alone = stats.crossing([p.rate for p in inside], [math.log(p.score) for p in inside])
+    assert alone.low is None and alone.high is None and alone.x is not None and alone.x > 524
+    # A highest confirmation rate already beyond the target: nothing to widen.
+    beyond = [probe("g", 100, 50), probe("g", 300, 240), probe("g", 900, 2000)]
+    beyond += [confirmed("g", r, 2000) for r in (360, 400, 440)]
+    assert capacity.fit_range(beyond, 300, 360) == (300, 440)
 
 
 def _document(estimates: dict[str, capacity.Estimate]) -> CapacityResults:

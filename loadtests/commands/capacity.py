@@ -35,7 +35,7 @@ from loadtests.plan import (
 from loadtests.report import capacity_page, fmt, index_page
 from loadtests.results import capacity
 from loadtests.results.capacity import CapacityResults, Phase
-from loadtests.run.capacity import CapacityOptions, search
+from loadtests.run.capacity import CONFIRM_BLOCKS, CapacityOptions, search
 from loadtests.variants import masked, resolve
 
 DEFAULT_SLO = "p99=250ms"
@@ -83,9 +83,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--confirm-blocks",
         type=int,
-        default=2,
+        default=CONFIRM_BLOCKS,
         help="blocks of the confirmation run: each variant's bracket's ends and middle "
-        "measured this many times (default 2)",
+        f"measured this many times (default {CONFIRM_BLOCKS})",
     )
     parser.add_argument(
         "--step-seconds", type=float, default=4.0, help="each probe's measured seconds"

@@ -232,9 +232,18 @@ def confirm_rates(low: int, high: int) -> tuple[int, ...]:
 
 def fit_range(probes: list[Probe], low: int, high: int) -> tuple[int, int]:
     """The rates the fit uses: the final bracket, widened to every rate the confirmation
-    measured (the bracket may have moved once the confirmation's probes came in)."""
+    measured (the bracket may have moved once the confirmation's probes came in), then up
+    to the nearest rate beyond the target when the highest of them was within it: a line
+    that is to cross the target needs rates on both sides of it, or it can only
+    extrapolate (a fair queue that passed at its highest confirmation rate left its
+    interval unbounded in 3 of 6 searches before this widening). The lower end is within
+    the target by construction: the bracket's is, and no rate below it is beyond."""
     confirmed = [p.rate for p in probes if p.phase == "confirm"]
-    return min([low, *confirmed]), max([high, *confirmed])
+    first, last = min([low, *confirmed]), max([high, *confirmed])
+    scores = rate_scores(probes)
+    if scores[last] <= 1:
+        last = min((rate for rate, s in scores.items() if rate > last and s > 1), default=last)
+    return first, last
 
 
 def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate:

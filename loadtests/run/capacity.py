@@ -38,6 +38,10 @@ from loadtests.run.state import RunOptions
 from loadtests.variants import Variant
 
 PROBES_DIR = "probes"
+# Blocks of the confirmation run: a choice. Two left 5 of 15 intervals of five default
+# searches unbounded (README, "Capacity at a latency target"); each more block costs
+# about 70 s of the default search.
+CONFIRM_BLOCKS = 3
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class CapacityOptions:
     max_errors: float
     ramp: tuple[int, ...]
     rounds: int = 2
-    confirm_blocks: int = 2
+    confirm_blocks: int = CONFIRM_BLOCKS
     measure_s: float = 4.0
     warmup_s: float = 4.0
     arrivals: ArrivalKind = "poisson"

@@ -68,7 +68,7 @@ lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (
 load-test: $(STAMP)  ## start PostgreSQL, seed, run the variants under rising load, write reports/<run>/
 	$(CLI) run --profile $(PROFILE) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(if $(filter 1 yes true on,$(PGBOUNCER)),--pgbouncer) $(RUN_ARGS)
 
-capacity: $(STAMP)  ## each variant's highest arrival rate within SLO (p99=250ms), with an interval (about 6 minutes)
+capacity: $(STAMP)  ## each variant's highest arrival rate within SLO (p99=250ms), with an interval (about 8 minutes)
 	$(CLI) capacity --slo $(SLO) --scenario $(SCENARIO) $(if $(VARIANTS),--services $(VARIANTS)) $(VARIANT_OPTS) $(CAPACITY_ARGS)
 
 check: $(STAMP)  ## gate RUN (default latest) on THRESHOLDS=file and/or BASELINE=run: exit 0 pass, 1 fail, 2 bad input

@@ -38,7 +38,7 @@ from loadtests.run.state import RunOptions
 from loadtests.variants import Variant
 
 PROBES_DIR = "probes"
-# Blocks of the confirmation run: a choice. Two left 5 of 15 intervals of five default
+# Blocks of the confirmation run: a choice. Two left 5 of 18 intervals of six default
 # searches unbounded (README, "Capacity at a latency target"); each more block costs
 # about 70 s of the default search.
 CONFIRM_BLOCKS = 3

@@ -239,6 +239,18 @@ def test_depends_on_x_when_the_settings_differ_significantly() -> None:
     assert not both.interactions[0].significant
 
 
+def test_a_round_left_out_on_one_side_is_left_out_of_the_interaction() -> None:
+    """asyncio measured nothing in round 2: the interaction pairs asyncio's rounds 1, 3
+    and 4 with uvloop's rounds 1, 3 and 4, not with its first three."""
+    values = {"sync": [1.0] * 4, "asyncio": [2.0, 0.0, 3.0, 4.0], "uvloop": [2.0, 5.0, 3.0, 4.0]}
+    results = judge(PER_LOOP, values)
+    assert results[0].figure is not None and results[0].figure.rounds == [0, 2, 3]
+    assert results[1].figure is not None and results[1].figure.rounds is None, "none left out"
+    (between,) = decide(results).interactions
+    assert between.figure.per_round == pytest.approx([1.0, 1.0, 1.0])
+    assert not between.significant
+
+
 def test_outcomes_that_differ_only_by_noise_are_not_depends() -> None:
     values = {
         "sync": [1.0] * 5,
@@ -579,3 +591,7 @@ def test_the_overall_geometric_mean_keeps_each_round_in_its_place() -> None:
     assert derived["before"] == pytest.approx([root2, 0.0, root2]), derived["before"]
     result = Ratio("before", None, (5.0, 14.0), "before").judge({"before": derived["before"]})
     assert "1 of 3 rounds left out" in result.reason
+    summaries = rounds.summarize_series(registry.catalogue()["overall"], derived)
+    before = next(s for s in summaries if s.key == "before")
+    assert before.values == derived["before"], "every round shown in its place"
+    assert (before.median, before.low, before.high) == pytest.approx((root2, root2, root2))

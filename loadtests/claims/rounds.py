@@ -117,19 +117,22 @@ def per_series(rounds: list[Round]) -> dict[str, list[float]]:
 def summarize_series(claim: Claim, values: dict[str, list[float]]) -> list[SeriesSummary]:
     summaries = []
     for series in claim.series:
-        found = values.get(series.key)
-        if not found:
+        found = values.get(series.key, [])
+        # A ratio of 0 is no ratio (a zero measured on a side, claims/overall.py): it keeps
+        # its place among the values and stays out of the summary, as the rules leave it out.
+        usable = [v for v in found if v > 0] if series.unit == "x" else found
+        if not usable:
             continue
-        cv = stats.cv(found) if min(found) > 0 else None
+        cv = stats.cv(usable) if min(usable) > 0 else None
         summaries.append(
             SeriesSummary(
                 key=series.key,
                 label=series.label,
                 unit=series.unit,
                 values=found,
-                median=statistics.median(found),
-                low=min(found),
-                high=max(found),
+                median=statistics.median(usable),
+                low=min(usable),
+                high=max(usable),
                 cv=cv,
                 unstable=cv is not None and cv > rules.UNSTABLE_CV,
             )

@@ -71,10 +71,13 @@ def _unmeasured(rule: _Rule, what: str) -> CheckResult:
     return _result(rule, what, "-", "not measured", judged, "")
 
 
-def _figure(per_round: list[float], found: Interval, log: bool) -> Figure:
+def _figure(
+    per_round: list[float], found: Interval, log: bool, rounds: list[int] | None = None
+) -> Figure:
     return Figure(
         unit=found.unit,
         per_round=per_round,
+        rounds=rounds,
         estimate=found.estimate,
         low=found.low,
         high=found.high,
@@ -88,9 +91,13 @@ class _Ratios:
     many rounds had no ratio (a zero on either side: nothing was measured)."""
 
     per_round: list[float]
+    kept: list[int]  # the round of each per_round value
     interval: Interval
-    left_out: int
     rounds: int
+
+    @property
+    def left_out(self) -> int:
+        return self.rounds - len(self.kept)
 
     def judged(self, judged: Judged) -> Judged:
         """The outcome, with its reason naming the rounds left out (they lower the
@@ -109,15 +116,15 @@ def _ratios(values: Values, num: str, den: str | None) -> _Ratios | None:
     mean with its interval on the logs; None if no round has both."""
     nums = values.get(num, [])
     dens = values.get(den, []) if den else [1.0] * len(nums)
-    rounds = list(zip(nums, dens, strict=False))
-    pairs = [(n, d) for n, d in rounds if n > 0 and d > 0]
-    if not pairs:
+    # A round one series has and the other lacks is left out and counted too.
+    kept = [r for r, (n, d) in enumerate(zip(nums, dens, strict=False)) if n > 0 and d > 0]
+    if not kept:
         return None
-    per_round = [n / d for n, d in pairs]
-    found = stats.log_ratio_interval([n for n, _ in pairs], [d for _, d in pairs])
+    per_round = [nums[r] / dens[r] for r in kept]
+    found = stats.log_ratio_interval([nums[r] for r in kept], [dens[r] for r in kept])
     estimate, low, high = found or (per_round[0], None, None)
     interval = Interval(estimate, low, high, "x")
-    return _Ratios(per_round, interval, len(rounds) - len(pairs), len(rounds))
+    return _Ratios(per_round, kept, interval, max(len(nums), len(dens)))
 
 
 def _ratio_result(
@@ -128,7 +135,8 @@ def _ratio_result(
     judged: Judged,
     accepted: str,
 ) -> CheckResult:
-    figure = _figure(found.per_round, found.interval, log=True)
+    kept = found.kept if found.left_out else None  # None: every round, in order
+    figure = _figure(found.per_round, found.interval, log=True, rounds=kept)
     return _result(
         rule, what, claimed, found.interval.text(), found.judged(judged), accepted, figure
     )

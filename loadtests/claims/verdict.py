@@ -58,12 +58,24 @@ def _why(results: Sequence[CheckResult], outcome: RuleOutcome) -> str:
     )
 
 
+def _by_round(a: Figure, b: Figure) -> list[tuple[float, float]]:
+    """The two figures' values in the rounds both have, paired by round (a round one of
+    them left out is left out of the pair too)."""
+
+    def at(figure: Figure) -> dict[int, float]:
+        rounds = figure.rounds if figure.rounds is not None else range(len(figure.per_round))
+        return dict(zip(rounds, figure.per_round, strict=True))
+
+    theirs = at(b)
+    return [(x, theirs[r]) for r, x in sorted(at(a).items()) if r in theirs]
+
+
 def _between(a: Figure, b: Figure) -> Figure | None:
     """``a`` against ``b`` round by round: their ratio for ratios, else their difference."""
-    rounds = min(len(a.per_round), len(b.per_round))
-    if rounds == 0 or a.log != b.log:
+    pairs = _by_round(a, b)
+    if not pairs or a.log != b.log:
         return None
-    first, second = a.per_round[:rounds], b.per_round[:rounds]
+    first, second = [x for x, _ in pairs], [y for _, y in pairs]
     if a.log:
         per_round = [x / y for x, y in zip(first, second, strict=True)]
         found = stats.log_ratio_interval(first, second)

@@ -72,6 +72,11 @@ class Figure(Model):
 
     unit: str
     per_round: list[float] = Field(description="the rule's figure in each round, in order")
+    rounds: list[int] | None = Field(
+        None,
+        description="the round (from 0) of each per_round value when some round was left "
+        "out (a zero measured); None: every round, in order",
+    )
     estimate: float = Field(description="geometric mean for ratios (log=True), else the mean")
     low: float | None = Field(None, description="95% interval (Student's t); None: one round")
     high: float | None = None

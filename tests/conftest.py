@@ -135,5 +135,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     load: dict[str, int] = {}
     for item in items:
         module = item.nodeid.split("::")[0]
-        load[module] = load.get(module, 0) + bool(item.get_closest_marker("slow"))
+        heavy = item.get_closest_marker("slow") and not item.get_closest_marker("alone")
+        load[module] = load.get(module, 0) + bool(heavy)
     items.sort(key=lambda item: -load[item.nodeid.split("::")[0]])

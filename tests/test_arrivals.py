@@ -42,6 +42,7 @@ def _drive(
 
 
 @pytest.mark.parametrize("rate", [500, 2000])
+@pytest.mark.alone
 def test_poisson_arrivals_keep_their_schedule(rate) -> None:
     """At 2,000 arrivals a second (the issue's target for one process), with enough
     users: nothing dropped, the count within 5 standard deviations of Poisson, and the

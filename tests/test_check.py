@@ -172,6 +172,7 @@ def _write(tmp_path: Path, name: str, data: RunResults) -> Path:
     return directory
 
 
+@pytest.mark.alone
 def test_the_command_exits_by_the_verdict_and_writes_its_files(tmp_path: Path, capsys) -> None:
     run = _write(tmp_path, "run", results())
     rules = tmp_path / "t.toml"

@@ -98,6 +98,7 @@ def _recovers(url: str, within: float) -> float:
 
 
 @pytest.mark.slow  # the server started and stopped again: the full tier
+@pytest.mark.alone
 def test_restart_keeps_the_port_and_running_services_recover(two, embedded, state_dir) -> None:
     """`db down` then `db up` under running services: same port, so they reconnect."""
     env = cli_env(state_dir)

@@ -97,6 +97,7 @@ def test_default_size_seeds_in_under_30_seconds(seeded: database.Target) -> None
     assert result.seconds < 30, f"seeding the default size took {result.seconds:.1f} s"
 
 
+@pytest.mark.alone
 def test_reset_restores_the_seeded_state_quickly(seeded: database.Target) -> None:
     info = database.require_seed(seeded)
     database.reset(seeded)  # other tests write to it

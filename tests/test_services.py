@@ -112,6 +112,7 @@ def test_statements_per_request_in_every_mode(method, path, body, orm, fresh, se
         assert counts[name] == counts["flask"], (name, counts[name], counts["flask"])
 
 
+@pytest.mark.alone
 def test_database_outage_gives_fast_503_and_recovery(running, seeded, embedded) -> None:
     """Every variant: 503 quickly while the database is down, and back after."""
     state = embedded.status()
@@ -139,6 +140,7 @@ def test_database_outage_gives_fast_503_and_recovery(running, seeded, embedded) 
 
 
 @pytest.mark.parametrize("name", ["flask", "fastapi", "fastapi:fair", "fastapi:raw"])
+@pytest.mark.alone
 def test_exhausted_pool_gives_503_within_the_pool_timeout(name, seeded, tmp_path) -> None:
     # One connection, a one-second pool timeout, and a row lock that holds the connection.
     service = start_service(

@@ -314,11 +314,11 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="default",
             description="flask, fastapi and fastapi:fair on select-update at 10-200 users, "
-            "taking turns in 7 blocks per step, 12 at 200 users (about 12 minutes)",
+            "taking turns in 7 blocks per step, 11 at 200 users (about 12 minutes)",
             scenarios=_same(
                 ("select-update",),
                 DEFAULT_VARIANTS,
-                StepPlan((10, 50, 100, 200), 4, 4, blocks=7, top_blocks=12),
+                StepPlan((10, 50, 100, 200), 4, 4, blocks=7, top_blocks=11),
             ),
             cross_check=CROSS_CHECK_BLOCKS,
         ),

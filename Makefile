@@ -53,7 +53,7 @@ test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI r
 	$(PY) -m pytest -m alone || status=1; \
 	exit $$status
 
-test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 2.5 minutes)
+test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3 minutes)
 	@status=0; \
 	$(PY) -m pytest $(PARALLEL) -m "not slow and not alone" || status=1; \
 	$(PY) -m pytest -m "alone and not slow" || status=1; \

@@ -40,24 +40,23 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project (done automatically by the others)
 
-# Tests that assert no measured figure or timing run TEST_WORKERS at a time (pytest-xdist, a
-# module per worker so that a module's shared runs happen once); the `alone` ones, whose
-# assertions a neighbour's load would bend, run afterwards one at a time. Both halves always
-# run, so one failure does not hide another.
+# $(call pytest_halves,MARKERS): the tests MARKERS selects (empty: all of them) in two
+# halves. Those that assert no measured figure or timing run TEST_WORKERS at a time
+# (pytest-xdist, a module per worker so that a module's shared runs happen once); the
+# `alone` ones, whose assertions a neighbour's load would bend, run afterwards one at a
+# time. Both halves always run, so one failure does not hide another.
 TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+pytest_halves = status=0; \
+	$(PY) -m pytest $(PARALLEL) -m "$(if $(1),$(1) and )not alone" || status=1; \
+	$(PY) -m pytest -m "$(if $(1),$(1) and )alone" || status=1; \
+	exit $$status
 
 test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI runs)
-	@status=0; \
-	$(PY) -m pytest $(PARALLEL) -m "not alone" || status=1; \
-	$(PY) -m pytest -m alone || status=1; \
-	exit $$status
+	@$(call pytest_halves,)
 
 test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3 minutes)
-	@status=0; \
-	$(PY) -m pytest $(PARALLEL) -m "not slow and not alone" || status=1; \
-	$(PY) -m pytest -m "alone and not slow" || status=1; \
-	exit $$status
+	@$(call pytest_halves,not slow)
 
 lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (import-linter)
 	$(PY) -m ruff check .

@@ -134,7 +134,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # would leave the other worker idle at the end.
     load: dict[str, int] = {}
     for item in items:
-        module = item.nodeid.split("::")[0]
         heavy = item.get_closest_marker("slow") and not item.get_closest_marker("alone")
-        load[module] = load.get(module, 0) + bool(heavy)
-    items.sort(key=lambda item: -load[item.nodeid.split("::")[0]])
+        load[_module(item)] = load.get(_module(item), 0) + bool(heavy)
+    items.sort(key=lambda item: -load[_module(item)])
+
+
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]

@@ -138,6 +138,22 @@ def test_a_ratio_is_judged_on_the_interval_of_its_paired_rounds() -> None:
     assert noisy.outcome == "inconclusive" and "includes 1" in noisy.reason
 
 
+def test_a_round_with_a_zero_is_left_out_and_the_reason_says_so() -> None:
+    sync = [1.0, 1.1, 0.0, 1.0]
+    asynchronous = [2.3, 2.5, 2.2, 2.4]
+    result = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": sync})
+    kept = [0, 1, 3]
+    expected = stats.log_ratio_interval([asynchronous[i] for i in kept], [sync[i] for i in kept])
+    assert result.figure is not None and expected is not None
+    assert (result.figure.estimate, result.figure.low, result.figure.high) == expected
+    assert len(result.figure.per_round) == 3
+    assert "1 of 4 rounds left out (a zero measured: no ratio)" in result.reason, result.reason
+    every = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": [1.0, 1.1, 0.9, 1.0]})
+    assert "left out" not in every.reason, "no round is named when none was left out"
+    for rule in (Exceeds("a", "b", "a / b", "above 1"), NotBelow("a", "b", "a / b", "not faster")):
+        assert "1 of 4 rounds left out" in rule.judge({"a": asynchronous, "b": sync}).reason
+
+
 def test_a_range_claim_and_a_series_that_already_is_a_ratio() -> None:
     check = Ratio("r", None, (5.0, 14.0), "before")
     assert check.keys() == ("r",)
@@ -556,42 +572,23 @@ def test_a_missing_pgbouncer_skips_its_claim_with_a_notice(seeded, state_dir, tm
     assert claim.status == "skipped" and claim.verdict.outcome == "skipped"
 
 
-def test_a_round_with_a_zero_is_left_out_and_the_reason_says_so() -> None:
-    sync = [1.0, 1.1, 0.0, 1.0]
-    asynchronous = [2.3, 2.5, 2.2, 2.4]
-    result = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": sync})
-    kept = [0, 1, 3]
-    expected = stats.log_ratio_interval([asynchronous[i] for i in kept], [sync[i] for i in kept])
-    assert result.figure is not None and expected is not None
-    assert (result.figure.estimate, result.figure.low, result.figure.high) == expected
-    assert len(result.figure.per_round) == 3
-    assert "1 of 4 rounds left out (a zero measured: no ratio)" in result.reason, result.reason
-    every = Ratio("a", "b", 2.3, "a / b").judge({"a": asynchronous, "b": [1.0, 1.1, 0.9, 1.0]})
-    assert "left out" not in every.reason, "no round is named when none was left out"
-    for rule in (Exceeds("a", "b", "a / b", "above 1"), NotBelow("a", "b", "a / b", "not faster")):
-        assert "1 of 4 rounds left out" in rule.judge({"a": asynchronous, "b": sync}).reason
-
-
 def test_the_overall_geometric_mean_keeps_each_round_in_its_place() -> None:
-    def claim(*pairs: tuple[str, list[float]]) -> dict[str, list[float]]:
-        return dict(pairs)
-
     ones = [1.0, 1.0, 1.0]
     values = {
-        "pk-select": claim(("async_asyncio", [2.0, 2.0, 2.0]), ("async_uvloop", ones), ("sync", ones)),
-        "eager-3": claim(("async_asyncio", [2.0, 0.0, 2.0]), ("async_uvloop", ones), ("sync", ones)),
-        "bulk-insert": claim(*((k, ones) for k in ("async_rows", "sync_rows", "async_batched", "sync_batched"))),
-        "raw-vs-orm": claim(*((k, ones) for k in ("orm_asyncio", "raw_uvloop", "sync_orm"))),
+        "pk-select": {"async_asyncio": [2.0, 2.0, 2.0], "async_uvloop": ones, "sync": ones},
+        "eager-3": {"async_asyncio": [2.0, 0.0, 2.0], "async_uvloop": ones, "sync": ones},
+        "bulk-insert": dict.fromkeys(("async_rows", "sync_rows", "async_batched", "sync_batched"), ones),
+        "raw-vs-orm": dict.fromkeys(("orm_asyncio", "raw_uvloop", "sync_orm"), ones),
     }  # fmt: skip
-    overall = registry.catalogue()["overall"].derive  # the catalogue decides the import order
-    assert overall is not None
-    derived = overall(values)
+    overall = registry.catalogue()["overall"]  # the catalogue decides the import order
+    assert overall.derive is not None
+    derived = overall.derive(values)
     assert derived["eager_before"] == [2.0, 0.0, 2.0], "the unmeasured round stays in place"
     root2 = 2**0.5  # the geometric mean of 2, 2, 1 and 1
     assert derived["before"] == pytest.approx([root2, 0.0, root2]), derived["before"]
     result = Ratio("before", None, (5.0, 14.0), "before").judge({"before": derived["before"]})
     assert "1 of 3 rounds left out" in result.reason
-    summaries = rounds.summarize_series(registry.catalogue()["overall"], derived)
+    summaries = rounds.summarize_series(overall, derived)
     before = next(s for s in summaries if s.key == "before")
     assert before.values == derived["before"], "every round shown in its place"
     assert (before.median, before.low, before.high) == pytest.approx((root2, root2, root2))

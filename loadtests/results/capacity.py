@@ -236,8 +236,8 @@ def fit_range(probes: list[Probe], low: int, high: int) -> tuple[int, int]:
     to the nearest rate beyond the target when the highest of them was within it: a line
     that is to cross the target needs rates on both sides of it, or it can only
     extrapolate (a fair queue that passed at its highest confirmation rate left its
-    interval unbounded in 3 of 7 searches here before this widening). The lower end is within
-    the target by construction: the bracket's is, and no rate below it is beyond."""
+    interval unbounded in 3 of 7 searches here before this widening). The lower end is
+    within the target by construction: the bracket's is, and no rate below it is beyond."""
     confirmed = [p.rate for p in probes if p.phase == "confirm"]
     first, last = min([low, *confirmed]), max([high, *confirmed])
     scores = rate_scores(probes)

@@ -118,8 +118,16 @@ class Recorder:
         micros = round(millis * 1000)
         completed = started + millis / 1000.0
         late = round((started - intended) * 1e6) if intended is not None else None
-        self.totals.setdefault(name, Tally(Attribution())).add(micros, kind, timing, late)
-        self.series.setdefault((variant, int(completed)), Tally()).add(micros, kind, None, late)
+        # get, then create: setdefault would build (and throw away) a Tally for every
+        # response, and this runs once per response in the generator's only thread.
+        total = self.totals.get(name)
+        if total is None:
+            total = self.totals[name] = Tally(Attribution())
+        total.add(micros, kind, timing, late)
+        second = self.series.get((variant, int(completed)))
+        if second is None:
+            second = self.series[variant, int(completed)] = Tally()
+        second.add(micros, kind, None, late)
         if intended is None:
             window = self.window_of(variant, started, completed)
         else:
@@ -128,7 +136,9 @@ class Recorder:
             if served is not None and kind is None:
                 self.served[served, name] += 1
         if window is not None:
-            measured = self.measured.setdefault((window, name), Tally(Attribution(detailed=True)))
+            measured = self.measured.get((window, name))
+            if measured is None:
+                measured = self.measured[window, name] = Tally(Attribution(detailed=True))
             measured.add(micros, kind, timing, late)
 
     def drop(self, window: int, at: float | None = None, count: int = 1) -> None:

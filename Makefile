@@ -45,7 +45,7 @@ setup: $(STAMP)  ## create .venv and install the project (done automatically by 
 # (pytest-xdist, a module per worker so that a module's shared runs happen once); the
 # `alone` ones, whose assertions a neighbour's load would bend, run afterwards one at a
 # time. Both halves always run, so one failure does not hide another.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 PARALLEL := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 pytest_halves = status=0; \
 	$(PY) -m pytest $(PARALLEL) -m "$(if $(1),$(1) and )not alone" || status=1; \
@@ -55,7 +55,7 @@ pytest_halves = status=0; \
 test: $(STAMP)  ## run the whole test suite against a real PostgreSQL (what CI runs)
 	@$(call pytest_halves,)
 
-test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 3 minutes)
+test-fast: $(STAMP)  ## the inner loop: unit and contract tests, no load runs (about 2 minutes)
 	@$(call pytest_halves,not slow)
 
 lint: $(STAMP)  ## ruff, the type checker (mypy, strict) and the import layers (import-linter)

@@ -62,6 +62,7 @@ def test_constant_arrivals_are_evenly_spaced() -> None:
     assert len(gaps) >= 45 and all(g == pytest.approx(0.01, abs=1e-6) for g in gaps)
 
 
+@pytest.mark.alone
 def test_arrivals_with_no_idle_user_are_dropped_and_counted() -> None:
     """Two users that each take 50 ms carry at most 40 requests a second: of 200 a
     second, about 80% find no idle user. They are counted, never queued behind the

@@ -227,8 +227,9 @@ QUICK = ("--scenario", "select-update", "--services", "flask", "--steps", "20", 
 
 
 @pytest.mark.slow
-@pytest.mark.alone
 def test_a_run_passes_against_itself_and_a_slowed_one_fails(seeded, state_dir, tmp_path):
+    """Not `alone`: 3 ms of CPU per request makes Flask several times slower here, far
+    beyond what a neighbouring test's load can shift between the two runs."""
     rules = tmp_path / "t.toml"
     rules.write_text('errors = "<1%"\n"p99@max" = "<10s"\n')
     out = tmp_path / "reports"

@@ -71,7 +71,10 @@ def test_a_run_cross_checks_every_variant_at_the_highest_step(kept_alive) -> Non
                 assert w.generator_cpu_percent is not None and w.generator_cpu_percent > 1
                 assert w.app_ms is not None and w.queue_ms is not None
                 # Kept alive: a handful of connections per turn, hundreds of requests.
-                assert w.opens_per_s is not None and w.opens_per_s < w.throughput_rps / 5, w
+                # The counter is the machine's (every process's passive opens), so a
+                # neighbouring test's connections count too: half the request rate still
+                # tells keep-alive from a connection per request (0.7-1.6x, below).
+                assert w.opens_per_s is not None and w.opens_per_s < w.throughput_rps / 2, w
         locust = [w for w in cross.windows if (w.variant, w.generator) == (variant, "locust")]
         step = data.scenarios[SCENARIO].runs_of(variant)[0].steps[-1]
         assert [w.throughput_rps for w in locust] == [b.throughput_rps for b in step.blocks]

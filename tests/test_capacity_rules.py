@@ -160,6 +160,10 @@ def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
     scattered = capacity.estimate("e", [probe("e", 80, 100), probe("e", 120, 900), *noisy])
     assert scattered.status == "estimated" and scattered.low_rps is None
     assert "scatter too much" in scattered.note
+    # Shown with the search's measured bracket, which is a bound but not an interval.
+    words = capacity_page.figure(scattered)
+    assert words.startswith("about ") and "(no interval: the probes scatter" in words
+    assert words.endswith("measured within the target at 80, beyond it at 90)"), words
 
 
 def test_the_fit_reaches_a_rate_beyond_the_target_when_the_confirmation_passed() -> None:

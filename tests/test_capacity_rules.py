@@ -15,6 +15,8 @@ from loadtests.errors import SuiteError
 from loadtests.report import capacity_page
 from loadtests.results import capacity, stats
 from loadtests.results.capacity import CapacityResults, Probe, Settings, Slo
+from loadtests.run.capacity import CapacityOptions
+from loadtests.run.capacity import phases as search_phases
 
 SLO = Slo(percentile="p99", limit_ms=250.0)
 
@@ -191,6 +193,76 @@ def test_the_fit_reaches_a_rate_beyond_the_target_when_the_confirmation_passed()
     assert capacity.fit_range(beyond, 300, 360) == (300, 440)
 
 
+# Flask's probes in a real default search here (phase, rate, p99 in ms): near the knee
+# a window passes or fails almost by chance (1061 req/s within in all 3 blocks, 964 over
+# in 2 of 3), and the line through them crosses far above every rate measured beyond.
+KNEE = [
+    *(("ramp", r, p99) for r, p99 in ((150, 7.8), (225, 7.6), (340, 8.1), (500, 17.8))),
+    *(("ramp", r, p99) for r, p99 in ((750, 24.2), (1122, 693.2))),
+    ("bisect", 917, 118.7), ("bisect", 1014, 1068.0),
+    *(("confirm", 868, p99) for p99 in (77.2, 52.0, 373.5)),
+    *(("confirm", 964, p99) for p99 in (1059.8, 417.0, 54.5)),
+    *(("confirm", 1061, p99) for p99 in (59.4, 49.5, 51.3)),
+]  # fmt: skip
+
+
+def test_a_crossing_outside_the_probed_rates_is_no_estimate() -> None:
+    probes = [probe("k", r, p99).model_copy(update={"phase": phase}) for phase, r, p99 in KNEE]
+    found = capacity.estimate("k", probes)
+    assert (found.status, found.capacity_rps, found.within_rps, found.beyond_rps) == (
+        "unresolved", None, 917, 964,
+    )  # fmt: skip
+    assert "outside the probed 868-1122" in found.note, found.note
+    words = capacity_page.figure(found)
+    assert words.startswith("between 917 and 964 req/s (not placed more precisely: the fit")
+    # The same probes without the chance passes at 1061: the line crosses inside, and an
+    # estimate stands.
+    steadier = [p for p in probes if p.rate != 1061]
+    steadier += [confirmed("k", 1061, p99) for p99 in (900.0, 1200.0, 1500.0)]
+    kept = capacity.estimate("k", steadier)
+    assert kept.status == "estimated" and kept.capacity_rps is not None
+    assert 868 <= kept.capacity_rps <= 1122, kept
+
+
+def test_past_the_ramp_goes_on_at_its_ratio_until_a_bracket() -> None:
+    assert capacity.ramp_ratio([150, 225, 340, 500, 750]) == pytest.approx(1.495, abs=0.001)
+    within = [probe("a", r, 20) for r in (150, 750)]
+    assert capacity.past_the_ramp(within, 1.5) == 1125
+    beyond = [probe("b", r, 900) for r in (150, 750)]
+    assert capacity.past_the_ramp(beyond, 1.5) == 100
+    assert capacity.past_the_ramp([*within, probe("a", 1125, 900)], 1.5) is None
+    assert capacity.past_the_ramp([probe("c", 1, 900)], 1.5) is None, "no rate below 1"
+
+
+def _searched(true_capacity: float, ramp: tuple[int, ...], extend: int) -> list[tuple[str, int]]:
+    """The phases a search plans for a variant whose p99 is 250 ms at ``true_capacity``
+    and doubles every 10% above it, each phase measured exactly before the next."""
+    options = CapacityOptions(
+        scenario="select-update", variants=("a",), catalogue={}, slo=SLO, max_errors=0.01,
+        ramp=ramp, rounds=1, confirm_blocks=1, extend=extend,
+    )  # fmt: skip
+    doc = _document({})
+    planned = []
+    for phase, levels, _blocks in search_phases(options, doc):
+        for rate in levels["a"]:
+            planned.append((phase, rate))
+            p99 = 250 * 2 ** (math.log(rate / true_capacity) / math.log(1.1))
+            doc.probes.append(probe("a", rate, p99).model_copy(update={"phase": phase}))
+    return planned
+
+
+def test_a_search_goes_past_a_ramp_that_brackets_nothing_and_stops_once_it_does() -> None:
+    ramp = (150, 225, 340, 500, 750)
+    fast = _searched(2000, ramp, extend=4)
+    assert [rate for phase, rate in fast if phase == "ramp"] == [*ramp, 1122, 1678, 2510]
+    assert [phase for phase, _ in fast][len(ramp) + 3 :] == ["bisect", *["confirm"] * 3]
+    assert _searched(2000, ramp, extend=0)[len(ramp) :] == [], "nothing to bisect or confirm"
+    slow = [rate for phase, rate in _searched(60, ramp, extend=4) if phase == "ramp"]
+    assert slow == [*ramp, 100, 66, 44]
+    # A ramp that brackets the capacity goes straight to the bisection.
+    assert _searched(400, ramp, extend=4)[len(ramp)][0] == "bisect"
+
+
 def _document(estimates: dict[str, capacity.Estimate]) -> CapacityResults:
     return CapacityResults(
         id="x", status="complete", command="c", started_at=0.0, scenario="select-update",
@@ -237,6 +309,12 @@ def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) ->
     assert chart["x"]["values"][marks["values"].index(250.0)] == 470
     slo_line = next(s for s in chart["series"] if s["label"].startswith("SLO"))
     assert set(slo_line["values"]) == {250.0}
+    assert "past that end" not in html, "an older document: no runs past the ramp"
+    # Its ramp was 100 and 200 req/s: 400 and 566 were runs past it, named as such.
+    doc.settings.extend = 4
+    capacity.write(tmp_path, doc)
+    html = capacity_page.build(tmp_path).read_text()
+    assert "up to 4 times (here: 400, 566 req/s)." in html
 
 
 @pytest.mark.parametrize(
@@ -251,6 +329,7 @@ def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) ->
         (["--scenario", "read,write"], "one scenario at a time"),
         (["--services", "nope"], "nope"),
         (["--rounds", "9"], "--rounds must be between 0 and 6"),
+        (["--extend", "-1"], "--extend must be between 0 and 10, got -1"),
         (["--step-seconds", "1"], "step seconds must be between 4"),
         (["--max-in-flight", "0"], "--max-in-flight must be between 1"),
     ],

@@ -35,12 +35,13 @@ from loadtests.plan import (
 from loadtests.report import capacity_page, fmt, index_page
 from loadtests.results import capacity
 from loadtests.results.capacity import CapacityResults, Phase
-from loadtests.run.capacity import CONFIRM_BLOCKS, CapacityOptions, search
+from loadtests.run.capacity import CONFIRM_BLOCKS, EXTEND, CapacityOptions, search
 from loadtests.variants import masked, resolve
 
 DEFAULT_SLO = "p99=250ms"
 DEFAULT_RAMP = "150,225,340,500,750"
 MAX_ROUNDS = 6
+MAX_EXTEND = 10
 
 
 def add_parser(commands: Any) -> None:
@@ -76,6 +77,13 @@ def add_parser(commands: Any) -> None:
     add_variants_option(parser)
     parser.add_argument(
         "--ramp", default=DEFAULT_RAMP, help=f"the coarse ramp's rates (default {DEFAULT_RAMP})"
+    )
+    parser.add_argument(
+        "--extend",
+        type=int,
+        default=EXTEND,
+        help="runs past the ramp's ends at most, at its own ratio, for a variant within (or "
+        f"beyond) the target at every ramp rate (default {EXTEND}; 0: none)",
     )
     parser.add_argument(
         "--rounds", type=int, default=2, help="bisection rounds after the ramp (default 2)"
@@ -122,6 +130,8 @@ def options_from(args: argparse.Namespace) -> CapacityOptions:
         raise SuiteError("capacity measures one scenario at a time: give one --scenario")
     if len(ramp) < 2:
         raise SuiteError("--ramp needs at least two rates, to bracket a capacity")
+    if not 0 <= args.extend <= MAX_EXTEND:
+        raise SuiteError(f"--extend must be between 0 and {MAX_EXTEND}, got {args.extend}")
     if not 0 <= args.rounds <= MAX_ROUNDS:
         raise SuiteError(f"--rounds must be between 0 and {MAX_ROUNDS}, got {args.rounds}")
     if not 1 <= args.confirm_blocks <= MAX_BLOCKS:
@@ -142,7 +152,7 @@ def options_from(args: argparse.Namespace) -> CapacityOptions:
         raise SuiteError(str(exc)) from None
     return CapacityOptions(
         scenario=scenarios[0], variants=tuple(v.name for v in chosen), catalogue=catalogue,
-        slo=slo, max_errors=max_errors, ramp=ramp, rounds=args.rounds,
+        slo=slo, max_errors=max_errors, ramp=ramp, rounds=args.rounds, extend=args.extend,
         confirm_blocks=args.confirm_blocks, measure_s=args.step_seconds,
         warmup_s=args.warmup_seconds, arrivals=args.arrivals, max_in_flight=args.max_in_flight,
         workers=workers, out_root=args.out.resolve(), pin=not args.no_pin, port=args.port,
@@ -187,7 +197,8 @@ def handle(args: argparse.Namespace) -> int:
     print(
         f"capacity of {', '.join(options.variants)} on {options.scenario} at "
         f"{options.slo.label}, errors + dropped under {options.max_errors:.1%}; ramp "
-        f"{','.join(map(str, options.ramp))} req/s, {options.rounds} bisection rounds, "
+        f"{','.join(map(str, options.ramp))} req/s (up to {options.extend} more past its "
+        f"ends where needed), {options.rounds} bisection rounds, "
         f"{options.confirm_blocks} confirmation blocks; about "
         f"{options.estimated_seconds() / 60:.0f} min",
         flush=True,

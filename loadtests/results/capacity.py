@@ -9,7 +9,9 @@ failure rate / max_errors: within means a score of at most 1 (and failures stric
 under their limit).
 
 The search (``loadtests/run/capacity.py``) brackets each variant's limit between a rate
-within and the next rate beyond, narrows the bracket by bisection, then measures three
+within and the next rate beyond (going on past either end of the ramp, at the ramp's own
+ratio, when a variant is within, or beyond, at every ramp rate: a faster or slower
+machine than the one the ramp was chosen on), narrows the bracket by bisection, then measures three
 rates around the bracket again in blocks. The capacity is where a straight line through
 log(score) against rate, fitted to every probe in that range, crosses log(1) = 0; its
 95% interval is Fieller's (``stats.crossing``), so it is as wide as the probes' scatter
@@ -156,6 +158,9 @@ class Settings(Model):
     ramp: list[int]
     rounds: int = Field(description="bisection rounds after the ramp")
     confirm_blocks: int = Field(description="blocks of the confirmation run")
+    extend: int = Field(
+        0, description="runs past either end of the ramp at most (0: older documents, none)"
+    )
     step_seconds: float
     warmup_seconds: float
     arrivals: str
@@ -212,6 +217,23 @@ def bracket(probes: list[Probe]) -> tuple[int | None, int | None]:
     beyond = next((rate for rate, value in scores.items() if value > 1), None)
     below = [rate for rate in scores if beyond is None or rate < beyond]
     return (max(below) if below else None), beyond
+
+
+def ramp_ratio(ramp: tuple[int, ...] | list[int]) -> float:
+    """The ramp's mean ratio from one rate to the next (geometric)."""
+    return float((ramp[-1] / ramp[0]) ** (1 / (len(ramp) - 1)))
+
+
+def past_the_ramp(probes: list[Probe], ratio: float) -> int | None:
+    """The next rate to try when every rate so far was on one side of the target: one
+    ``ratio`` above the highest when all were within, below the lowest when all were
+    beyond; None once the variant is bracketed (or the rate cannot go lower)."""
+    low, high = bracket(probes)
+    if low is not None and high is None:
+        return math.ceil(max(p.rate for p in probes) * ratio)
+    if low is None and high is not None and high > 1:
+        return max(1, math.floor(min(p.rate for p in probes) / ratio))
+    return None
 
 
 def midpoint(low: int, high: int) -> int | None:
@@ -271,9 +293,12 @@ def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate
     if fit.x is None or fit.slope <= 0:
         note = "the probes near the bracket did not show the score rising with the rate"
         return found.model_copy(update={"note": note})
-    notes = []
     if not first <= fit.x <= last:
-        notes.append(f"extrapolated: the fit crosses outside the probed {first}-{last} req/s")
+        # Past every rate the line was fitted on, and so past the rates measured beyond
+        # (or below those within): no estimate, the bracket instead.
+        note = f"the fit crosses at {fit.x:.0f} req/s, outside the probed {first}-{last}"
+        return found.model_copy(update={"note": note})
+    notes = []
     if fit.low is None or fit.high is None:
         notes.append("the probes scatter too much around the fit to bound it")
     return found.model_copy(

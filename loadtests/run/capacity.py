@@ -6,7 +6,10 @@ Every phase is one open-model run of the suite (``runner.run``), kept whole unde
 ``probes/`` with its own results.json and report:
 
 1. **ramp**: every variant at every ramp rate, taking turns in one block per rate (an
-   ordinary open run, so its report compares the variants rate by rate);
+   ordinary open run, so its report compares the variants rate by rate); then, up to
+   ``extend`` times, each variant still on one side of the target at every rate tried
+   at one more rate past that end (``capacity.past_the_ramp``), so that a machine
+   faster or slower than the ramp was chosen for still gets a bracket;
 2. **bisect**, ``rounds`` times: every variant whose bracket is still wider than the
    resolution, at its bracket's geometric middle, each at its own rate in one run;
 3. **confirm**: every bracketed variant at three rates around its bracket
@@ -42,6 +45,9 @@ PROBES_DIR = "probes"
 # searches unbounded (README, "Capacity at a latency target"); each more block costs
 # about 70 s of the default search.
 CONFIRM_BLOCKS = 3
+# Runs past the ramp's ends at most: a choice. At the default ramp's ratio (1.5) four
+# reach 3,800 req/s above it (past one Locust process's schedule here) and 30 below it.
+EXTEND = 4
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class CapacityOptions:
     ramp: tuple[int, ...]
     rounds: int = 2
     confirm_blocks: int = CONFIRM_BLOCKS
+    extend: int = EXTEND
     measure_s: float = 4.0
     warmup_s: float = 4.0
     arrivals: ArrivalKind = "poisson"
@@ -69,6 +76,7 @@ class CapacityOptions:
     def settings(self) -> Settings:
         return Settings(
             ramp=list(self.ramp), rounds=self.rounds, confirm_blocks=self.confirm_blocks,
+            extend=self.extend,
             step_seconds=self.measure_s, warmup_seconds=self.warmup_s, arrivals=self.arrivals,
             max_in_flight=self.max_in_flight,
         )  # fmt: skip
@@ -86,7 +94,8 @@ class CapacityOptions:
         return ScenarioPlan(self.scenario, tuple(levels), plan)
 
     def estimated_seconds(self) -> float:
-        """The ramp and bisection runs as planned, and a confirmation of three rates."""
+        """The ramp and bisection runs as planned, and a confirmation of three rates (runs
+        past the ramp, needed only when it brackets nothing, are not foreseen)."""
         ramp = self.plan(dict.fromkeys(self.variants, self.ramp), 1)
         top = (self.ramp[-1],)
         bisect = self.plan(dict.fromkeys(self.variants, top), 1)
@@ -116,7 +125,7 @@ def search(
     capacity.write(directory, doc)
     try:
         with database.command_target():  # up once for every phase
-            for phase, levels, blocks in _phases(options, doc):
+            for phase, levels, blocks in phases(options, doc):
                 _probe(options, directory, doc, phase, levels, blocks, finished)
                 doc.estimates = {v: capacity.estimate(v, doc.probes) for v in options.variants}
                 capacity.write(directory, doc)
@@ -136,16 +145,23 @@ def search(
     return directory
 
 
-def _phases(
+def phases(
     options: CapacityOptions, doc: CapacityResults
 ) -> Iterator[tuple[Phase, dict[str, tuple[int, ...]], int]]:
     """The phases, each planned from the probes before it (a generator: the next phase
     is decided only once the previous one is measured)."""
     yield "ramp", dict.fromkeys(options.variants, options.ramp), 1
+    ratio = capacity.ramp_ratio(options.ramp)
+    for _ in range(options.extend):
+        past = {v: capacity.past_the_ramp(_of(doc, v), ratio) for v in options.variants}
+        levels: dict[str, tuple[int, ...]] = {v: (r,) for v, r in past.items() if r is not None}
+        if not levels:
+            break
+        yield "ramp", levels, 1
     for _ in range(options.rounds):
         middles: dict[str, tuple[int, ...]] = {}
         for variant in options.variants:
-            low, high = capacity.bracket([p for p in doc.probes if p.variant == variant])
+            low, high = capacity.bracket(_of(doc, variant))
             middle = capacity.midpoint(low, high) if low and high else None
             if middle is not None:
                 middles[variant] = (middle,)
@@ -154,11 +170,15 @@ def _phases(
         yield "bisect", middles, 1
     confirm = {}
     for variant in options.variants:
-        low, high = capacity.bracket([p for p in doc.probes if p.variant == variant])
+        low, high = capacity.bracket(_of(doc, variant))
         if low and high:
             confirm[variant] = capacity.confirm_rates(low, high)
     if confirm:
         yield "confirm", _same_length(confirm), options.confirm_blocks
+
+
+def _of(doc: CapacityResults, variant: str) -> list[capacity.Probe]:
+    return [p for p in doc.probes if p.variant == variant]
 
 
 def _same_length(levels: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:

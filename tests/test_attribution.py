@@ -58,9 +58,11 @@ def test_a_row_lock_shows_up_as_database_time(name, running, seeded) -> None:
                 httpx.patch, f"{service.url}/users/11", json={"name": f"Locked {time.time()}"},
                 timeout=15,
             )  # fmt: skip
-            _wait_for_a_waiter(seeded.url, locker.get_backend_pid())
-            time.sleep(HOLD_S)
-            locker.rollback()
+            try:
+                _wait_for_a_waiter(seeded.url, locker.get_backend_pid())
+                time.sleep(HOLD_S)
+            finally:  # released even when the wait failed, or the pool waits for the PATCH
+                locker.rollback()
             response = blocked.result(timeout=15)
     finally:
         locker.close()

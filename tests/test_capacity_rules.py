@@ -165,7 +165,7 @@ def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
     # Shown with the search's measured bracket, which is a bound but not an interval.
     words = capacity_page.figure(scattered)
     assert words.startswith("about ") and "(no interval: the probes scatter" in words
-    assert words.endswith("measured within the target at 80, beyond it at 90)"), words
+    assert words.endswith("the search's bracket: within the target at 80, beyond it at 90)")
 
 
 def test_the_fit_reaches_a_rate_beyond_the_target_when_the_confirmation_passed() -> None:
@@ -212,7 +212,7 @@ def test_a_crossing_outside_the_probed_rates_is_no_estimate() -> None:
     assert (found.status, found.capacity_rps, found.within_rps, found.beyond_rps) == (
         "unresolved", None, 917, 964,
     )  # fmt: skip
-    assert "outside the probed 868-1122" in found.note, found.note
+    assert "crosses at 1,283 req/s, outside the probed 868-1,122" in found.note, found.note
     words = capacity_page.figure(found)
     assert words.startswith("between 917 and 964 req/s (not placed more precisely: the fit")
     # The same probes without the chance passes at 1061: the line crosses inside, and an
@@ -232,6 +232,9 @@ def test_past_the_ramp_goes_on_at_its_ratio_until_a_bracket() -> None:
     assert capacity.past_the_ramp(beyond, 1.5) == 100
     assert capacity.past_the_ramp([*within, probe("a", 1125, 900)], 1.5) is None
     assert capacity.past_the_ramp([probe("c", 1, 900)], 1.5) is None, "no rate below 1"
+    many = [probe("m", r, 20) for r in (10_000, 15_000)]
+    assert capacity.past_the_ramp(many, 1.5) == 20_000, "no higher than a plan allows"
+    assert capacity.past_the_ramp([*many, probe("m", 20_000, 20)], 1.5) is None
 
 
 def _searched(true_capacity: float, ramp: tuple[int, ...], extend: int) -> list[tuple[str, int]]:

@@ -39,7 +39,7 @@ from loadtests.run.capacity import CONFIRM_BLOCKS, EXTEND, CapacityOptions, sear
 from loadtests.variants import masked, resolve
 
 DEFAULT_SLO = "p99=250ms"
-DEFAULT_RAMP = "150,225,340,500,750"
+DEFAULT_RAMP = "225,340,500,750,1125"
 MAX_ROUNDS = 6
 MAX_EXTEND = 10
 
@@ -197,8 +197,9 @@ def handle(args: argparse.Namespace) -> int:
     print(
         f"capacity of {', '.join(options.variants)} on {options.scenario} at "
         f"{options.slo.label}, errors + dropped under {options.max_errors:.1%}; ramp "
-        f"{','.join(map(str, options.ramp))} req/s (up to {options.extend} more past its "
-        f"ends where needed), {options.rounds} bisection rounds, "
+        f"{','.join(map(str, options.ramp))} req/s"
+        + (f" (up to {options.extend} more past its ends where needed)" if options.extend else "")
+        + f", {options.rounds} bisection rounds, "
         f"{options.confirm_blocks} confirmation blocks; about "
         f"{options.estimated_seconds() / 60:.0f} min",
         flush=True,

@@ -30,10 +30,12 @@ def figure(found: Estimate, unit: str = " req/s") -> str:
             f"(not placed more precisely: {found.note})"
         )
     if found.low_rps is None or found.high_rps is None:
-        # The search's own bracket still bounds it by measurement, though not at a level.
+        # Beside it the search's bracket: what was measured, though near a knee one window
+        # passes or fails by chance, so the line's crossing may lie outside it.
         return (
-            f"about {_rps(found.capacity_rps)}{unit} (no interval: {found.note}; measured "
-            f"within the target at {_rps(found.within_rps)}, beyond it at {_rps(found.beyond_rps)})"
+            f"about {_rps(found.capacity_rps)}{unit} (no interval: {found.note}; the search's "
+            f"bracket: within the target at {_rps(found.within_rps)}, beyond it at "
+            f"{_rps(found.beyond_rps)})"
         )
     return f"{_rps(found.capacity_rps)}{unit} ({_rps(found.low_rps)}-{_rps(found.high_rps)})"
 

@@ -31,7 +31,7 @@ from pydantic import Field, ValidationError
 
 from loadtests import files
 from loadtests.errors import SuiteError
-from loadtests.plan import percent
+from loadtests.plan import MAX_RATE, percent
 from loadtests.results import stats
 from loadtests.results.models import BlockValues, Model, RunResults, Step
 
@@ -225,12 +225,13 @@ def ramp_ratio(ramp: tuple[int, ...] | list[int]) -> float:
 
 
 def past_the_ramp(probes: list[Probe], ratio: float) -> int | None:
-    """The next rate to try when every rate so far was on one side of the target: one
-    ``ratio`` above the highest when all were within, below the lowest when all were
-    beyond; None once the variant is bracketed (or the rate cannot go lower)."""
+    """The next rate to try when the variant is not bracketed: one ``ratio`` above the
+    highest rate when every rate was within, one below the lowest when the lowest was
+    beyond; None once it is bracketed, or at the plan's highest (or lowest) rate."""
     low, high = bracket(probes)
-    if low is not None and high is None:
-        return math.ceil(max(p.rate for p in probes) * ratio)
+    top = max((p.rate for p in probes), default=MAX_RATE)
+    if low is not None and high is None and top < MAX_RATE:
+        return min(MAX_RATE, math.ceil(top * ratio))
     if low is None and high is not None and high > 1:
         return max(1, math.floor(min(p.rate for p in probes) / ratio))
     return None
@@ -296,7 +297,7 @@ def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate
     if not first <= fit.x <= last:
         # Past every rate the line was fitted on, and so past the rates measured beyond
         # (or below those within): no estimate, the bracket instead.
-        note = f"the fit crosses at {fit.x:.0f} req/s, outside the probed {first}-{last}"
+        note = f"the fit crosses at {fit.x:,.0f} req/s, outside the probed {first:,}-{last:,}"
         return found.model_copy(update={"note": note})
     notes = []
     if fit.low is None or fit.high is None:

@@ -46,7 +46,8 @@ PROBES_DIR = "probes"
 # about 70 s of the default search.
 CONFIRM_BLOCKS = 3
 # Runs past the ramp's ends at most: a choice. At the default ramp's ratio (1.5) four
-# reach 3,800 req/s above it (past one Locust process's schedule here) and 30 below it.
+# reach about 5,600 req/s above it (past what one Locust process keeps on schedule here,
+# which its lag then flags) and 45 below it.
 EXTEND = 4
 
 

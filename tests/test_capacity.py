@@ -4,6 +4,7 @@ document and its page written; an interrupted search keeps what it measured."""
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import subprocess
@@ -59,7 +60,7 @@ def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, 
     assert {p.phase for p in found.probes} == {"ramp", "bisect", "confirm"}
     assert all(p.arrivals > 0 and p.lag_p99_ms is not None for p in found.probes)
     # The terminal's headline and the page's are the same sentence.
-    page = (directory / "index.html").read_text()
+    page = html.unescape((directory / "index.html").read_text())  # the text as shown
     headline = next(line for line in result.stdout.splitlines() if line.startswith("At p99"))
     assert headline in page and "Flask sustains" in headline
     assert directory.name in (out / index_page.FILENAME).read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+from html import unescape
 
 import pytest
 
@@ -313,6 +314,14 @@ def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) ->
     slo_line = next(s for s in chart["series"] if s["label"].startswith("SLO"))
     assert set(slo_line["values"]) == {250.0}
     assert "past that end" not in html, "an older document: no runs past the ramp"
+    # An estimate without an interval reads on the page as in the terminal (its words
+    # hold an apostrophe, which the page escapes).
+    doc.estimates = {"flask": _estimate("flask", 470, 450, 490).model_copy(
+        update={"low_rps": None, "high_rps": None, "note": "scattered"}
+    )}  # fmt: skip
+    capacity.write(tmp_path, doc)
+    shown = unescape(capacity_page.build(tmp_path).read_text())
+    assert capacity_page.headline(doc) in shown and "the search's bracket" in shown
     # Its ramp was 100 and 200 req/s: 400 and 566 were runs past it, named as such.
     doc.settings.extend = 4
     capacity.write(tmp_path, doc)

@@ -25,7 +25,8 @@ and broadcasts them, so every process classifies with the same boundaries.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, NotRequired
+from collections.abc import Callable, Hashable
+from typing import Any, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
@@ -33,6 +34,7 @@ from loadtests.recording.attribution import Attribution
 from loadtests.recording.tally import CONNECTION, TIMEOUT, WRONG_BODY, Tally, TallyData
 from loadtests.recording.wire import LocustCounts, Recorded, WindowMeta, WorkerSeen
 
+K = TypeVar("K", bound=Hashable)
 WINDOW_MESSAGE = "loadtests_window"
 REPORT_KEY = "loadtests"
 
@@ -60,6 +62,16 @@ def error_kind(exception: BaseException | None, response: Any) -> str | None:
     if str(exception).startswith(WRONG_BODY):
         return WRONG_BODY
     return f"http_{status}"
+
+
+def _tally(table: dict[K, Tally], key: K, new: Callable[[], Tally]) -> Tally:
+    """``table[key]``, made by ``new`` the first time. Not setdefault: that would build
+    (and throw away) a Tally for every response, once per response in the generator's
+    only thread."""
+    found = table.get(key)
+    if found is None:
+        found = table[key] = new()
+    return found
 
 
 class Recorder:
@@ -118,16 +130,8 @@ class Recorder:
         micros = round(millis * 1000)
         completed = started + millis / 1000.0
         late = round((started - intended) * 1e6) if intended is not None else None
-        # get, then create: setdefault would build (and throw away) a Tally for every
-        # response, and this runs once per response in the generator's only thread.
-        total = self.totals.get(name)
-        if total is None:
-            total = self.totals[name] = Tally(Attribution())
-        total.add(micros, kind, timing, late)
-        second = self.series.get((variant, int(completed)))
-        if second is None:
-            second = self.series[variant, int(completed)] = Tally()
-        second.add(micros, kind, None, late)
+        _tally(self.totals, name, lambda: Tally(Attribution())).add(micros, kind, timing, late)
+        _tally(self.series, (variant, int(completed)), Tally).add(micros, kind, None, late)
         if intended is None:
             window = self.window_of(variant, started, completed)
         else:
@@ -136,10 +140,8 @@ class Recorder:
             if served is not None and kind is None:
                 self.served[served, name] += 1
         if window is not None:
-            measured = self.measured.get((window, name))
-            if measured is None:
-                measured = self.measured[window, name] = Tally(Attribution(detailed=True))
-            measured.add(micros, kind, timing, late)
+            detailed = lambda: Tally(Attribution(detailed=True))  # noqa: E731
+            _tally(self.measured, (window, name), detailed).add(micros, kind, timing, late)
 
     def drop(self, window: int, at: float | None = None, count: int = 1) -> None:
         """Open model: arrivals of ``window`` that found no idle user; with ``at`` (the

@@ -229,9 +229,9 @@ def past_the_ramp(probes: list[Probe], ratio: float) -> int | None:
     highest rate when every rate was within, one below the lowest when the lowest was
     beyond; None once it is bracketed, or at the plan's highest (or lowest) rate."""
     low, high = bracket(probes)
-    top = max((p.rate for p in probes), default=MAX_RATE)
-    if low is not None and high is None and top < MAX_RATE:
-        return min(MAX_RATE, math.ceil(top * ratio))
+    if low is not None and high is None:
+        top = max(p.rate for p in probes)
+        return min(MAX_RATE, math.ceil(top * ratio)) if top < MAX_RATE else None
     if low is None and high is not None and high > 1:
         return max(1, math.floor(min(p.rate for p in probes) / ratio))
     return None
@@ -299,16 +299,14 @@ def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate
         # (or below those within): no estimate, the bracket instead.
         note = f"the fit crosses at {fit.x:,.0f} req/s, outside the probed {first:,}-{last:,}"
         return found.model_copy(update={"note": note})
-    notes = []
-    if fit.low is None or fit.high is None:
-        notes.append("the probes scatter too much around the fit to bound it")
+    bounded = fit.low is not None and fit.high is not None
     return found.model_copy(
         update={
             "status": "estimated",
             "capacity_rps": round(fit.x, 1),
             "low_rps": round(fit.low, 1) if fit.low is not None else None,
             "high_rps": round(fit.high, 1) if fit.high is not None else None,
-            "note": "; ".join(notes),
+            "note": "" if bounded else "the probes scatter too much around the fit to bound it",
         }
     )
 

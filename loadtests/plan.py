@@ -161,6 +161,11 @@ class StepPlan:
     # every variant a rate near its own limit). ``steps`` then holds each step's highest
     # level: the warm-up after a switch follows it, the same for every variant's turn.
     variant_steps: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # Blocks of every step (the open model only): each block gives every variant one turn
+    # at every step, all in one random order, so that a step is not also a moment of the
+    # run (capacity's confirmation: a machine that drifts during the run would otherwise
+    # drift with the rate). Closed users would have to ramp at every turn; so open only.
+    interleaved: bool = False
 
     @property
     def open(self) -> bool:
@@ -179,6 +184,10 @@ class StepPlan:
             raise PlanError(
                 f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT}, got {self.max_in_flight}"
             )
+        if self.interleaved and not self.open:
+            raise PlanError("only the open model's steps can be interleaved within blocks")
+        if self.interleaved and self.top_blocks not in (None, self.blocks):
+            raise PlanError("interleaved steps share their blocks: no separate top blocks")
         if self.open and self.steps[-1] > MAX_RATE:
             raise PlanError(f"rates must be at most {MAX_RATE} req/s, got {self.steps[-1]}")
         for variant, levels in self.variant_steps:
@@ -224,6 +233,13 @@ class StepPlan:
         return self.warmup_s + turns * self.measure_s + (turns - 1) * self.switch_for(users)
 
     def total_s(self, variants: int = 1) -> float:
+        if self.interleaved:
+            # One warm-up, then every turn after a switch; which step's switch the first
+            # turn replaces is drawn, so the shortest is counted out: at most this long.
+            turns = sum(self.blocks * variants * self.switch_for(u) for u in self.steps)
+            switches = turns - min(self.switch_for(u) for u in self.steps)
+            measured = len(self.steps) * self.blocks * variants * self.measure_s
+            return self.warmup_s + switches + measured + DRAIN_S
         return sum(self.step_s(users, variants) for users in self.steps) + DRAIN_S
 
     @classmethod

@@ -57,6 +57,9 @@ def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, 
     for run in found.runs:
         data = store.load(directory / run)
         assert data.run.status == "complete" and (directory / run / "index.html").exists()
+        # Only the confirmation takes every rate in every block (in a random order).
+        plan = data.scenarios["select-update"].plan
+        assert plan.interleaved == run.endswith("confirm"), (run, plan)
     assert {p.phase for p in found.probes} == {"ramp", "bisect", "confirm"}
     assert all(p.arrivals > 0 and p.lag_p99_ms is not None for p in found.probes)
     # The terminal's headline and the page's are the same sentence.

@@ -153,6 +153,48 @@ def test_a_fault_gets_a_block_of_its_own_before_the_steps_blocks() -> None:
     assert not any(s.block == schedule.FAULT_BLOCK for s in turns.segments if s.step == 0)
 
 
+def test_interleaved_steps_take_turns_within_each_block() -> None:
+    """Capacity's confirmation: a block holds every variant at every step, in one random
+    order, so that no step is also a moment of the run; Locust writes its tallies at each
+    block's first turn, never inside one."""
+    plan = StepPlan((800, 900, 1000), 4, 5, blocks=4, model="open", interleaved=True)
+    turns = schedule.build(plan, HOSTS, seed=11)
+    assert len(turns.segments) == 3 * 4 * 3
+    blocks = [s.block for s in turns.segments]
+    assert blocks == sorted(blocks), "block after block"
+    for block in range(1, 5):
+        mine = [(s.step, s.variant) for s in turns.segments if s.block == block]
+        assert sorted(mine) == sorted(itertools.product(range(3), HOSTS)), block
+        assert [s.position for s in turns.segments if s.block == block] == list(range(1, 10))
+    assert [s.window for s in turns.segments if s.checkpoint] == [9, 18, 27]
+    first, *rest = turns.segments
+    assert first.start_s - first.switch_s == 4
+    assert all(s.start_s - s.switch_s == plan.switch_for(plan.steps[s.step]) for s in rest)
+    assert turns.total_s <= plan.total_s(3) <= turns.total_s + plan.switch_max_s
+    # Over many draws every step comes first about equally often, and a step's turns are
+    # not kept together: the run's early minutes belong to no rate.
+    leading = Counter(
+        schedule.build(plan, HOSTS, seed=seed).segments[0].step for seed in range(300)
+    )
+    assert all(70 < n < 130 for n in leading.values()), leading
+    steps = [s.step for s in turns.segments]
+    assert steps != sorted(steps)
+
+
+def test_by_step_the_tallies_are_written_as_each_step_begins() -> None:
+    plan = StepPlan((10, 50, 100), 4, 5, blocks=2)
+    turns = schedule.build(plan, HOSTS, seed=2)
+    assert [s.step for s in turns.segments if s.checkpoint] == [1, 2]
+    assert [s.step for s in turns.segments] == sorted(s.step for s in turns.segments)
+
+
+def test_only_open_steps_interleave_and_they_share_their_blocks() -> None:
+    with pytest.raises(PlanError, match="only the open model"):
+        StepPlan((10, 50), 4, 5, blocks=2, interleaved=True)
+    with pytest.raises(PlanError, match="no separate top blocks"):
+        StepPlan((10, 50), 4, 5, blocks=2, top_blocks=4, model="open", interleaved=True)
+
+
 def test_bad_blocks_and_switch_are_refused() -> None:
     with pytest.raises(PlanError, match="blocks must be between 1 and 50"):
         StepPlan((10,), 4, 5, blocks=0)

@@ -200,15 +200,15 @@ def _take_turn(window: WindowMeta, host: str, fresh: bool, close: bool, share: f
         arrivals.current.stop()
 
 
-def _window_end(window: WindowMeta, step_ends: bool, last: bool) -> None:
+def _window_end(window: WindowMeta, checkpoint: bool, last: bool) -> None:
     window.ended_at = time.time()
     _test.complete = last
     if last:
         arrivals.current.stop()  # the drain: nothing new arrives
         remote.stop_sampling()  # workers leaving from now on are not lost
-    if not step_ends:
+    if not checkpoint:
         return
-    # Written once per step, as the next step's users ramp (a warm-up, never a measured
+    # Written once per step (or block), as the next turn warms up (never in a measured
     # window: serialising every tally holds this process's event loop for a moment), and
     # at the end; the workers' last reports arrive during the drain, before the final
     # write when Locust quits.

@@ -54,7 +54,8 @@ class Hooks:
     restart: Callable[[], None]
     # the window, its host, new connections, Connection: close on every request
     switch: Callable[[WindowMeta, str, bool, bool], None]
-    # the window, whether its step ends with it, whether it was the last of the test
+    # the window, whether the next turn is a checkpoint (Segment.checkpoint), whether it
+    # was the last of the test
     window_end: Callable[[WindowMeta, bool, bool], None]
     progress: Callable[[Progress], None]
     # after a window, before the next switch: the open model waits for the window's
@@ -149,7 +150,7 @@ class RisingSteps(LoadTestShape):
             arrivals=self.schedule.arrivals if self.schedule else None,
         )  # fmt: skip
         if previous is not None:
-            self.hooks.window_end(previous, segment.step != previous.step, False)
+            self.hooks.window_end(previous, segment.checkpoint, False)
         self.segment, self.current = segment, meta
         self.hooks.switch(meta, segment.host, fresh, self.close)
         return meta

@@ -56,24 +56,20 @@ def build(
     of the highest step's first blocks, every variant also gets a wrk turn, in the same
     shuffled order as the Locust turns (the cross-check)."""
     rng = random.Random(seed)
+    if plan.interleaved:
+        # Capacity's confirmation only, which has neither a fault nor a cross-check.
+        assert fault is None and not cross_blocks, "interleaved steps take no extra blocks"
+        groups = _interleaved(plan, list(hosts), rng)
+    else:
+        groups = _by_step(plan, list(hosts), rng, fault, cross_blocks)
     segments: list[Segment] = []
     clock = 0.0
-    for step, users in enumerate(plan.steps):
-        turns: list[tuple[int, str, Generator]] = []  # (block, variant, generator)
-        if fault is not None and fault[0] == step + 1:
-            alone = next(block_orders([list(hosts)], rng))
-            turns += [(FAULT_BLOCK, name, "locust") for name in alone]
-        crossed = cross_blocks if users == plan.steps[-1] else 0
-        kinds: list[tuple[Generator, ...]] = [
-            ("locust", "wrk") if block <= crossed else ("locust",)
-            for block in range(1, plan.blocks_at(users) + 1)
-        ]
-        each = [[(name, kind) for name in hosts for kind in mine] for mine in kinds]
-        for block, order in enumerate(block_orders(each, rng), start=1):
-            turns += [(block, name, kind) for name, kind in order]
+    for group in groups:
         positions: dict[tuple[int, Generator], int] = {}
-        for index, (block, variant, generator) in enumerate(turns):
-            warmup = plan.warmup_s if index == 0 else plan.switch_for(users)
+        for index, (step, block, variant, generator) in enumerate(group):
+            # The run's first turn, and a step's first (its users ramp), warm up longer.
+            first = not segments or (index == 0 and not plan.interleaved)
+            warmup = plan.warmup_s if first else plan.switch_for(plan.steps[step])
             length = fault[1] if fault is not None and block == FAULT_BLOCK else plan.measure_s
             position = positions[block, generator] = positions.get((block, generator), 0) + 1
             segment = Segment(
@@ -82,6 +78,7 @@ def build(
                 variant=variant, host=hosts[variant], switch_s=clock, start_s=clock + warmup,
                 end_s=clock + warmup + length, generator=generator,
                 tail_s=WRK_TAIL_S if generator == "wrk" else 0.0,
+                checkpoint=index == 0 and bool(segments),
             )  # fmt: skip
             segments.append(segment)
             clock = segment.end_s + segment.tail_s
@@ -92,6 +89,46 @@ def build(
         arrivals=plan.arrivals if plan.open else None,
         max_in_flight=plan.max_in_flight if plan.open else 0,
     )
+
+
+Turn = tuple[int, int, str, Generator]  # (step, block, variant, generator)
+
+
+def _by_step(
+    plan: StepPlan,
+    variants: list[str],
+    rng: random.Random,
+    fault: tuple[int, float] | None,
+    cross_blocks: int,
+) -> list[list[Turn]]:
+    """Step after step; within each, its blocks (a fault's first), the variants shuffled
+    in each."""
+    groups = []
+    for step, users in enumerate(plan.steps):
+        turns: list[Turn] = []
+        if fault is not None and fault[0] == step + 1:
+            alone = next(block_orders([variants], rng))
+            turns += [(step, FAULT_BLOCK, name, "locust") for name in alone]
+        crossed = cross_blocks if users == plan.steps[-1] else 0
+        kinds: list[tuple[Generator, ...]] = [
+            ("locust", "wrk") if block <= crossed else ("locust",)
+            for block in range(1, plan.blocks_at(users) + 1)
+        ]
+        each = [[(name, kind) for name in variants for kind in mine] for mine in kinds]
+        for block, order in enumerate(block_orders(each, rng), start=1):
+            turns += [(step, block, name, kind) for name, kind in order]
+        groups.append(turns)
+    return groups
+
+
+def _interleaved(plan: StepPlan, variants: list[str], rng: random.Random) -> list[list[Turn]]:
+    """Block after block; within each, every variant at every step, all shuffled."""
+    each = [[(step, name) for step in range(len(plan.steps)) for name in variants]]
+    orders = block_orders(each * plan.blocks, rng)
+    return [
+        [(step, block, name, "locust") for step, name in order]
+        for block, order in enumerate(orders, start=1)
+    ]
 
 
 def single(plan: StepPlan, host: str) -> Schedule:

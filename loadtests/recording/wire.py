@@ -66,6 +66,9 @@ class Segment(_Model):
     end_s: float
     generator: Generator = "locust"
     tail_s: float = 0.0  # after the window, before the next switch (wrk's own stop)
+    # Locust writes what it has recorded as this turn's warm-up begins (the first turn of
+    # a step, or of a block when the steps are interleaved): never during a window.
+    checkpoint: bool = False
 
 
 class Schedule(_Model):

@@ -413,6 +413,11 @@ class Plan(Model):
         description="each variant's own level per step where they differ (capacity's probes; "
         "steps then holds each step's highest); null: every variant at steps",
     )
+    interleaved: bool = Field(
+        False,
+        description="each block gives every variant a turn at every step, all in one random "
+        "order (capacity's confirmation); false: step after step, blocks within each",
+    )
 
     @property
     def unit(self) -> str:

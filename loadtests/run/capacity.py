@@ -13,8 +13,11 @@ Every phase is one open-model run of the suite (``runner.run``), kept whole unde
 2. **bisect**, ``rounds`` times: every variant whose bracket is still wider than the
    resolution, at its bracket's geometric middle, each at its own rate in one run;
 3. **confirm**: every bracketed variant at three rates around its bracket
-   (``capacity.CONFIRM_SPREAD``), in ``confirm_blocks`` blocks; the fit through these
-   probes and the earlier ones in their range gives the estimate and its interval.
+   (``capacity.CONFIRM_SPREAD``), in ``confirm_blocks`` blocks, each of which holds every
+   variant at every rate in one random order (``StepPlan.interleaved``): run rate after
+   rate, the machine's drift during the run would move with the rate and bend the fit.
+   The fit through these probes and the earlier ones in their range gives the estimate
+   and its interval.
 
 The database is started once for all phases. ``capacity.json`` is rewritten after every
 phase, so an interrupted search keeps its probes and its estimates so far.
@@ -82,15 +85,18 @@ class CapacityOptions:
             max_in_flight=self.max_in_flight,
         )  # fmt: skip
 
-    def plan(self, levels: dict[str, tuple[int, ...]], blocks: int) -> ScenarioPlan:
-        """One probe run: each variant at its own levels, step by step."""
+    def plan(
+        self, levels: dict[str, tuple[int, ...]], blocks: int, interleaved: bool = False
+    ) -> ScenarioPlan:
+        """One probe run: each variant at its own levels, step by step (or, interleaved,
+        every level in every block)."""
         count = len(next(iter(levels.values())))
         steps = tuple(max(mine[i] for mine in levels.values()) for i in range(count))
         alike = all(mine == steps for mine in levels.values())
         plan = StepPlan(
             steps, self.warmup_s, self.measure_s, blocks=blocks, model="open",
             arrivals=self.arrivals, max_in_flight=self.max_in_flight,
-            variant_steps=() if alike else tuple(levels.items()),
+            variant_steps=() if alike else tuple(levels.items()), interleaved=interleaved,
         )  # fmt: skip
         return ScenarioPlan(self.scenario, tuple(levels), plan)
 
@@ -100,7 +106,7 @@ class CapacityOptions:
         ramp = self.plan(dict.fromkeys(self.variants, self.ramp), 1)
         top = (self.ramp[-1],)
         bisect = self.plan(dict.fromkeys(self.variants, top), 1)
-        confirm = self.plan(dict.fromkeys(self.variants, top * 3), self.confirm_blocks)
+        confirm = self.plan(dict.fromkeys(self.variants, top * 3), self.confirm_blocks, True)
         loads = ramp.total_s + self.rounds * bisect.total_s + confirm.total_s
         return loads + (2 + self.rounds) * runner.SCENARIO_OVERHEAD_S
 
@@ -199,14 +205,16 @@ def _probe(
     finished: Callable[[Path], None],
 ) -> None:
     number = len(doc.runs) + 1
+    interleaved = phase == "confirm"
     print(
         f"\n=== capacity, {phase} ({number}): "
         + "; ".join(f"{doc.labels[v]} at {', '.join(map(str, r))} req/s" for v, r in levels.items())
-        + (f", {blocks} blocks" if blocks > 1 else ""),
+        + (f", {blocks} blocks" if blocks > 1 else "")
+        + (", every rate in every block, in a random order" if interleaved else ""),
         flush=True,
     )
     run_options = RunOptions(
-        scenarios=(options.plan(levels, blocks),), variants=options.catalogue,
+        scenarios=(options.plan(levels, blocks, interleaved),), variants=options.catalogue,
         locust_processes=options.workers, out_root=directory / PROBES_DIR, pin=options.pin,
         port=options.port, shared=options.shared, command=options.command,
         seed=None if options.seed is None else options.seed + number, ceiling=False,

@@ -104,6 +104,7 @@ def skeleton(
                     variant_steps={v: list(levels) for v, levels in s.plan.variant_steps} or None,
                     switch_per_user_seconds=SWITCH_PER_USER_S,
                     switch_max_seconds=s.plan.switch_max_s,
+                    interleaved=s.plan.interleaved,
                 ),
                 design="blocks",
             )

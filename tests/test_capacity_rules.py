@@ -314,6 +314,7 @@ def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) ->
     slo_line = next(s for s in chart["series"] if s["label"].startswith("SLO"))
     assert set(slo_line["values"]) == {250.0}
     assert "past that end" not in html, "an older document: no runs past the ramp"
+    assert "no rate is also a moment" not in html, "nor a confirmation that interleaved"
     # An estimate without an interval reads on the page as in the terminal (its words
     # hold an apostrophe, which the page escapes).
     doc.estimates = {"flask": _estimate("flask", 470, 450, 490).model_copy(
@@ -323,10 +324,11 @@ def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) ->
     shown = unescape(capacity_page.build(tmp_path).read_text())
     assert capacity_page.headline(doc) in shown and "the search's bracket" in shown
     # Its ramp was 100 and 200 req/s: 400 and 566 were runs past it, named as such.
-    doc.settings.extend = 4
+    doc.settings.extend, doc.settings.interleaved = 4, True
     capacity.write(tmp_path, doc)
     html = capacity_page.build(tmp_path).read_text()
     assert "up to 4 times (here: 400, 566 req/s)." in html
+    assert "in one random order, so that no rate is also a moment of the run" in html
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,11 @@ class Settings(Model):
     extend: int = Field(
         0, description="runs past either end of the ramp at most (0: older documents, none)"
     )
+    interleaved: bool = Field(
+        False,
+        description="the confirmation's blocks hold every variant at every rate, in one "
+        "random order (false: older documents, rate after rate)",
+    )
     step_seconds: float
     warmup_seconds: float
     arrivals: str

@@ -80,7 +80,7 @@ class CapacityOptions:
     def settings(self) -> Settings:
         return Settings(
             ramp=list(self.ramp), rounds=self.rounds, confirm_blocks=self.confirm_blocks,
-            extend=self.extend,
+            extend=self.extend, interleaved=True,
             step_seconds=self.measure_s, warmup_seconds=self.warmup_s, arrivals=self.arrivals,
             max_in_flight=self.max_in_flight,
         )  # fmt: skip

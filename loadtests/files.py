@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtests.errors import SuiteError
+
+# How output directories begin: their start time, so that names sort as times do.
+STAMPED = re.compile(r"^\d{8}-\d{6}(?!\d)")
 
 
 def stamp() -> str:

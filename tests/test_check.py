@@ -14,6 +14,7 @@ import pytest
 import xmlschema
 
 from loadtests.cli import main
+from loadtests.commands import check
 from loadtests.errors import SuiteError
 from loadtests.report import gate
 from loadtests.results import regression, store, thresholds
@@ -170,6 +171,32 @@ def _write(tmp_path: Path, name: str, data: RunResults) -> Path:
     directory.mkdir()
     store.write(directory, data)
     return directory
+
+
+def test_latest_is_the_newest_run_by_name_and_an_older_broken_one_does_not_stop_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    monkeypatch.setattr(check, "REPORTS_DIR", reports)
+    older = _write(reports, "20261201-101010-quick", results())
+    (older / store.FILENAME).write_text("{ truncated")  # no longer validates
+    newer = _write(reports, "20261202-090000-quick", results())
+    _write(reports, "20261202-085959-quick-2", results())
+    _write(reports, "baseline", results())  # copied in by hand: not this checkout's latest
+    assert check.find_run("latest") == newer
+    # Only runs named otherwise: their documents say which started last.
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    monkeypatch.setattr(check, "REPORTS_DIR", hand)
+    early, late = results(), results()
+    early.run.started_at, late.run.started_at = 100.0, 200.0
+    _write(hand, "b", early)
+    started_last = _write(hand, "a", late)
+    assert check.find_run("latest") == started_last
+    monkeypatch.setattr(check, "REPORTS_DIR", tmp_path / "nothing")
+    with pytest.raises(SuiteError, match=r"no run under .* for 'latest'"):
+        check.find_run("latest")
 
 
 @pytest.mark.alone

@@ -142,7 +142,8 @@ MAX_RATE = 20000
 class StepPlan:
     """The steps of a scenario and how each is measured: ``blocks`` times, every variant
     gets a ``measure_s`` window after a warm-up from its switch (``switch_for``); the
-    step's first turn warms up ``warmup_s`` instead (the users ramp then)."""
+    step's first turn warms up ``warmup_s`` instead (the users ramp then). Interleaved,
+    the blocks hold every step and only the run's first turn warms up ``warmup_s``."""
 
     steps: tuple[int, ...]
     warmup_s: float

@@ -181,8 +181,12 @@ def test_latest_is_the_newest_run_by_name_and_an_older_broken_one_does_not_stop_
     monkeypatch.setattr(check, "REPORTS_DIR", reports)
     older = _write(reports, "20261201-101010-quick", results())
     (older / store.FILENAME).write_text("{ truncated")  # no longer validates
-    newer = _write(reports, "20261202-090000-quick", results())
-    _write(reports, "20261202-085959-quick-2", results())
+    _write(reports, "20261202-085959-quick-9", results())
+    first, second = results(), results()
+    first.run.started_at, second.run.started_at = 1000.2, 1000.7
+    # Two runs in the newest second: their documents order them, not their names.
+    newer = _write(reports, "20261202-090000-quick", second)
+    _write(reports, "20261202-090000-quick-10", first)
     _write(reports, "baseline", results())  # copied in by hand: not this checkout's latest
     assert check.find_run("latest") == newer
     # Only runs named otherwise: their documents say which started last.

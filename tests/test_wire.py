@@ -18,7 +18,7 @@ from loadtests.locust.recorder import Recorder
 from loadtests.plan import PROFILES, PlanError, StepPlan
 from loadtests.recording import schedule, wire
 from loadtests.recording.wire import EndpointCount, LocustCounts, WindowMeta
-from loadtests.run import extras
+from loadtests.run import extras, measure
 from loadtests.run.extras import audit, ceiling, crosscheck, faults
 from loadtests.run.state import RunOptions
 from loadtests.variants import BUILTIN
@@ -171,6 +171,12 @@ def test_interleaved_steps_take_turns_within_each_block() -> None:
     assert first.start_s - first.switch_s == 4
     assert all(s.start_s - s.switch_s == plan.switch_for(plan.steps[s.step]) for s in rest)
     assert turns.total_s <= plan.total_s(3) <= turns.total_s + plan.switch_max_s
+    # Where the steps' switch warm-ups differ, the plan counts the shortest one out: the
+    # first turn's, whichever step it is, warms up `warmup_s` instead.
+    low = StepPlan((100, 200, 300), 4, 5, blocks=2, model="open", interleaved=True)
+    drawn = schedule.build(low, HOSTS, seed=3)
+    first_switch = low.switch_for(low.steps[drawn.segments[0].step])
+    assert low.total_s(3) - drawn.total_s == pytest.approx(first_switch - low.switch_for(100))
     # Over many draws every step comes first about equally often, and a step's turns are
     # not kept together: the run's early minutes belong to no rate.
     leading = Counter(
@@ -182,10 +188,39 @@ def test_interleaved_steps_take_turns_within_each_block() -> None:
 
 
 def test_by_step_the_tallies_are_written_as_each_step_begins() -> None:
+    """At every step's first turn but the run's first, a fault's turn included."""
     plan = StepPlan((10, 50, 100), 4, 5, blocks=2)
-    turns = schedule.build(plan, HOSTS, seed=2)
-    assert [s.step for s in turns.segments if s.checkpoint] == [1, 2]
-    assert [s.step for s in turns.segments] == sorted(s.step for s in turns.segments)
+    for fault in (None, (2, 10.0)):
+        turns = schedule.build(plan, HOSTS, seed=2, fault=fault)
+        changes = [
+            after.window
+            for before, after in itertools.pairwise(turns.segments)
+            if after.step != before.step
+        ]
+        assert [s.window for s in turns.segments if s.checkpoint] == changes, fault
+        assert len(changes) == 2
+    assert turns.segments[changes[0]].block == schedule.FAULT_BLOCK
+
+
+def test_the_time_series_follows_an_interleaved_turn_down_as_well_as_up() -> None:
+    """Each second carries the level of the variant's latest turn begun by then."""
+    recorder, metas = Recorder(), []
+    for window, (rate, switch) in enumerate([(1000, 100.0), (800, 110.0), (900, 120.0)]):
+        meta = WindowMeta(
+            window=window, step=window, users=rate, block=1, position=window + 1,
+            variant="flask", switch_at=switch, start=switch + 2, end=switch + 7,
+        )  # fmt: skip
+        recorder.open_window(meta)
+        recorder.record("GET /users/{id}", "flask", switch + 3, 5.0, None)
+        meta.ended_at = meta.end
+        metas.append(meta)
+    counts = LocustCounts(
+        requests=3, failures=0,
+        per_endpoint={"GET /users/{id}": EndpointCount(requests=3, failures=0)}, cpu_warning=False,
+    )  # fmt: skip
+    recorded = recorder.snapshot(True, {m.window: m for m in metas}, counts)
+    points = measure.timeseries(recorded.series["flask"], metas, 100)
+    assert [(p.t, p.users) for p in points] == [(3, 1000), (13, 800), (23, 900)]
 
 
 def test_only_open_steps_interleave_and_they_share_their_blocks() -> None:

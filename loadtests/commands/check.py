@@ -57,12 +57,16 @@ def find_run(text: str) -> Path:
     runs = [path.parent for path in found_files]
     if not runs:
         raise SuiteError(f"no run under {REPORTS_DIR} for 'latest'")
-    # The suite names a run by its start time, so the newest sorts last: no document is
-    # read, and an older one that no longer validates cannot stop a gate on the newest.
-    # Only directories named otherwise (a baseline copied in by hand) need reading.
-    stamped = [run for run in runs if files.STAMPED.match(run.name)]
-    if stamped:
-        return max(stamped, key=lambda run: run.name)
+    # The suite names a run by the second it started: only the runs of the newest second
+    # are read (to order any that started in it), so an older document that no longer
+    # validates cannot stop a gate on the newest. Directories named otherwise (a baseline
+    # copied in by hand) count only when no run is named that way.
+    stamps = {run: hit.group() for run in runs if (hit := files.STAMPED.match(run.name))}
+    if stamps:
+        newest = max(stamps.values())
+        runs = [run for run, stamp in stamps.items() if stamp == newest]
+    if len(runs) == 1:
+        return runs[0]
     return max(runs, key=lambda run: store.load(run).run.started_at)
 
 

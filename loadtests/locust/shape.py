@@ -5,7 +5,8 @@ previous window ends (in the open model, once its requests in flight are answere
 loadtests/locust/settle.py), and times each window from the switch it actually made, so
 every window measures exactly its planned seconds however late gevent woke it. Locust's
 ``tick`` (about once a second) only sets the user count of the current step: a step's
-first turn warms up long enough for the users to ramp.
+first turn warms up long enough for the users to ramp. (The open model's users are a
+fixed pool that carries the arrivals, so its steps may also take turns: interleaved.)
 
 After the last window the shape holds zero users for ``DRAIN_S`` seconds before it ends
 the test when Locust runs distributed: workers report every 3 s, and a report that

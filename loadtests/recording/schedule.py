@@ -12,6 +12,11 @@ their steady state; longer under more users, ``StepPlan.switch_for``) that is no
 measured; the step's first turn warms up longer, as the users ramp to the step's count.
 A fault's block (block 0) runs before the step's measured blocks: one long window per
 variant, reported apart and never compared.
+
+Interleaved (``StepPlan.interleaved``, the open model only: capacity's confirmation),
+the blocks come first and the steps take turns within them: each block holds every
+variant at every step, in one random order, so that no step is also a moment of the
+run. Only the run's first turn warms up longer; every other turn, its switch warm-up.
 """
 
 from __future__ import annotations

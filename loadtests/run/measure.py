@@ -153,7 +153,7 @@ def fill(
             _step(metas, recorded, series, monitor, placement)
             for _, metas in sorted(by_step.items())
         ]
-        outcome.timeseries = timeseries(series, windows, first)
+        outcome.timeseries = timeseries(series, [w for w in windows if w.variant == variant], first)
         outcome.fault_window = _fault_window(recorded, windows, variant)
         outcome.recorded = RecordedTotals(
             requests=sum(Tally.from_dict(t).count for t in series.values()),
@@ -368,12 +368,15 @@ def timeseries(
     series: dict[int, TallyData], windows: list[WindowMeta], first: int
 ) -> list[TimePoint]:
     """Per second of one variant's traffic: responses, failures and the successful
-    responses' percentiles; ``t`` counts from the scenario's first response."""
+    responses' percentiles; ``t`` counts from the scenario's first response. ``users`` is
+    the level of the variant's latest turn begun by then (``windows``: its own, in time
+    order), which falls as well as rises when the steps are interleaved."""
     points = []
     for second, data in sorted(series.items()):
         tally = Tally.from_dict(data)
         percentiles = tally.ok.percentiles((50.0, 95.0, 99.0))
-        users = max((w.users for w in windows if w.switch_at <= second + 1), default=0)
+        begun = [w.users for w in windows if w.switch_at <= second + 1]
+        users = begun[-1] if begun else 0
         points.append(
             TimePoint(
                 t=second - first,

@@ -64,6 +64,14 @@ def error_kind(exception: BaseException | None, response: Any) -> str | None:
     return f"http_{status}"
 
 
+def _total() -> Tally:
+    return Tally(Attribution())
+
+
+def _measured() -> Tally:
+    return Tally(Attribution(detailed=True))
+
+
 def _tally(table: dict[K, Tally], key: K, new: Callable[[], Tally]) -> Tally:
     """``table[key]``, made by ``new`` the first time. Not setdefault: that would build
     (and throw away) a Tally for every response, once per response in the generator's
@@ -130,7 +138,7 @@ class Recorder:
         micros = round(millis * 1000)
         completed = started + millis / 1000.0
         late = round((started - intended) * 1e6) if intended is not None else None
-        _tally(self.totals, name, lambda: Tally(Attribution())).add(micros, kind, timing, late)
+        _tally(self.totals, name, _total).add(micros, kind, timing, late)
         _tally(self.series, (variant, int(completed)), Tally).add(micros, kind, None, late)
         if intended is None:
             window = self.window_of(variant, started, completed)
@@ -140,8 +148,7 @@ class Recorder:
             if served is not None and kind is None:
                 self.served[served, name] += 1
         if window is not None:
-            detailed = lambda: Tally(Attribution(detailed=True))  # noqa: E731
-            _tally(self.measured, (window, name), detailed).add(micros, kind, timing, late)
+            _tally(self.measured, (window, name), _measured).add(micros, kind, timing, late)
 
     def drop(self, window: int, at: float | None = None, count: int = 1) -> None:
         """Open model: arrivals of ``window`` that found no idle user; with ``at`` (the

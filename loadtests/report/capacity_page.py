@@ -133,12 +133,12 @@ def view(found: CapacityResults) -> dict[str, Any]:
         "hockey": charts.hockey_stick("capacity", found, colors),
         "probes": _probe_rows(found),
         "runs": found.runs,
-        "past_the_ramp": past_the_ramp(found),
+        "rates_past_the_ramp": rates_past_the_ramp(found),
         "percentile_fields": capacity.PERCENTILES,
     }
 
 
-def past_the_ramp(found: CapacityResults) -> list[int]:
+def rates_past_the_ramp(found: CapacityResults) -> list[int]:
     """The rates the ramp phase measured beyond the ramp's own, ascending."""
     ramp = set(found.settings.ramp)
     return sorted({p.rate for p in found.probes if p.phase == "ramp" and p.rate not in ramp})

@@ -13,6 +13,11 @@ idle at an intended time, the arrival is **dropped** and counted, as k6 counts
 
 The most recently idle user takes the next arrival (a stack, not a queue), so a few
 users carry the load on warm connections instead of all of them in turn on cold ones.
+A user that finishes its request when an arrival is already due takes that arrival at
+once, without waiting for the clock: the event loop runs one greenlet at a time, and a
+burst of responses (a service that stalled and then answers a hundred requests
+together) would otherwise hold the clock greenlet off for the whole burst, tens of
+milliseconds, while the users handling it each become idle within a fraction of one.
 
 At the end of a turn the clock stops and ``settle`` waits until every arrival handed out
 is answered (README, "Between turns"): a variant pushed past its capacity ends its turn
@@ -26,6 +31,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gevent
 from gevent.event import AsyncResult
@@ -33,6 +39,42 @@ from gevent.event import AsyncResult
 from loadtests.plan import ArrivalKind as Kind
 
 SETTLE_POLL_S = 0.01  # how often a settling turn looks whether its last request is back
+
+
+@dataclass
+class Schedule:
+    """One turn's intended start times, drawn one at a time and each handed out once."""
+
+    rate: float
+    kind: Kind
+    window: int
+    rng: random.Random
+    origin: float
+    due: float = 0.0  # the next arrival's intended start
+    count: int = 0
+
+    @classmethod
+    def starting(
+        cls, now: float, rate: float, kind: Kind, window: int, rng: random.Random
+    ) -> Schedule:
+        # A constant schedule starts at a random phase, so that several processes at
+        # the same rate do not send in lockstep; Poisson arrivals need none.
+        origin = now + (rng.random() / rate if kind == "constant" else 0.0)
+        schedule = cls(rate, kind, window, rng, origin, due=origin)
+        schedule.advance()
+        return schedule
+
+    def advance(self) -> float:
+        """The next arrival's intended start; the one after it becomes ``due``."""
+        intended = self.due
+        self.count += 1
+        # Evenly spaced times from their origin, not summed: no drift in floating point.
+        self.due = (
+            self.due + self.rng.expovariate(self.rate)
+            if self.kind == "poisson"
+            else self.origin + self.count / self.rate
+        )
+        return intended
 
 
 class Arrivals:
@@ -50,10 +92,15 @@ class Arrivals:
         self.in_flight = 0  # arrivals handed to a user and not yet answered
         # The recorder's count: the window and the arrival's intended time.
         self.on_drop: Callable[[int, float], None] = lambda window, at: None
+        self._schedule: Schedule | None = None
         self._clock: gevent.Greenlet[..., None] | None = None
 
     def take(self) -> float:
-        """Block the calling user until an arrival is its; return the intended start."""
+        """Block the calling user until an arrival is its; return the intended start.
+        An arrival already due is the caller's at once (see the module's docstring)."""
+        schedule = self._schedule
+        if schedule is not None and schedule.due <= self.clock():
+            return self._hand_out(schedule)
         slot: AsyncResult[float] = AsyncResult()
         self.idle.append(slot)
         try:
@@ -70,7 +117,8 @@ class Arrivals:
         self.stop()
         if rate > 0:
             rng = random.Random(seed)
-            self._clock = gevent.spawn(self._run, rate, kind, window, rng)
+            self._schedule = Schedule.starting(self.clock(), rate, kind, window, rng)
+            self._clock = gevent.spawn(self._run, self._schedule)
 
     def answered(self) -> None:
         """A user's request for its arrival is over (answered, failed or timed out)."""
@@ -91,31 +139,28 @@ class Arrivals:
         self.in_flight = 0
 
     def stop(self) -> None:
+        self._schedule = None  # no user takes an arrival of a stopped clock either
         if self._clock is not None:
             self._clock.kill(block=False)
             self._clock = None
 
-    def _run(self, rate: float, kind: Kind, window: int, rng: random.Random) -> None:
-        # A constant schedule starts at a random phase, so that several processes at
-        # the same rate do not send in lockstep; Poisson arrivals need none.
-        origin = self.clock() + (rng.random() / rate if kind == "constant" else 0.0)
-        intended, count = origin, 0
+    def _hand_out(self, schedule: Schedule) -> float:
+        self.sent[schedule.window] += 1
+        self.in_flight += 1
+        return schedule.advance()
+
+    def _run(self, schedule: Schedule) -> None:
         while True:
-            count += 1
-            # Evenly spaced times from their origin, not summed: no drift in floating point.
-            intended = (
-                intended + rng.expovariate(rate) if kind == "poisson" else origin + count / rate
-            )
             # Always yield, even when late: the users woken by the last arrivals must
             # get to send, or a late clock would hand out a burst nobody can take.
-            self.sleep(max(0.0, intended - self.clock()))
+            self.sleep(max(0.0, schedule.due - self.clock()))
+            if schedule.due > self.clock():
+                continue  # a user that came back meanwhile took the arrival itself
             if self.idle:
-                self.idle.pop().set(intended)
-                self.sent[window] += 1
-                self.in_flight += 1
+                self.idle.pop().set(self._hand_out(schedule))
             else:
-                self.dropped[window] += 1
-                self.on_drop(window, intended)
+                self.dropped[schedule.window] += 1
+                self.on_drop(schedule.window, schedule.advance())
 
 
 current = Arrivals()  # this process's clock; the collector starts it at every switch

@@ -17,7 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.locust import arrivals, remote, settle, turn
+from loadtests.locust import arrivals, heap, remote, settle, turn
 from loadtests.locust.listen import listener
 from loadtests.locust.recorder import REPORT_KEY, Delta, Recorder, error_kind
 from loadtests.locust.shape import Hooks, Progress, RisingSteps
@@ -190,6 +190,7 @@ def _switch_message(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _take_turn(window: WindowMeta, host: str, fresh: bool, close: bool, share: float) -> None:
+    heap.between_turns()
     recorder.open_window(window)
     paused = window.generator != "locust"  # another generator's turn: the users wait
     opened = window.arrivals is not None

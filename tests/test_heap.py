@@ -24,7 +24,8 @@ def clean_heap() -> Iterator[None]:
     gc.unfreeze()  # leave the test process as it was
 
 
-def test_what_survives_a_switch_is_not_scanned_inside_the_window(clean_heap) -> None:
+@pytest.mark.usefixtures("clean_heap")
+def test_what_survives_a_switch_is_not_scanned_inside_the_window() -> None:
     held = [[i] for i in range(50_000)]  # a turn's long-lived objects (users, sessions)
     gc.unfreeze()
     before = gc.get_freeze_count()
@@ -35,7 +36,8 @@ def test_what_survives_a_switch_is_not_scanned_inside_the_window(clean_heap) -> 
     assert tracked < len(held), (tracked, len(held))
 
 
-def test_a_cycle_that_dies_after_a_switch_is_freed_at_the_next(clean_heap) -> None:
+@pytest.mark.usefixtures("clean_heap")
+def test_a_cycle_that_dies_after_a_switch_is_freed_at_the_next() -> None:
     """Frozen objects are never collected; unfreezing at the next switch is what keeps
     a session closed during a turn (in a reference cycle) from leaking for good."""
     first, second = _Node(), _Node()

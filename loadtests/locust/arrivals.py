@@ -3,13 +3,14 @@ models").
 
 In the closed model a user sends its next request when the previous one is answered, so
 a slow service receives fewer requests and a stall postpones the requests that would
-have been sent during it. Here requests arrive on their own schedule instead: a clock
-greenlet draws intended start times (Poisson, or evenly spaced) at the process's share
-of the rate and hands each one to an idle user, which sends at once and is timed from
-the **intended** start, not from when it got to send (the coordinated-omission
-correction). Users are only the concurrency that carries the arrivals: when none is
-idle at an intended time, the arrival is **dropped** and counted, as k6 counts
-``dropped_iterations``.
+have been sent during it. Here requests arrive on their own schedule instead: intended
+start times (Poisson, or evenly spaced) at the process's share of the rate, and a clock
+greenlet that hands each one to an idle user, which sends at once and is timed from the
+**intended** start, not from when it got to send (the coordinated-omission correction).
+Users are only the concurrency that carries the arrivals: when the clock finds none
+idle for an arrival, it is **dropped** and counted, as k6 counts ``dropped_iterations``.
+(A clock that is itself late, held off by the event loop, decides when it gets there:
+a user that came back meanwhile sends the arrival, late, rather than it being dropped.)
 
 The most recently idle user takes the next arrival (a stack, not a queue), so a few
 users carry the load on warm connections instead of all of them in turn on cold ones.
@@ -17,7 +18,9 @@ A user that finishes its request when an arrival is already due takes that arriv
 once, without waiting for the clock: the event loop runs one greenlet at a time, and a
 burst of responses (a service that stalled and then answers a hundred requests
 together) would otherwise hold the clock greenlet off for the whole burst, tens of
-milliseconds, while the users handling it each become idle within a fraction of one.
+milliseconds, while the users handling it each become idle within a fraction of a
+millisecond. Within such a burst an arrival waits for one response's handling, not for
+the whole burst; whatever else holds the loop still delays it.
 
 At the end of a turn the clock stops and ``settle`` waits until every arrival handed out
 is answered (README, "Between turns"): a variant pushed past its capacity ends its turn
@@ -31,7 +34,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 
 import gevent
 from gevent.event import AsyncResult
@@ -49,20 +52,17 @@ class Schedule:
     kind: Kind
     window: int
     rng: random.Random
-    origin: float
-    due: float = 0.0  # the next arrival's intended start
-    count: int = 0
+    now: InitVar[float]  # when the turn's arrivals start
+    origin: float = field(init=False)
+    due: float = field(init=False)  # the next arrival's intended start
+    count: int = field(init=False, default=0)
 
-    @classmethod
-    def starting(
-        cls, now: float, rate: float, kind: Kind, window: int, rng: random.Random
-    ) -> Schedule:
+    def __post_init__(self, now: float) -> None:
         # A constant schedule starts at a random phase, so that several processes at
         # the same rate do not send in lockstep; Poisson arrivals need none.
-        origin = now + (rng.random() / rate if kind == "constant" else 0.0)
-        schedule = cls(rate, kind, window, rng, origin, due=origin)
-        schedule.advance()
-        return schedule
+        random_phase = self.rng.random() / self.rate if self.kind == "constant" else 0.0
+        self.origin = self.due = now + random_phase
+        self.advance()  # the first arrival is one interval after the origin
 
     def advance(self) -> float:
         """The next arrival's intended start; the one after it becomes ``due``."""
@@ -97,6 +97,7 @@ class Arrivals:
 
     def take(self) -> float:
         """Block the calling user until an arrival is its; return the intended start.
+
         An arrival already due is the caller's at once (see the module's docstring)."""
         schedule = self._schedule
         if schedule is not None and schedule.due <= self.clock():
@@ -117,7 +118,7 @@ class Arrivals:
         self.stop()
         if rate > 0:
             rng = random.Random(seed)
-            self._schedule = Schedule.starting(self.clock(), rate, kind, window, rng)
+            self._schedule = Schedule(rate, kind, window, rng, now=self.clock())
             self._clock = gevent.spawn(self._run, self._schedule)
 
     def answered(self) -> None:
@@ -150,17 +151,23 @@ class Arrivals:
         return schedule.advance()
 
     def _run(self, schedule: Schedule) -> None:
-        while True:
-            # Always yield, even when late: the users woken by the last arrivals must
-            # get to send, or a late clock would hand out a burst nobody can take.
-            self.sleep(max(0.0, schedule.due - self.clock()))
-            if schedule.due > self.clock():
-                continue  # a user that came back meanwhile took the arrival itself
-            if self.idle:
-                self.idle.pop().set(self._hand_out(schedule))
-            else:
-                self.dropped[schedule.window] += 1
-                self.on_drop(schedule.window, schedule.advance())
+        try:
+            while True:
+                # Always yield, even when late: the users woken by the last arrivals must
+                # get to send, or a late clock would hand out a burst nobody can take.
+                self.sleep(max(0.0, schedule.due - self.clock()))
+                if schedule.due > self.clock():
+                    continue  # a user that came back meanwhile took the arrival itself
+                if self.idle:
+                    self.idle.pop().set(self._hand_out(schedule))
+                else:
+                    self.dropped[schedule.window] += 1
+                    self.on_drop(schedule.window, schedule.advance())
+        finally:
+            # Killed by stop(), or died on an error: either way no user may go on taking
+            # arrivals that no clock counts drops for any more.
+            if self._schedule is schedule:
+                self._schedule = None
 
 
 current = Arrivals()  # this process's clock; the collector starts it at every switch

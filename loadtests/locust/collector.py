@@ -125,6 +125,14 @@ def _request(
     recorder.record(name, variant, started, response_time, kind, timing, intended)
 
 
+@listener(events.spawning_complete)
+def _spawned(user_count: int, **_: Any) -> None:
+    # The first switch comes before the users exist, and a closed step adds users after
+    # its switch: set them aside too, in the warm-up (a step's users spawn within a
+    # second of it).
+    heap.between_turns()
+
+
 @listener(events.report_to_master)
 def _report(client_id: str, data: dict[str, Any]) -> None:
     data[REPORT_KEY] = recorder.take_delta()

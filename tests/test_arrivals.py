@@ -13,10 +13,11 @@ import gevent
 import gevent.event
 import pytest
 
-from loadtests.locust.arrivals import Arrivals, Schedule
+from loadtests.locust.arrivals import Arrivals, ArrivalTimes
 from loadtests.locust.recorder import Recorder
 from loadtests.recording.histogram import Histogram
 from loadtests.recording.wire import WindowMeta
+from services.common.burn import burn
 
 
 def _drive(
@@ -58,13 +59,6 @@ def test_poisson_arrivals_keep_their_schedule(rate) -> None:
     assert lag.percentile(99.0) <= 5_000, lag.percentile(99.0)
 
 
-def _burn(seconds: float) -> None:
-    """Hold the event loop, as handling one response does (parsing, recording)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-
-
 @pytest.mark.alone
 def test_arrivals_due_during_a_burst_of_responses_are_sent_on_time() -> None:
     """A service that answers in bursts: every 50 ms it releases everything it holds at
@@ -89,7 +83,7 @@ def test_arrivals_due_during_a_burst_of_responses_are_sent_on_time() -> None:
             start = arrivals.take()
             lag.record(round((time.time() - start) * 1e6))
             released.wait()
-            _burn(0.0003)
+            burn(0.0003)  # handling one response holds the loop
             arrivals.answered()
 
     crew = [gevent.spawn(user) for _ in range(300)]
@@ -107,7 +101,7 @@ def test_arrivals_due_during_a_burst_of_responses_are_sent_on_time() -> None:
 def test_a_schedule_draws_its_times_in_order_from_its_seed(kind) -> None:
     """The same times whoever hands them out: Poisson gaps drawn one after another from
     the seed, or evenly spaced from a random phase."""
-    schedule = Schedule(400.0, kind, window=1, rng=random.Random(5), now=100.0)
+    schedule = ArrivalTimes(400.0, kind, window=1, rng=random.Random(5), now=100.0)
     times = [schedule.advance() for _ in range(5)]
     rng = random.Random(5)
     if kind == "poisson":

@@ -45,8 +45,9 @@ SETTLE_POLL_S = 0.01  # how often a settling turn looks whether its last request
 
 
 @dataclass
-class Schedule:
-    """One turn's intended start times, drawn one at a time and each handed out once."""
+class ArrivalTimes:
+    """One turn's intended start times, drawn one at a time and each handed out once
+    (not the run's ``wire.Schedule`` of turns)."""
 
     rate: float
     kind: Kind
@@ -92,16 +93,16 @@ class Arrivals:
         self.in_flight = 0  # arrivals handed to a user and not yet answered
         # The recorder's count: the window and the arrival's intended time.
         self.on_drop: Callable[[int, float], None] = lambda window, at: None
-        self._schedule: Schedule | None = None
+        self._times: ArrivalTimes | None = None
         self._clock: gevent.Greenlet[..., None] | None = None
 
     def take(self) -> float:
         """Block the calling user until an arrival is its; return the intended start.
 
         An arrival already due is the caller's at once (see the module's docstring)."""
-        schedule = self._schedule
-        if schedule is not None and schedule.due <= self.clock():
-            return self._hand_out(schedule)
+        times = self._times
+        if times is not None and times.due <= self.clock():
+            return self._hand_out(times)
         slot: AsyncResult[float] = AsyncResult()
         self.idle.append(slot)
         try:
@@ -118,8 +119,8 @@ class Arrivals:
         self.stop()
         if rate > 0:
             rng = random.Random(seed)
-            self._schedule = Schedule(rate, kind, window, rng, now=self.clock())
-            self._clock = gevent.spawn(self._run, self._schedule)
+            self._times = ArrivalTimes(rate, kind, window, rng, now=self.clock())
+            self._clock = gevent.spawn(self._run, self._times)
 
     def answered(self) -> None:
         """A user's request for its arrival is over (answered, failed or timed out)."""
@@ -140,34 +141,34 @@ class Arrivals:
         self.in_flight = 0
 
     def stop(self) -> None:
-        self._schedule = None  # no user takes an arrival of a stopped clock either
+        self._times = None  # no user takes an arrival of a stopped clock either
         if self._clock is not None:
             self._clock.kill(block=False)
             self._clock = None
 
-    def _hand_out(self, schedule: Schedule) -> float:
-        self.sent[schedule.window] += 1
+    def _hand_out(self, times: ArrivalTimes) -> float:
+        self.sent[times.window] += 1
         self.in_flight += 1
-        return schedule.advance()
+        return times.advance()
 
-    def _run(self, schedule: Schedule) -> None:
+    def _run(self, times: ArrivalTimes) -> None:
         try:
             while True:
                 # Always yield, even when late: the users woken by the last arrivals must
                 # get to send, or a late clock would hand out a burst nobody can take.
-                self.sleep(max(0.0, schedule.due - self.clock()))
-                if schedule.due > self.clock():
+                self.sleep(max(0.0, times.due - self.clock()))
+                if times.due > self.clock():
                     continue  # a user that came back meanwhile took the arrival itself
                 if self.idle:
-                    self.idle.pop().set(self._hand_out(schedule))
+                    self.idle.pop().set(self._hand_out(times))
                 else:
-                    self.dropped[schedule.window] += 1
-                    self.on_drop(schedule.window, schedule.advance())
+                    self.dropped[times.window] += 1
+                    self.on_drop(times.window, times.advance())
         finally:
             # Killed by stop(), or died on an error: either way no user may go on taking
             # arrivals that no clock counts drops for any more.
-            if self._schedule is schedule:
-                self._schedule = None
+            if self._times is times:
+                self._times = None
 
 
 current = Arrivals()  # this process's clock; the collector starts it at every switch

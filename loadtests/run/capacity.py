@@ -52,6 +52,9 @@ CONFIRM_BLOCKS = 3
 # reach about 5,600 req/s above it (past what one Locust process keeps on schedule here,
 # which its lag then flags) and 45 below it.
 EXTEND = 4
+# The phase whose blocks hold every variant at every rate, in one random order (why: the
+# module's docstring, "confirm").
+INTERLEAVED: Phase = "confirm"
 
 
 @dataclass(frozen=True)
@@ -80,33 +83,32 @@ class CapacityOptions:
     def settings(self) -> Settings:
         return Settings(
             ramp=list(self.ramp), rounds=self.rounds, confirm_blocks=self.confirm_blocks,
-            extend=self.extend, interleaved=True,
+            extend=self.extend, interleaved=True,  # the confirmation is (INTERLEAVED)
             step_seconds=self.measure_s, warmup_seconds=self.warmup_s, arrivals=self.arrivals,
             max_in_flight=self.max_in_flight,
         )  # fmt: skip
 
-    def plan(
-        self, levels: dict[str, tuple[int, ...]], blocks: int, interleaved: bool = False
-    ) -> ScenarioPlan:
-        """One probe run: each variant at its own levels, step by step (or, interleaved,
-        every level in every block)."""
+    def plan(self, phase: Phase, levels: dict[str, tuple[int, ...]], blocks: int) -> ScenarioPlan:
+        """One probe run of ``phase``: each variant at its own levels, step by step (the
+        confirmation: every level in every block, ``INTERLEAVED``)."""
         count = len(next(iter(levels.values())))
         steps = tuple(max(mine[i] for mine in levels.values()) for i in range(count))
         alike = all(mine == steps for mine in levels.values())
         plan = StepPlan(
             steps, self.warmup_s, self.measure_s, blocks=blocks, model="open",
             arrivals=self.arrivals, max_in_flight=self.max_in_flight,
-            variant_steps=() if alike else tuple(levels.items()), interleaved=interleaved,
+            variant_steps=() if alike else tuple(levels.items()),
+            interleaved=phase == INTERLEAVED,
         )  # fmt: skip
         return ScenarioPlan(self.scenario, tuple(levels), plan)
 
     def estimated_seconds(self) -> float:
         """The ramp and bisection runs as planned, and a confirmation of three rates (runs
         past the ramp, needed only when it brackets nothing, are not foreseen)."""
-        ramp = self.plan(dict.fromkeys(self.variants, self.ramp), 1)
+        ramp = self.plan("ramp", dict.fromkeys(self.variants, self.ramp), 1)
         top = (self.ramp[-1],)
-        bisect = self.plan(dict.fromkeys(self.variants, top), 1)
-        confirm = self.plan(dict.fromkeys(self.variants, top * 3), self.confirm_blocks, True)
+        bisect = self.plan("bisect", dict.fromkeys(self.variants, top), 1)
+        confirm = self.plan("confirm", dict.fromkeys(self.variants, top * 3), self.confirm_blocks)
         loads = ramp.total_s + self.rounds * bisect.total_s + confirm.total_s
         return loads + (2 + self.rounds) * runner.SCENARIO_OVERHEAD_S
 
@@ -205,16 +207,16 @@ def _probe(
     finished: Callable[[Path], None],
 ) -> None:
     number = len(doc.runs) + 1
-    interleaved = phase == "confirm"
+    scenario = options.plan(phase, levels, blocks)
     print(
         f"\n=== capacity, {phase} ({number}): "
         + "; ".join(f"{doc.labels[v]} at {', '.join(map(str, r))} req/s" for v, r in levels.items())
         + (f", {blocks} blocks" if blocks > 1 else "")
-        + (", every rate in every block, in a random order" if interleaved else ""),
+        + (", every rate in every block, in a random order" if scenario.plan.interleaved else ""),
         flush=True,
     )
     run_options = RunOptions(
-        scenarios=(options.plan(levels, blocks, interleaved),), variants=options.catalogue,
+        scenarios=(scenario,), variants=options.catalogue,
         locust_processes=options.workers, out_root=directory / PROBES_DIR, pin=options.pin,
         port=options.port, shared=options.shared, command=options.command,
         seed=None if options.seed is None else options.seed + number, ceiling=False,

@@ -1,7 +1,7 @@
 """capacity's rules on synthetic probes: the SLO and error-limit grammar, the score, the
-bracket, the bisection's next rate and Fieller's crossing (a case that must bound the
-capacity, one that must not, and the interval's coverage), the headline's words, the page,
-and the command's refusals (one line, exit 2)."""
+bracket, the bisection's next rate and the halfway rate (a case that must bound it, one
+that must not, and the interval's coverage), the headline's words, the page, and the
+command's refusals (one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from loadtests.cli import main
 from loadtests.errors import SuiteError
 from loadtests.report import capacity_page
-from loadtests.results import capacity, stats
+from loadtests.results import capacity, logistic
 from loadtests.results.capacity import CapacityResults, Probe, Settings, Slo
 from loadtests.run.capacity import CapacityOptions
 from loadtests.run.capacity import phases as search_phases
@@ -101,29 +101,43 @@ def test_bisection_halves_the_bracket_on_a_log_scale_until_the_resolution() -> N
     assert capacity.confirm_rates(400, 566) == (428, 476, 523)  # around the middle, 0.9-1.1
 
 
-def test_a_clear_rise_bounds_the_crossing_and_a_flat_one_does_not() -> None:
-    rng = random.Random(7)
-    xs = [400, 400, 450, 450, 500, 500, 550, 550]
-    rising = [0.01 * (x - 480) + rng.gauss(0, 0.1) for x in xs]
-    fit = stats.crossing(xs, rising)
-    assert fit.low is not None and fit.high is not None and fit.x is not None
-    assert fit.low < 480 < fit.high and fit.high - fit.low < 40
-    flat = [rng.gauss(0, 0.3) for _ in xs]
-    unbounded = stats.crossing(xs, flat)
-    assert unbounded.low is None and unbounded.high is None
+def test_windows_failing_more_often_at_higher_rates_bound_the_halfway_rate() -> None:
+    rates = [300, *[400] * 3, *[450] * 3, *[500] * 3, *[550] * 3, 700]
+    rising = [0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1]
+    fit = logistic.halfway(rates, [bool(b) for b in rising])
+    assert fit.rate is not None and fit.low is not None and fit.high is not None
+    assert 400 < fit.low < fit.rate < fit.high < 550, fit
+    # The same rates with beyond and within alternating: no rise to place it by.
+    mixed = logistic.halfway(rates, [i % 2 == 1 for i in range(len(rates))])
+    assert mixed.low is None and mixed.high is None
+    # Separated completely: the geometric middle of the gap, and still an interval.
+    step = logistic.halfway([400, 450, 480, 520, 560, 600], [False] * 3 + [True] * 3)
+    assert step.rate == pytest.approx(math.sqrt(480 * 520), rel=0.003)
+    assert step.low is not None and step.high is not None and step.low < 480 < 520 < step.high
+    # Beyond only at the lowest rates: not a knee.
+    falling = logistic.halfway([100, 200, 300, 400], [True, True, False, False])
+    assert falling.rate is None and falling.slope == 0.0
     with pytest.raises(ValueError):
-        stats.crossing([1, 1, 1], [0, 1, 2])  # one x: no line
+        logistic.halfway([100, 200], [False, True])  # two windows: nothing to fit
 
 
-def test_the_crossings_interval_covers_the_truth_about_95_percent_of_the_time() -> None:
-    rng = random.Random(11)
-    xs = [450, 450, 500, 500, 560, 560, 450, 560]
-    covered = 0
-    for _ in range(400):
-        ys = [0.02 * (x - 510) + rng.gauss(0, 0.25) for x in xs]
-        fit = stats.crossing(xs, ys)
-        covered += fit.low is not None and fit.high is not None and fit.low <= 510 <= fit.high
-    assert 0.91 <= covered / 400 <= 0.99
+@pytest.mark.parametrize(("truth", "slope"), [(960, 25), (930, 10)])
+def test_the_halfway_interval_covers_the_truth_about_95_percent_of_the_time(
+    truth: int, slope: float
+) -> None:
+    """The design of a default search (ramp, two bisections, three rates in three blocks)
+    with windows beyond at random, P(beyond) = 1 / (1 + (truth / rate)^slope): a knee as
+    sharp as select-update's, and a shallower one that the search can bound less often."""
+    rng = random.Random(21)
+    rates = [225, 340, 500, 750, 1125, 919, 1017, *[870, 967, 1063] * 3]
+    covered = bounded = 0
+    for _ in range(120):
+        beyond = [rng.random() < 1 / (1 + (truth / rate) ** slope) for rate in rates]
+        fit = logistic.halfway(rates, beyond)
+        bounded += fit.low is not None and fit.high is not None
+        covered += fit.rate is not None and (fit.low or 0) <= truth <= (fit.high or math.inf)
+    assert 0.90 <= covered / 120 <= 0.995
+    assert bounded / 120 >= (0.9 if slope > 20 else 0.5)
 
 
 def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
@@ -137,12 +151,12 @@ def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
     found = capacity.estimate("a", probes)
     assert found.status == "estimated" and found.capacity_rps is not None
     assert found.low_rps is not None and found.high_rps is not None
-    assert found.low_rps < found.capacity_rps < found.high_rps
-    assert 470 < found.capacity_rps < 530
+    assert found.low_rps < 490 < found.capacity_rps < 566 < found.high_rps
+    assert found.points == 9, "every probe of the variant, ramp ones too"
     assert capacity.estimate("b", [probe("b", 100, 10), probe("b", 200, 20)]).status == "at least"
     assert capacity.estimate("c", [probe("c", 100, 900)]).status == "below"
     # Beyond at 90 by chance, within at 100 and 110 again, and no rate above beyond it:
-    # no rise the fit could use.
+    # the fit would place it past every rate measured, so it does not.
     falling = [probe("d", 50, 250)]
     falling += [
         confirmed("d", r, p99)
@@ -154,49 +168,24 @@ def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
         50,
         90,
     )
-    assert "did not show the score rising" in unresolved.note
-    # Rising, but scattered so much that Fieller's interval is unbounded: said, not hidden.
+    assert "outside the probed 50-110" in unresolved.note
+    # Beyond in half the windows at every rate from 90 to 110: no interval, said, not hidden.
     noisy = [
         confirmed("e", r, p99)
         for r, p99 in ((90, 100), (90, 900), (100, 40), (100, 1500), (110, 200), (110, 800))
     ]
     scattered = capacity.estimate("e", [probe("e", 80, 100), probe("e", 120, 900), *noisy])
     assert scattered.status == "estimated" and scattered.low_rps is None
-    assert "scatter too much" in scattered.note
+    assert scattered.high_rps is None and "do not bound it on either side" in scattered.note
     # Shown with the search's measured bracket, which is a bound but not an interval.
     words = capacity_page.figure(scattered)
-    assert words.startswith("about ") and "(no interval: the probes scatter" in words
+    assert words.startswith("about ") and "(no interval: its probes do not bound" in words
     assert words.endswith("the search's bracket: within the target at 80, beyond it at 90)")
-
-
-def test_the_fit_reaches_a_rate_beyond_the_target_when_the_confirmation_passed() -> None:
-    """Capacity 600 (the score's line crosses 1 there); 500 beyond by chance puts the
-    bracket at 476-500 and the confirmation at 429-524, all within. Fitted over those
-    rates alone the line could only extrapolate, and its interval is unbounded; the
-    nearest rate beyond above them (750) is what bounds it."""
-
-    def p99(rate: int, jitter: float = 0.0) -> float:
-        return 250 * math.exp(0.01 * (rate - 600) + jitter)
-
-    probes = [probe("f", 340, p99(340)), probe("f", 500, 275), probe("f", 750, p99(750))]
-    probes += [confirmed("f", r, p99(r, j)) for r in (429, 476, 524) for j in (-0.15, 0.15)]
-    assert capacity.bracket(probes) == (476, 500)
-    assert capacity.fit_range(probes, 476, 500) == (429, 750)
-    found = capacity.estimate("f", probes)
-    assert found.low_rps is not None and found.high_rps is not None and found.capacity_rps
-    assert found.low_rps < 600 < found.high_rps and found.note == ""
-    inside = [p for p in probes if 429 <= p.rate <= 524]  # the range before the widening
-    alone = stats.crossing([p.rate for p in inside], [math.log(p.score) for p in inside])
-    assert alone.low is None and alone.high is None and alone.x is not None and alone.x > 524
-    # A highest confirmation rate already beyond the target: nothing to widen.
-    beyond = [probe("g", 100, 50), probe("g", 300, 240), probe("g", 900, 2000)]
-    beyond += [confirmed("g", r, 2000) for r in (360, 400, 440)]
-    assert capacity.fit_range(beyond, 300, 360) == (300, 440)
 
 
 # Flask's probes in a real default search here (phase, rate, p99 in ms): near the knee
 # a window passes or fails almost by chance (1061 req/s within in all 3 blocks, 964 over
-# in 2 of 3), and the line through them crosses far above every rate measured beyond.
+# in 2 of 3), and only one rate above 1061 was measured, beyond.
 KNEE = [
     *(("ramp", r, p99) for r, p99 in ((150, 7.8), (225, 7.6), (340, 8.1), (500, 17.8))),
     *(("ramp", r, p99) for r, p99 in ((750, 24.2), (1122, 693.2))),
@@ -207,22 +196,24 @@ KNEE = [
 ]  # fmt: skip
 
 
-def test_a_crossing_outside_the_probed_rates_is_no_estimate() -> None:
+def test_an_interval_open_on_one_side_is_a_bound_in_words() -> None:
     probes = [probe("k", r, p99).model_copy(update={"phase": phase}) for phase, r, p99 in KNEE]
     found = capacity.estimate("k", probes)
-    assert (found.status, found.capacity_rps, found.within_rps, found.beyond_rps) == (
-        "unresolved", None, 917, 964,
-    )  # fmt: skip
-    assert "crosses at 1,283 req/s, outside the probed 868-1,122" in found.note, found.note
+    assert (found.status, found.within_rps, found.beyond_rps) == ("estimated", 917, 964)
+    assert found.capacity_rps is not None and 964 < found.capacity_rps < 1122
+    assert found.low_rps is not None and found.low_rps < 868 and found.high_rps is None
+    assert found.note == "too few probes beyond the target above it to bound it from above"
     words = capacity_page.figure(found)
-    assert words.startswith("between 917 and 964 req/s (not placed more precisely: the fit")
-    # The same probes without the chance passes at 1061: the line crosses inside, and an
-    # estimate stands.
+    assert words.endswith(f" or more: {found.note})") and capacity_page.interval(found).startswith(
+        f"{round(found.low_rps)} or more"
+    )
+    # The same probes with 1061 beyond in every block: bounded on both sides.
     steadier = [p for p in probes if p.rate != 1061]
     steadier += [confirmed("k", 1061, p99) for p99 in (900.0, 1200.0, 1500.0)]
     kept = capacity.estimate("k", steadier)
-    assert kept.status == "estimated" and kept.capacity_rps is not None
-    assert 868 <= kept.capacity_rps <= 1122, kept
+    assert kept.status == "estimated" and kept.capacity_rps is not None and kept.note == ""
+    assert kept.low_rps is not None and kept.high_rps is not None
+    assert 750 < kept.low_rps < kept.capacity_rps < kept.high_rps < 1122, kept
 
 
 def test_past_the_ramp_goes_on_at_its_ratio_until_a_bracket() -> None:
@@ -329,6 +320,11 @@ def test_the_page_draws_the_hockey_stick_with_the_slo_and_the_marks(tmp_path) ->
     html = capacity_page.build(tmp_path).read_text()
     assert "up to 4 times (here: 400, 566 req/s)." in html
     assert "in one random order, so that no rate is also a moment of the run" in html
+    assert "Fieller's theorem gives its interval" in html, "an older document's fit"
+    doc.settings.fit = "halfway"
+    capacity.write(tmp_path, doc)
+    html = capacity_page.build(tmp_path).read_text()
+    assert "<em>halfway rate</em>" in html and "Fieller" not in html
 
 
 @pytest.mark.parametrize(

@@ -29,15 +29,26 @@ def figure(found: Estimate, unit: str = " req/s") -> str:
             f"between {_rps(found.within_rps)} and {_rps(found.beyond_rps)}{unit} "
             f"(not placed more precisely: {found.note})"
         )
-    if found.low_rps is None or found.high_rps is None:
+    if found.low_rps is None and found.high_rps is None:
         # Beside it the search's bracket: what was measured, though near a knee one window
-        # passes or fails by chance, so the line's crossing may lie outside it.
+        # passes or fails by chance, so the estimate may lie outside it.
         return (
             f"about {_rps(found.capacity_rps)}{unit} (no interval: {found.note}; the search's "
             f"bracket: within the target at {_rps(found.within_rps)}, beyond it at "
             f"{_rps(found.beyond_rps)})"
         )
-    return f"{_rps(found.capacity_rps)}{unit} ({_rps(found.low_rps)}-{_rps(found.high_rps)})"
+    open_end = f": {found.note}" if found.note else ""
+    return f"{_rps(found.capacity_rps)}{unit} ({interval(found)}{open_end})"
+
+
+def interval(found: Estimate) -> str:
+    """'450-490', or with an open end '450 or more', 'up to 490'; '-' without one."""
+    low, high = found.low_rps, found.high_rps
+    if found.status != "estimated" or (low is None and high is None):
+        return "-"
+    if high is None:
+        return f"{_rps(low)} or more"
+    return f"up to {_rps(high)}" if low is None else f"{_rps(low)}-{_rps(high)}"
 
 
 def headline(found: CapacityResults) -> str:
@@ -55,30 +66,38 @@ def headline(found: CapacityResults) -> str:
 
 def differences(found: CapacityResults) -> list[str]:
     """Which estimates differ: intervals that do not overlap (a conservative reading:
-    overlapping intervals may still differ)."""
-    bounded = {
-        v: e for v, e in found.estimates.items() if e.low_rps is not None and e.high_rps is not None
-    }
+    overlapping intervals may still differ). An open end reaches as far as it may."""
     base = found.variants[0]
-    if base not in bounded:
+    ours = found.estimates.get(base)
+    if ours is None or not _has_interval(ours):
         return []
-    ours = bounded[base]
     lines = []
-    for variant, theirs in bounded.items():
-        if variant == base:
+    for variant, theirs in found.estimates.items():
+        if variant == base or not _has_interval(theirs):
             continue
-        assert ours.low_rps is not None and ours.high_rps is not None
-        assert theirs.low_rps is not None and theirs.high_rps is not None
         name, baseline = found.labels[variant], found.labels[base]
-        if theirs.low_rps > ours.high_rps:
+        if _above(theirs, ours):
             lines.append(f"{name} sustains more than {baseline}: the intervals do not overlap.")
-        elif theirs.high_rps < ours.low_rps:
+        elif _above(ours, theirs):
             lines.append(f"{name} sustains less than {baseline}: the intervals do not overlap.")
         else:
             lines.append(
                 f"{name} and {baseline}: no significant difference (the intervals overlap)."
             )
     return lines
+
+
+def _has_interval(found: Estimate) -> bool:
+    return found.status == "estimated" and (found.low_rps, found.high_rps) != (None, None)
+
+
+def _above(upper: Estimate, lower: Estimate) -> bool:
+    """Whether ``upper``'s interval lies wholly above ``lower``'s."""
+    return (
+        upper.low_rps is not None
+        and lower.high_rps is not None
+        and (upper.low_rps > lower.high_rps)
+    )
 
 
 def warnings(found: CapacityResults) -> list[str]:
@@ -129,6 +148,7 @@ def view(found: CapacityResults) -> dict[str, Any]:
         "differences": differences(found),
         "warnings": warnings(found),
         "figures": {v: figure(e) for v, e in found.estimates.items()},
+        "intervals": {v: interval(e) for v, e in found.estimates.items()},
         "colors": colors,
         "hockey": charts.hockey_stick("capacity", found, colors),
         "probes": _probe_rows(found),

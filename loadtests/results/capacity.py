@@ -12,12 +12,15 @@ The search (``loadtests/run/capacity.py``) brackets each variant's limit between
 within and the next rate beyond (going on past either end of the ramp, at the ramp's own
 ratio, when a variant is within, or beyond, at every ramp rate: a faster or slower
 machine than the one the ramp was chosen on), narrows the bracket by bisection, then measures three
-rates around the bracket again in blocks. The capacity is where a straight line through
-log(score) against rate, fitted to every probe in that range, crosses log(1) = 0; its
-95% interval is Fieller's (``stats.crossing``), so it is as wide as the probes' scatter
-around that line says, and unbounded when the probes cannot show the score rising with
-the rate. Near a knee one window passes or fails almost by chance; the fit over several
-rates and blocks is what makes the estimate steadier than any single probe.
+rates around the bracket again in blocks. The capacity is the **halfway rate**: where a
+logistic fit of within/beyond against log(rate), through every probe of the variant,
+puts a window's chance of being beyond the target at one half; its 95% interval is by
+profile likelihood (``logistic.halfway``), unbounded on a side the probes cannot bound.
+Near a knee one window passes or fails almost by chance (and one that fails, fails by a
+lot: the service falls behind for the rest of the window), so the fit reads each probe as
+within or beyond, and it is the many probes across rates and blocks that place the rate.
+Before 2026-12-06 the capacity was where a line through log(score) crossed 0, with
+Fieller's interval (``Settings.fit``: "score line").
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pydantic import Field, ValidationError
 from loadtests import files
 from loadtests.errors import SuiteError
 from loadtests.plan import MAX_RATE, percent
-from loadtests.results import stats
+from loadtests.results import logistic, stats
 from loadtests.results.models import BlockValues, Model, RunResults, Step
 
 FILENAME = "capacity.json"
@@ -43,11 +46,12 @@ MAX_ERRORS_LIMIT = 0.5
 # another probe run to move the estimate by less than the probes' own noise. A choice.
 RESOLUTION = 1.05
 # The confirmation's rates, as factors of the final bracket's geometric middle: a choice,
-# wide enough for the fit to see the score rise across a knee as sharp as select-update's
-# (README, "Capacity at a latency target").
+# wide enough that the fit sees windows within and beyond on both sides of a knee as
+# sharp as select-update's (README, "Capacity at a latency target").
 CONFIRM_SPREAD = (0.9, 1.0, 1.1)
 
 Phase = Literal["ramp", "bisect", "confirm"]
+Fit = Literal["score line", "halfway"]
 Status = Literal["estimated", "at least", "below", "unresolved"]
 
 
@@ -143,8 +147,10 @@ class Estimate(Model):
         description="estimated: bracketed and fitted; at least: within at every rate tried; "
         "below: beyond at every rate tried; unresolved: bracketed, but the fit cannot place it"
     )
-    capacity_rps: float | None = Field(description="where the fitted score crosses 1")
-    low_rps: float | None = Field(description="95% interval (Fieller); null: unbounded")
+    capacity_rps: float | None = Field(
+        description="the halfway rate: a window as likely beyond the target as within it"
+    )
+    low_rps: float | None = Field(description="95% interval (profile likelihood); null: unbounded")
     high_rps: float | None
     within_rps: int | None = Field(description="the highest rate found within the target")
     beyond_rps: int | None = Field(description="the lowest rate above it found beyond")
@@ -175,6 +181,11 @@ class Settings(Model):
     confirm_spread: list[float] = Field(
         default_factory=lambda: list(CONFIRM_SPREAD),
         description="the confirmation's rates, as factors of the bracket's geometric middle",
+    )
+    fit: Fit = Field(
+        "score line",
+        description="halfway: a logistic fit of within/beyond on log(rate), every probe; "
+        "score line (older documents): a line through log(score) near the bracket, Fieller",
     )
 
 
@@ -252,26 +263,11 @@ def midpoint(low: int, high: int) -> int | None:
 
 def confirm_rates(low: int, high: int) -> tuple[int, ...]:
     """The rates measured again in blocks: around the bracket's geometric middle, wide
-    enough to span the bracket's ends and a little beyond, so that the fit sees the score
-    rise even when one window near the knee passes or fails by chance."""
+    enough to span the bracket's ends and a little beyond, so that the fit sees windows
+    fail more often as the rate rises even when one near the knee passes or fails by
+    chance."""
     middle = math.sqrt(low * high)
     return tuple(sorted({max(1, round(middle * factor)) for factor in CONFIRM_SPREAD}))
-
-
-def fit_range(probes: list[Probe], low: int, high: int) -> tuple[int, int]:
-    """The rates the fit uses: the final bracket, widened to every rate the confirmation
-    measured (the bracket may have moved once the confirmation's probes came in), then up
-    to the nearest rate beyond the target when the highest of them was within it: a line
-    that is to cross the target needs rates on both sides of it, or it can only
-    extrapolate (a fair queue that passed at its highest confirmation rate left its
-    interval unbounded in 3 of 7 searches here before this widening). The lower end is
-    within the target by construction: the bracket's is, and no rate below it is beyond."""
-    confirmed = [p.rate for p in probes if p.phase == "confirm"]
-    first, last = min([low, *confirmed]), max([high, *confirmed])
-    scores = rate_scores(probes)
-    if scores[last] <= 1:
-        last = min((rate for rate, s in scores.items() if rate > last and s > 1), default=last)
-    return first, last
 
 
 def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate:
@@ -287,33 +283,42 @@ def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate
             within_rps=low, beyond_rps=high,
             note=f"{beyond} at every rate tried" + (f" (up to {rate} req/s)" if low else ""),
         )  # fmt: skip
-    first, last = fit_range(mine, low, high)
-    inside = [p for p in mine if first <= p.rate <= last and p.score > 0]
     found = Estimate(
         variant=variant, status="unresolved", capacity_rps=None, low_rps=None, high_rps=None,
-        within_rps=low, beyond_rps=high, points=len(inside),
+        within_rps=low, beyond_rps=high, points=len(mine),
     )  # fmt: skip
-    if len(inside) < 3 or len({p.rate for p in inside}) < 2:
-        return found.model_copy(update={"note": "too few probes near the bracket to fit"})
-    fit = stats.crossing([p.rate for p in inside], [math.log(p.score) for p in inside], level)
-    if fit.x is None or fit.slope <= 0:
-        note = "the probes near the bracket did not show the score rising with the rate"
+    if len(mine) < 3:
+        return found.model_copy(update={"note": "too few probes to fit"})
+    rates = [p.rate for p in mine]
+    fit = logistic.halfway(rates, [not p.within for p in mine], level)
+    if fit.rate is None:
+        note = "its probes were not beyond the target more often at higher rates"
         return found.model_copy(update={"note": note})
-    if not first <= fit.x <= last:
-        # Past every rate the line was fitted on, and so past the rates measured beyond
-        # (or below those within): no estimate, the bracket instead.
-        note = f"the fit crosses at {fit.x:,.0f} req/s, outside the probed {first:,}-{last:,}"
+    if not min(rates) <= fit.rate <= max(rates):
+        # Past every rate measured: the fit's shape, not a probe, would place it.
+        probed = f"{min(rates):,}-{max(rates):,}"
+        note = f"the fit puts it at {fit.rate:,.0f} req/s, outside the probed {probed}"
         return found.model_copy(update={"note": note})
-    bounded = fit.low is not None and fit.high is not None
     return found.model_copy(
         update={
             "status": "estimated",
-            "capacity_rps": round(fit.x, 1),
+            "capacity_rps": round(fit.rate, 1),
             "low_rps": round(fit.low, 1) if fit.low is not None else None,
             "high_rps": round(fit.high, 1) if fit.high is not None else None,
-            "note": "" if bounded else "the probes scatter too much around the fit to bound it",
+            "note": _unbounded(fit.low is None, fit.high is None),
         }
     )
+
+
+def _unbounded(below: bool, above: bool) -> str:
+    """Why an interval has an open end, in words."""
+    if below and above:
+        return "its probes do not bound it on either side"
+    if below:
+        return "too few probes within the target below it to bound it from below"
+    if above:
+        return "too few probes beyond the target above it to bound it from above"
+    return ""
 
 
 def write(directory: Path, results: CapacityResults) -> Path:

@@ -297,46 +297,6 @@ def detectable(se: float, df: int, alpha: float = 0.05, power: float = 0.80) -> 
     return (t_quantile(1.0 - alpha / 2.0, df) + t_quantile(power, df)) * se
 
 
-@dataclass(frozen=True)
-class Crossing:
-    """Where a fitted straight line y = a + b x crosses y = 0, with a confidence interval.
-    ``low``/``high`` are None when the data cannot bound it (the slope is not clearly
-    different from zero at this level)."""
-
-    x: float | None  # -a / b; None when the fitted slope is zero
-    low: float | None
-    high: float | None
-    slope: float
-    slope_se: float
-    points: int
-
-
-def crossing(xs: Sequence[float], ys: Sequence[float], level: float = 0.95) -> Crossing:
-    """Inverse prediction by Fieller's theorem: least squares of ``ys`` on ``xs``, and the
-    x at which the fitted mean of y is 0. The interval is every x where 0 lies inside the
-    fit's own t interval: (ybar + b u)^2 <= t^2 s^2 (1/n + u^2/Sxx), u = x - xbar, a
-    quadratic in u. It is bounded only when b^2 > t^2 s^2 / Sxx, i.e. when the slope is
-    significantly non-zero; otherwise the data cannot say where the line crosses."""
-    n = len(xs)
-    if n != len(ys) or n < 3 or len(set(xs)) < 2:
-        raise ValueError("a crossing needs at least 3 points at 2 or more distinct x")
-    x_bar, y_bar = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - x_bar) ** 2 for x in xs)
-    b = sum((x - x_bar) * (y - y_bar) for x, y in zip(xs, ys, strict=True)) / sxx
-    residuals = [y - y_bar - b * (x - x_bar) for x, y in zip(xs, ys, strict=True)]
-    s2 = sum(r * r for r in residuals) / (n - 2)
-    t = t_quantile((1.0 + level) / 2.0, n - 2)
-    g = t * t * s2 / sxx
-    x0 = x_bar - y_bar / b if b != 0 else None
-    quadratic, linear, constant = b * b - g, 2 * y_bar * b, y_bar * y_bar - t * t * s2 / n
-    discriminant = linear * linear - 4 * quadratic * constant
-    if quadratic <= 0 or discriminant < 0:
-        return Crossing(x0, None, None, b, math.sqrt(s2 / sxx), n)
-    root = math.sqrt(discriminant)
-    low, high = sorted(((-linear - root) / (2 * quadratic), (-linear + root) / (2 * quadratic)))
-    return Crossing(x0, x_bar + low, x_bar + high, b, math.sqrt(s2 / sxx), n)
-
-
 def welch(a: Sequence[float], b: Sequence[float]) -> float | None:
     """The two-sided p-value of mean(a) - mean(b) for two independent samples, by Welch's
     t (unequal variances, Welch-Satterthwaite degrees of freedom). None with fewer than

@@ -16,8 +16,8 @@ Every phase is one open-model run of the suite (``runner.run``), kept whole unde
    (``capacity.CONFIRM_SPREAD``), in ``confirm_blocks`` blocks, each of which holds every
    variant at every rate in one random order (``StepPlan.interleaved``): run rate after
    rate, the machine's drift during the run would move with the rate and bend the fit.
-   The fit through these probes and the earlier ones in their range gives the estimate
-   and its interval.
+   The fit through these probes and every earlier one of the variant gives the estimate
+   and its interval (``capacity.estimate``).
 
 The database is started once for all phases. ``capacity.json`` is rewritten after every
 phase, so an interrupted search keeps its probes and its estimates so far.
@@ -85,7 +85,7 @@ class CapacityOptions:
             ramp=list(self.ramp), rounds=self.rounds, confirm_blocks=self.confirm_blocks,
             extend=self.extend, interleaved=True,  # the confirmation is (INTERLEAVED)
             step_seconds=self.measure_s, warmup_seconds=self.warmup_s, arrivals=self.arrivals,
-            max_in_flight=self.max_in_flight,
+            max_in_flight=self.max_in_flight, fit="halfway",
         )  # fmt: skip
 
     def plan(self, phase: Phase, levels: dict[str, tuple[int, ...]], blocks: int) -> ScenarioPlan:

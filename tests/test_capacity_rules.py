@@ -140,6 +140,32 @@ def test_the_halfway_interval_covers_the_truth_about_95_percent_of_the_time(
     assert bounded / 120 >= (0.9 if slope > 20 else 0.5)
 
 
+def test_a_whole_search_of_a_bistable_service_brackets_its_halfway_rate() -> None:
+    """Every phase as planned (ramp, bisections, confirmation in three blocks), each window
+    beyond the target at random with P = 1 / (1 + (960 / rate)^30) and scoring 0.3 or 5:
+    a service that either keeps up or falls behind. The search chooses its rates from what
+    it has seen, which the interval does not allow for: here 89 of 100 such searches
+    covered the truth (README: 84-98% across knees), so the bound is below the 95%
+    asked."""
+    rng = random.Random(5)
+    options = CapacityOptions(
+        scenario="select-update", variants=("a",), catalogue={}, slo=SLO, max_errors=0.01,
+        ramp=(225, 340, 500, 750, 1125),
+    )  # fmt: skip
+    covered = bounded = 0
+    for _ in range(searches := 100):
+        doc = _document({})
+        for phase, levels, blocks in search_phases(options, doc):
+            for rate in levels["a"] * blocks:
+                over = rng.random() < 1 / (1 + (960 / rate) ** 30)
+                window = probe("a", rate, 1250 if over else 75)
+                doc.probes.append(window.model_copy(update={"phase": phase}))
+        found = capacity.estimate("a", doc.probes)
+        bounded += found.low_rps is not None and found.high_rps is not None
+        covered += (found.low_rps or 0) <= 960 <= (found.high_rps or math.inf)
+    assert covered / searches >= 0.85 and bounded / searches >= 0.9, (covered, bounded)
+
+
 def test_an_estimate_follows_the_probes_and_says_when_it_cannot() -> None:
     rng = random.Random(3)
     probes = [probe("a", r, 250 * math.exp(0.02 * (r - 500))) for r in (150, 300, 600)]
@@ -202,7 +228,7 @@ def test_an_interval_open_on_one_side_is_a_bound_in_words() -> None:
     assert (found.status, found.within_rps, found.beyond_rps) == ("estimated", 917, 964)
     assert found.capacity_rps is not None and 964 < found.capacity_rps < 1122
     assert found.low_rps is not None and found.low_rps < 868 and found.high_rps is None
-    assert found.note == "too few probes beyond the target above it to bound it from above"
+    assert found.note == "too few probes beyond the target above it"
     words = capacity_page.figure(found)
     assert words.endswith(f" or more: {found.note})") and capacity_page.interval(found).startswith(
         f"{round(found.low_rps)} or more"

@@ -315,9 +315,9 @@ def _unbounded(below: bool, above: bool) -> str:
     if below and above:
         return "its probes do not bound it on either side"
     if below:
-        return "too few probes within the target below it to bound it from below"
+        return "too few probes within the target below it"
     if above:
-        return "too few probes beyond the target above it to bound it from above"
+        return "too few probes beyond the target above it"
     return ""
 
 

@@ -39,7 +39,7 @@ def test_a_variant_slowed_by_a_cpu_burn_has_a_lower_capacity(seeded, state_dir, 
     found = capacity.load(directory)
     assert found.status == "complete" and found.slo.label == "p99 ≤ 250 ms"
     fast, slow = found.estimates["flask"], found.estimates["flask:burn"]
-    # "unresolved": bracketed, but the line through a noisy knee crossed outside the
+    # "unresolved": bracketed, but the fit through a noisy knee placed it outside the
     # probed rates; the bracket's ends then stand in for the estimate.
     assert fast.status in ("estimated", "at least", "unresolved"), fast
     assert slow.status in ("estimated", "below", "unresolved"), slow

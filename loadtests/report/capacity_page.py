@@ -44,7 +44,7 @@ def figure(found: Estimate, unit: str = " req/s") -> str:
 def interval(found: Estimate) -> str:
     """'450-490', or with an open end '450 or more', 'up to 490'; '-' without one."""
     low, high = found.low_rps, found.high_rps
-    if found.status != "estimated" or (low is None and high is None):
+    if not _has_interval(found):
         return "-"
     if high is None:
         return f"{_rps(low)} or more"

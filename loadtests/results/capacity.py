@@ -35,7 +35,7 @@ from pydantic import Field, ValidationError
 from loadtests import files
 from loadtests.errors import SuiteError
 from loadtests.plan import MAX_RATE, percent
-from loadtests.results import logistic, stats
+from loadtests.results import logistic
 from loadtests.results.models import BlockValues, Model, RunResults, Step
 
 FILENAME = "capacity.json"
@@ -217,21 +217,22 @@ def within(latency_ms: float, failure_rate: float, slo: Slo, max_errors: float) 
     return latency_ms <= slo.limit_ms and failure_rate < max_errors
 
 
-def rate_scores(probes: list[Probe]) -> dict[int, float]:
-    """Each rate's score: the geometric mean over its probes (the fit's scale)."""
-    found: dict[int, list[float]] = {}
+def rates_beyond(probes: list[Probe]) -> dict[int, bool]:
+    """Each rate, ascending, and whether it is beyond the target: half or more of its
+    probes were (the halfway rate's own reading; by how much does not count)."""
+    found: dict[int, list[bool]] = {}
     for probe in probes:
-        found.setdefault(probe.rate, []).append(probe.score)
-    return {rate: stats.geometric_mean(scores) for rate, scores in sorted(found.items())}
+        found.setdefault(probe.rate, []).append(not probe.within)
+    return {rate: 2 * sum(over) >= len(over) for rate, over in sorted(found.items())}
 
 
 def bracket(probes: list[Probe]) -> tuple[int | None, int | None]:
-    """(the highest rate within, the lowest rate beyond above it): a rate is beyond
-    when its probes' geometric-mean score exceeds 1. (None, lowest) when even the
-    lowest rate is beyond; (highest, None) when every rate is within."""
-    scores = rate_scores(probes)
-    beyond = next((rate for rate, value in scores.items() if value > 1), None)
-    below = [rate for rate in scores if beyond is None or rate < beyond]
+    """(the highest rate within, the lowest rate beyond above it), each rate read by
+    ``rates_beyond``. (None, lowest) when even the lowest rate is beyond; (highest,
+    None) when every rate is within."""
+    rates = rates_beyond(probes)
+    beyond = next((rate for rate, over in rates.items() if over), None)
+    below = [rate for rate in rates if beyond is None or rate < beyond]
     return (max(below) if below else None), beyond
 
 
@@ -292,7 +293,11 @@ def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate
     rates = [p.rate for p in mine]
     fit = logistic.halfway(rates, [not p.within for p in mine], level)
     if fit.rate is None:
-        note = "its probes were not beyond the target more often at higher rates"
+        note = (
+            "its probes were not beyond the target more often at higher rates"
+            if fit.slope == 0
+            else "the fit places it past the rates measured"
+        )
         return found.model_copy(update={"note": note})
     if not min(rates) <= fit.rate <= max(rates):
         # Past every rate measured: the fit's shape, not a probe, would place it.

@@ -1,14 +1,13 @@
 """Where windows start to fail: a logistic fit of within/beyond against log(rate), the rate
 at which a window is as likely beyond a target as within it (the **halfway rate**), and its
-interval by profile likelihood (README, "Capacity at a latency target").
+interval by profile likelihood (README, "Capacity at a latency target", which has the
+measurements and simulations behind the choices here).
 
 Why within/beyond and not the score's size: near a service's knee a window is bistable.
 At one offered rate one 4 s window keeps up (p99 a quarter of the SLO) and the next falls
 behind and stays behind (p99 sixteen times it); how far behind says how long the window
 lasted, not how far past capacity the rate is. A line through log(score) takes the two
-modes as scatter: on the seven default searches of 2026-12-06 its Fieller interval was
-unbounded on both sides for 3 of 21 estimates. The same probes fitted this way leave none
-unbounded on both sides and 2 on one (README, "Capacity at a latency target").
+modes as scatter.
 
 The model: P(beyond at rate r) = 1 / (1 + exp(-b (log r - log m))), b >= 0, m the halfway
 rate. For each candidate m the slope b that fits best is found (the log likelihood is
@@ -17,12 +16,10 @@ and beyond separate completely, every m between the highest within and the lowes
 fits perfectly, and the estimate is their geometric middle.
 
 The interval is every m whose best fit is within q / 2 of the best, q = F(1, n - 2) at the
-level (the square of Student's t, as in Fieller's interval) rather than Wilks' large-sample
-chi-square(1): with the 15-20 windows of a search it is a little wider. In simulations of
-the search's design (halfway rates 900-1,040 req/s, slopes 10-80) it covered the truth in
-87-100% of searches, chi-square in 86-100%, both least when the halfway rate lay at the
-edge of the confirmation's rates; the tests hold two such cases. It is searched from half
-the lowest rate measured to twice the highest; an end that reaches either is unbounded.
+level. Wilks' chi-square(1) is the large-sample reference; with the 15-20 windows of a
+search F is a little wider, a heuristic borrowed from Fieller's t (a pass/fail fit has no
+scale to estimate) and checked by simulation, not derived. It is searched from half the
+lowest rate measured to twice the highest; an end that reaches either is unbounded.
 """
 
 from __future__ import annotations
@@ -37,7 +34,8 @@ from loadtests.results import stats
 # moves the odds about e^10 (a step function, to the precision of any window). A bound
 # for the numbers only; the fit cannot see a steeper knee than its rates are apart.
 STEEPEST = 1000.0
-# The candidates' spacing, in log(rate): 0.25%, well under the search's 5% resolution.
+# The candidates' spacing, in log(rate): 0.25%, a twentieth of the search's 5% resolution
+# (the interval's ends are then found between two candidates by bisection).
 GRID = 0.0025
 # How far past the rates measured the interval may reach: to half the lowest and twice
 # the highest. The model carries it past the last window (a halfway rate above the highest
@@ -48,8 +46,9 @@ REACH = 2.0
 @dataclass(frozen=True)
 class Halfway:
     """The halfway rate and its interval; ``low``/``high`` None when that side reaches
-    ``REACH`` past the rates measured, ``rate`` None when the windows do not fail more
-    often at higher rates."""
+    ``REACH`` past the rates measured. ``rate`` None: with ``slope`` 0, the windows do
+    not fail more often at higher rates; with a positive one, the best fit lies at
+    ``REACH`` itself."""
 
     rate: float | None
     low: float | None
@@ -69,11 +68,17 @@ def halfway(rates: Sequence[float], beyond: Sequence[bool], level: float = 0.95)
     first, last = min(logs) - math.log(REACH), max(logs) + math.log(REACH)
     steps = round((last - first) / GRID)
     grid = [first + i * (last - first) / steps for i in range(steps + 1)]
-    fits = [_best(logs, signs, centre) for centre in grid]
+    fits: list[tuple[float, float]] = []
+    for centre in grid:  # neighbouring candidates fit alike: start from the last slope
+        fits.append(_best(logs, signs, centre, fits[-1][1] if fits else 1.0))
     best = max(likelihood for likelihood, _ in fits)
     top = [i for i, (likelihood, _) in enumerate(fits) if likelihood >= best - 1e-9]
     if all(fits[i][1] == 0.0 for i in top):
         return Halfway(None, None, None, 0.0, len(rates))
+    if top[0] == 0 or top[-1] == steps:
+        # The best fit lies at the search's own edge: windows split unevenly with no
+        # rise to place them by, not a halfway rate.
+        return Halfway(None, None, None, fits[top[0]][1], len(rates))
     centre = (grid[top[0]] + grid[top[-1]]) / 2
     # F(1, n - 2) rather than chi-square(1): the small-sample reference, as Fieller's t.
     cut = best - stats.t_quantile((1 + level) / 2, max(1, len(rates) - 2)) ** 2 / 2
@@ -90,18 +95,27 @@ def halfway(rates: Sequence[float], beyond: Sequence[bool], level: float = 0.95)
     )
 
 
-def _edge(logs: list[float], signs: list[float], out: float, within: float, cut: float) -> float:
+def _edge(logs: list[float], signs: list[float], out: float, inside: float, cut: float) -> float:
     """Where the profile crosses ``cut`` between a candidate outside and one inside."""
     for _ in range(30):
-        middle = (out + within) / 2
+        middle = (out + inside) / 2
         if _best(logs, signs, middle)[0] >= cut:
-            within = middle
+            inside = middle
         else:
             out = middle
-    return (out + within) / 2
+    return (out + inside) / 2
 
 
-def _best(logs: list[float], signs: list[float], centre: float) -> tuple[float, float]:
+def profile(rates: Sequence[float], beyond: Sequence[bool], halfway_rate: float) -> float:
+    """The log likelihood of the best fit whose halfway rate is ``halfway_rate``: the
+    curve the interval is read from."""
+    signs = [1.0 if b else -1.0 for b in beyond]
+    return _best([math.log(r) for r in rates], signs, math.log(halfway_rate))[0]
+
+
+def _best(
+    logs: list[float], signs: list[float], centre: float, start: float = 1.0
+) -> tuple[float, float]:
     """(log likelihood, slope) of the best fit with its halfway rate at exp(centre): the
     root of the likelihood's derivative in b, which only falls (the log likelihood is
     concave in b), by Newton's method kept inside a shrinking bracket."""
@@ -119,7 +133,7 @@ def _best(logs: list[float], signs: list[float], centre: float) -> tuple[float, 
         return _likelihood(u, 0.0), 0.0
     if slope_of_likelihood(STEEPEST)[0] >= 0:
         return _likelihood(u, STEEPEST), STEEPEST
-    low, high, b = 0.0, STEEPEST, 1.0
+    low, high, b = 0.0, STEEPEST, min(max(start, 1e-6), STEEPEST / 2)
     for _ in range(100):
         first, second = slope_of_likelihood(b)
         if first > 0:

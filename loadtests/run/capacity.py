@@ -86,6 +86,7 @@ class CapacityOptions:
             extend=self.extend, interleaved=True,  # the confirmation is (INTERLEAVED)
             step_seconds=self.measure_s, warmup_seconds=self.warmup_s, arrivals=self.arrivals,
             max_in_flight=self.max_in_flight, fit="halfway",
+            confirm_spread=list(capacity.CONFIRM_SPREAD),
         )  # fmt: skip
 
     def plan(self, phase: Phase, levels: dict[str, tuple[int, ...]], blocks: int) -> ScenarioPlan:

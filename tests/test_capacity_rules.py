@@ -132,6 +132,12 @@ def test_windows_failing_more_often_at_higher_rates_bound_the_halfway_rate() -> 
         logistic.halfway([100, 200], [False, True])  # two windows: nothing to fit
 
 
+def _falls_behind(rng: random.Random, rate: int, truth: float, slope: float) -> bool:
+    """A window of a bistable service: beyond the target with P = 1 / (1 + (truth /
+    rate)^slope), a logistic knee whose halfway rate is ``truth``."""
+    return rng.random() < 1 / (1 + (truth / rate) ** slope)
+
+
 @pytest.mark.parametrize(("truth", "slope"), [(960, 25), (930, 10)])
 def test_the_halfway_interval_covers_the_truth_about_95_percent_of_the_time(
     truth: int, slope: float
@@ -144,7 +150,7 @@ def test_the_halfway_interval_covers_the_truth_about_95_percent_of_the_time(
     rates = [225, 340, 500, 750, 1125, 919, 1017, *[870, 967, 1063] * 3]
     covered = bounded = 0
     for _ in range(120):
-        beyond = [rng.random() < 1 / (1 + (truth / rate) ** slope) for rate in rates]
+        beyond = [_falls_behind(rng, rate, truth, slope) for rate in rates]
         fit = logistic.halfway(rates, beyond)
         bounded += fit.low is not None and fit.high is not None
         covered += fit.rate is not None and (fit.low or 0) <= truth <= (fit.high or math.inf)
@@ -168,7 +174,7 @@ def test_a_whole_search_of_a_bistable_service_brackets_its_halfway_rate() -> Non
         doc = _document({})
         for phase, levels, blocks in search_phases(options, doc):
             for rate in levels["a"] * blocks:
-                over = rng.random() < 1 / (1 + (960 / rate) ** 30)
+                over = _falls_behind(rng, rate, 960, 30)
                 window = probe("a", rate, 1250 if over else 75)
                 doc.probes.append(window.model_copy(update={"phase": phase}))
         found = capacity.estimate("a", doc.probes)

@@ -148,7 +148,10 @@ def view(found: CapacityResults) -> dict[str, Any]:
         "differences": differences(found),
         "warnings": warnings(found),
         "figures": {v: figure(e) for v, e in found.estimates.items()},
-        "intervals": {v: interval(e) for v, e in found.estimates.items()},
+        "intervals": {
+            v: f"{interval(e)} req/s" if _has_interval(e) else "-"
+            for v, e in found.estimates.items()
+        },
         "colors": colors,
         "hockey": charts.hockey_stick("capacity", found, colors),
         "probes": _probe_rows(found),

@@ -319,6 +319,11 @@ def estimate(variant: str, probes: list[Probe], level: float = 0.95) -> Estimate
     )
 
 
+def estimates(doc: CapacityResults) -> dict[str, Estimate]:
+    """Every variant's estimate from the document's probes, at its own level."""
+    return {v: estimate(v, doc.probes, doc.settings.level) for v in doc.variants}
+
+
 def _unbounded(below: bool, above: bool) -> str:
     """Why an interval has an open end, in words."""
     if below and above:

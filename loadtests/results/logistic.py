@@ -54,7 +54,6 @@ class Halfway:
     low: float | None
     high: float | None
     slope: float  # at the estimate, log-odds per unit of log(rate)
-    points: int
 
 
 def halfway(rates: Sequence[float], beyond: Sequence[bool], level: float = 0.95) -> Halfway:
@@ -63,8 +62,8 @@ def halfway(rates: Sequence[float], beyond: Sequence[bool], level: float = 0.95)
         raise ValueError("a halfway rate needs three or more windows, each at a positive rate")
     logs = [math.log(r) for r in rates]
     signs = [1.0 if b else -1.0 for b in beyond]
-    if all(s > 0 for s in signs) or all(s < 0 for s in signs):
-        return Halfway(None, None, None, 0.0, len(rates))
+    if len(set(beyond)) < 2:  # all within or all beyond: nothing to place
+        return Halfway(None, None, None, 0.0)
     first, last = min(logs) - math.log(REACH), max(logs) + math.log(REACH)
     steps = round((last - first) / GRID)
     grid = [first + i * (last - first) / steps for i in range(steps + 1)]
@@ -74,11 +73,11 @@ def halfway(rates: Sequence[float], beyond: Sequence[bool], level: float = 0.95)
     best = max(likelihood for likelihood, _ in fits)
     top = [i for i, (likelihood, _) in enumerate(fits) if likelihood >= best - 1e-9]
     if all(fits[i][1] == 0.0 for i in top):
-        return Halfway(None, None, None, 0.0, len(rates))
+        return Halfway(None, None, None, 0.0)
     if top[0] == 0 or top[-1] == steps:
         # The best fit lies at the search's own edge: windows split unevenly with no
         # rise to place them by, not a halfway rate.
-        return Halfway(None, None, None, fits[top[0]][1], len(rates))
+        return Halfway(None, None, None, fits[top[0]][1])
     centre = (grid[top[0]] + grid[top[-1]]) / 2
     # F(1, n - 2) rather than chi-square(1): the small-sample reference, as Fieller's t.
     cut = best - stats.t_quantile((1 + level) / 2, max(1, len(rates) - 2)) ** 2 / 2
@@ -91,7 +90,6 @@ def halfway(rates: Sequence[float], beyond: Sequence[bool], level: float = 0.95)
         low=math.exp(low) if low is not None else None,
         high=math.exp(high) if high is not None else None,
         slope=_best(logs, signs, centre)[1],
-        points=len(rates),
     )
 
 

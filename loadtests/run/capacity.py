@@ -137,7 +137,7 @@ def search(
         with database.command_target():  # up once for every phase
             for phase, levels, blocks in phases(options, doc):
                 _probe(options, directory, doc, phase, levels, blocks, finished)
-                doc.estimates = {v: capacity.estimate(v, doc.probes) for v in options.variants}
+                doc.estimates = capacity.estimates(doc)
                 capacity.write(directory, doc)
                 progress(doc, phase)
         doc.status = "complete"
@@ -148,7 +148,7 @@ def search(
         doc.status, doc.error = "failed", str(exc)
         raise
     finally:
-        doc.estimates = {v: capacity.estimate(v, doc.probes) for v in options.variants}
+        doc.estimates = capacity.estimates(doc)
         doc.finished_at = time.time()
         doc.duration_s = round(doc.finished_at - doc.started_at, 1)
         capacity.write(directory, doc)
